@@ -1,0 +1,15 @@
+//! `voxel`: the imaging core of VoxelPrompt. Volumes with their geometry, NIfTI and FreeSurfer
+//! readers and writers, resampling, morphology, measurements with units, overlap metrics and
+//! slice pictures. No deep-learning framework in here.
+
+pub mod affine;
+pub mod error;
+pub mod geometry;
+pub mod orientation;
+pub mod volume;
+
+pub use affine::Affine;
+pub use error::{Result, VoxelError};
+pub use geometry::{Geometry, Plane};
+pub use orientation::Orientation;
+pub use volume::{Image, LabelMap, Mask, Volume};
