@@ -13,3 +13,5 @@ pub use error::{Result, VoxelError};
 pub use geometry::{Geometry, Plane};
 pub use orientation::Orientation;
 pub use volume::{Image, LabelMap, Mask, Volume};
+pub mod io;
+pub mod lut;

@@ -111,7 +111,7 @@ impl fmt::Display for Orientation {
 
 /// Orthogonal polar factor of a 3×3 matrix by Newton iteration `X ← (X + X⁻ᵀ)/2`; equal to
 /// `U·Vᵀ` of its SVD, which is what nibabel uses. A singular input is returned unchanged.
-fn polar_orthogonal(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+pub(crate) fn polar_orthogonal(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let mut x = m;
     for _ in 0..100 {
         let a = Affine::from_linear_translation(x, [0.0; 3]);
