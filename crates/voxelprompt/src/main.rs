@@ -1,1 +1,40 @@
-fn main() {}
+//! `voxelprompt`: the command line of VoxelPrompt.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Grounded analysis of 3-D medical images.
+#[derive(Parser)]
+#[command(name = "voxelprompt", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a scan's format, shape, spacing, orientation, affine, datatype and intensity range.
+    Info(cmd::info::InfoArgs),
+    /// Write the built-in demo head (T1-like image, label map, colour table) to a directory.
+    Example(cmd::example::ExampleArgs),
+    /// Per-label volume (mL), extents (mm), centroid (mm) and image statistics of a label map.
+    Measure(cmd::measure::MeasureArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => cmd::info::run(&args),
+        Command::Example(args) => cmd::example::run(&args),
+        Command::Measure(args) => cmd::measure::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

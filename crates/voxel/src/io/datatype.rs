@@ -154,13 +154,18 @@ impl RawData {
 
     /// Appends the values' bytes to `out` in the requested byte order.
     pub fn encode_into(&self, out: &mut Vec<u8>, big_endian: bool) {
+        let size = self.datatype().size();
+        let start = out.len();
+        out.resize(start + self.len() * size, 0);
+        let dst = &mut out[start..];
         each_variant!(self, v => {
-            out.reserve(v.len() * std::mem::size_of_val(&v[0..v.len().min(1)]).max(1));
-            let bytes: Vec<u8> = v
-                .par_iter()
-                .flat_map_iter(|x| if big_endian { x.to_be_bytes().to_vec() } else { x.to_le_bytes().to_vec() })
-                .collect();
-            out.extend_from_slice(&bytes);
+            dst.par_chunks_mut(size).zip(v.par_iter()).for_each(|(d, x)| {
+                if big_endian {
+                    d.copy_from_slice(&x.to_be_bytes())
+                } else {
+                    d.copy_from_slice(&x.to_le_bytes())
+                }
+            })
         })
     }
 
@@ -194,6 +199,20 @@ impl RawData {
     pub fn to_f32(&self, scaling: Option<(f64, f64)>) -> Vec<f32> {
         match (self, scaling) {
             (RawData::F32(v), None) => v.clone(),
+            _ => self.convert_f32(scaling),
+        }
+    }
+
+    /// [`RawData::to_f32`] that reuses the buffer when the data already is unscaled f32.
+    pub fn into_f32(self, scaling: Option<(f64, f64)>) -> Vec<f32> {
+        match (self, scaling) {
+            (RawData::F32(v), None) => v,
+            (other, s) => other.convert_f32(s),
+        }
+    }
+
+    fn convert_f32(&self, scaling: Option<(f64, f64)>) -> Vec<f32> {
+        match (self, scaling) {
             (_, None) => each_variant!(self, v => v.par_iter().map(|&x| x as f32).collect()),
             (_, Some((slope, inter))) => {
                 each_variant!(self, v => v.par_iter().map(|&x| (x as f64 * slope + inter) as f32).collect())

@@ -3,6 +3,7 @@
 //! into images or label maps.
 
 pub mod datatype;
+pub mod gzip;
 pub mod mgh;
 pub mod nifti;
 
@@ -176,7 +177,7 @@ pub fn read_image_frames(path: &Path) -> Result<Vec<Image>> {
 fn frames_to_images(raw: RawVolume, options: ReadOptions) -> Result<Vec<Image>> {
     let geometry = raw.info.geometry()?;
     let path = raw.info.path.clone();
-    let mut values = raw.data.to_f32(raw.info.scaling);
+    let mut values = raw.data.into_f32(raw.info.scaling);
     let bad = values.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
         match options.non_finite {
@@ -190,6 +191,9 @@ fn frames_to_images(raw: RawVolume, options: ReadOptions) -> Result<Vec<Image>> 
         }
     }
     let n = geometry.num_voxels();
+    if raw.info.frames == 1 {
+        return Ok(vec![Volume::new(geometry, values)?]);
+    }
     let mut out = Vec::with_capacity(raw.info.frames);
     for f in 0..raw.info.frames {
         out.push(Volume::new(geometry.clone(), values[f * n..(f + 1) * n].to_vec())?);
@@ -250,9 +254,7 @@ fn write_raw(
     };
     atomic_write(path, |w| {
         if gz {
-            let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::new(gzip_level.min(9)));
-            enc.write_all(&encoded)?;
-            enc.finish()?;
+            w.write_all(&gzip::compress(&encoded, gzip_level)?)?;
         } else {
             w.write_all(&encoded)?;
         }
@@ -278,8 +280,9 @@ pub fn atomic_write(
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
         write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        // No fsync: the rename already guarantees readers never see a partial file, and
+        // flushing to disk would double the write time of large volumes.
+        w.flush()?;
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
@@ -315,14 +318,8 @@ fn read_bytes(path: &Path, gz: bool) -> Result<Vec<u8>> {
     if file_bytes.len() < 18 || file_bytes[0] != 0x1f || file_bytes[1] != 0x8b {
         return Err(VoxelError::format(path, "not a gzip file (bad gzip magic)"));
     }
-    // The gzip trailer holds the uncompressed size mod 2³²: a good capacity hint.
-    let n = file_bytes.len();
-    let isize_hint = u32::from_le_bytes([file_bytes[n - 4], file_bytes[n - 3], file_bytes[n - 2], file_bytes[n - 1]]);
-    let mut out = Vec::with_capacity((isize_hint as usize).max(file_bytes.len()));
-    flate2::read::MultiGzDecoder::new(&file_bytes[..])
-        .read_to_end(&mut out)
-        .map_err(|e| VoxelError::format(path, format!("corrupt or truncated gzip stream: {e}")))?;
-    Ok(out)
+    gzip::decompress(&file_bytes)
+        .map_err(|e| VoxelError::format(path, format!("corrupt or truncated gzip stream: {e}")))
 }
 
 fn read_prefix(path: &Path, gz: bool, len: usize) -> Result<Vec<u8>> {

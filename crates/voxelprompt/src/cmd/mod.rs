@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod example;
+pub mod info;
+pub mod measure;
