@@ -89,6 +89,10 @@ def main():
         "dilate_blob": bits(ndimage.binary_dilation(blob, structure=se, border_value=0)),
         "erode_blob": bits(ndimage.binary_erosion(blob, structure=se, border_value=0)),
         "open_blob": bits(ndimage.binary_opening(blob, structure=se)),
+        # closing of the mask embedded in an infinite background: pad past the radius, then crop
+        "close_blob": bits(
+            ndimage.binary_closing(np.pad(blob, 4), structure=se)[4:-4, 4:-4, 4:-4]
+        ),
         "fill_holes_dense": bits(filled),
         "speckle_labels6": [int(v) for v in flat(lab6)],
         "speckle_count6": int(n6),

@@ -7,12 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum VoxelError {
     /// The operating system refused to read or write a file.
-    #[error("{path}: {source}")]
+    // Not marked as `source`: the message already includes the OS error, and chaining it
+    // would print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file concerned.
         path: PathBuf,
         /// What the OS said.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file exists but is not a valid file of its format (bad magic, truncated, corrupt).
     #[error("{path}: {problem}")]
@@ -46,6 +48,9 @@ pub enum VoxelError {
     /// The operation would need more memory than the caller allowed.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A measurement needs at least one voxel in a mask, and the mask has none.
+    #[error("empty mask: {0}")]
+    EmptyMask(String),
 }
 
 /// Result alias for `voxel`.
@@ -61,7 +66,7 @@ impl VoxelError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         VoxelError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
 }

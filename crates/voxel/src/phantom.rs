@@ -78,8 +78,11 @@ pub fn demo_head(spacing_mm: [f64; 3]) -> Result<DemoHead> {
     for (side, x) in [(-1.0, -1), (1.0, 1)] {
         let (wm, ctx, vent, hip) = if x < 0 { (2, 3, 4, 17) } else { (41, 42, 43, 53) };
         let cx = side * 32.0;
-        paint(ellipsoid_mask(&g, [cx, 0.0, 5.0], [34.0, 72.0, 55.0]), ctx);
-        paint(ellipsoid_mask(&g, [cx, 0.0, 5.0], [29.0, 66.0, 49.0]), wm);
+        // Hemispheres stop at the midline so left and right are exact mirror images.
+        let hemi = world_mask(&g, |p| p[0] * side > 0.0);
+        let within = |m: Mask| m.zip_map(&hemi, |a, b| a && b).unwrap_or(m);
+        paint(within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [34.0, 72.0, 55.0])), ctx);
+        paint(within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [29.0, 66.0, 49.0])), wm);
         paint(ellipsoid_mask(&g, [side * 9.0, 2.0, 12.0], [5.0, 26.0, 9.0]), vent);
         paint(ellipsoid_mask(&g, [side * 26.0, -18.0, -14.0], [6.0, 18.0, 6.0]), hip);
     }

@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Show a scan's format, shape, spacing, orientation, affine, datatype and intensity range.
     Info(cmd::info::InfoArgs),
+    /// Draw axial, coronal and sagittal slices (optionally with labels) to a PNG.
+    Render(cmd::render::RenderArgs),
     /// Write the built-in demo head (T1-like image, label map, colour table) to a directory.
     Example(cmd::example::ExampleArgs),
     /// Per-label volume (mL), extents (mm), centroid (mm) and image statistics of a label map.
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => cmd::info::run(&args),
         Command::Example(args) => cmd::example::run(&args),
+        Command::Render(args) => cmd::render::run(&args),
         Command::Measure(args) => cmd::measure::run(&args),
     };
     match result {

@@ -3,3 +3,4 @@
 pub mod example;
 pub mod info;
 pub mod measure;
+pub mod render;

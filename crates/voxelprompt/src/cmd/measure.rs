@@ -1,0 +1,118 @@
+//! `voxelprompt measure LABELS [--image IMG] [--lut LUT] [--format table|csv|json]`
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use voxel::io;
+use voxel::lut::ColorLut;
+use voxel::measure;
+
+/// Output formats of `measure`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum MeasureFormat {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// A JSON array of rows.
+    Json,
+}
+
+/// Arguments of `measure`.
+#[derive(clap::Args)]
+pub struct MeasureArgs {
+    /// Label map (integer NIfTI or MGH/MGZ).
+    labels: PathBuf,
+    /// Image to compute the mean and standard deviation of inside each label (same grid).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// FreeSurfer colour table for label names (default: FreeSurfer's aseg names).
+    #[arg(long)]
+    lut: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MeasureFormat::Table)]
+    format: MeasureFormat,
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    #[serde(flatten)]
+    stats: measure::LabelStats,
+}
+
+/// Measures every non-zero label and prints one row per label.
+pub fn run(args: &MeasureArgs) -> Result<()> {
+    let labels = io::read_labels(&args.labels).with_context(|| format!("reading label map {}", args.labels.display()))?;
+    let image = match &args.image {
+        Some(p) => Some(io::read_image(p).with_context(|| format!("reading image {}", p.display()))?),
+        None => None,
+    };
+    let lut = match &args.lut {
+        Some(p) => ColorLut::read(p).with_context(|| format!("reading colour table {}", p.display()))?,
+        None => ColorLut::freesurfer_aseg(),
+    };
+    let stats = measure::measure_labels(&labels, image.as_ref()).with_context(|| match &args.image {
+        Some(img) => format!("measuring {} with image {}", args.labels.display(), img.display()),
+        None => format!("measuring {}", args.labels.display()),
+    })?;
+    let rows: Vec<Row> = stats
+        .into_iter()
+        .map(|s| Row {
+            name: lut.name(s.label).unwrap_or("unnamed").to_string(),
+            stats: s,
+        })
+        .collect();
+    let fmt_opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
+    match args.format {
+        MeasureFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        MeasureFormat::Csv => {
+            println!("label,name,voxel_count,volume_ml,extent_lr_mm,extent_ap_mm,extent_si_mm,centroid_x_mm,centroid_y_mm,centroid_z_mm,mean,std");
+            for r in &rows {
+                let s = &r.stats;
+                println!(
+                    "{},{},{},{:.4},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{}",
+                    r.stats.label,
+                    r.name,
+                    s.voxel_count,
+                    s.volume_ml,
+                    s.extents_mm[0],
+                    s.extents_mm[1],
+                    s.extents_mm[2],
+                    s.centroid_mm[0],
+                    s.centroid_mm[1],
+                    s.centroid_mm[2],
+                    fmt_opt(s.mean),
+                    fmt_opt(s.std)
+                );
+            }
+        }
+        MeasureFormat::Table => {
+            println!(
+                "{:>6}  {:<28} {:>9} {:>11}  {:>22}  {:>24}  {:>10} {:>10}",
+                "label", "name", "voxels", "volume_mL", "extents_mm (LR AP SI)", "centroid_mm (x y z)", "mean", "std"
+            );
+            for r in &rows {
+                let s = &r.stats;
+                let e = s.extents_mm;
+                let c = s.centroid_mm;
+                println!(
+                    "{:>6}  {:<28} {:>9} {:>11.3}  {:>6.1} {:>6.1} {:>6.1}    {:>7.1} {:>7.1} {:>7.1}  {:>10} {:>10}",
+                    r.stats.label,
+                    r.name,
+                    s.voxel_count,
+                    s.volume_ml,
+                    e[0],
+                    e[1],
+                    e[2],
+                    c[0],
+                    c[1],
+                    c[2],
+                    fmt_opt(s.mean),
+                    fmt_opt(s.std)
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The command line as a user runs it: the demo files, `info`, `measure`, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn voxelprompt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_voxelprompt")).args(args).output().expect("binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn demo(dir: &Path) {
+    let o = voxelprompt(&["example", "--out", dir.to_str().unwrap(), "--spacing", "2"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
+fn info_reports_geometry_and_intensity() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let o = voxelprompt(&["info", "--json", dir.path().join("t1.nii.gz").to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v[0];
+    assert_eq!(r["format"], "NIfTI-1");
+    assert_eq!(r["orientation"], "RAS");
+    assert_eq!(r["shape"], serde_json::json!([80, 96, 80]));
+    assert_eq!(r["spacing_mm"], serde_json::json!([2.0, 2.0, 2.0]));
+    assert!(r["intensity_max"].as_f64().unwrap() <= 1.0);
+    let o = voxelprompt(&["info", dir.path().join("labels.nii.gz").to_str().unwrap()]);
+    let (out, _) = text(&o);
+    assert!(out.contains("U8") && out.contains("80 × 96 × 80"), "{out}");
+}
+
+#[test]
+fn measure_matches_the_phantom_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let labels = dir.path().join("labels.nii.gz");
+    let image = dir.path().join("t1.nii.gz");
+    let lut = dir.path().join("labels_lut.txt");
+    let o = voxelprompt(&[
+        "measure",
+        labels.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--lut",
+        lut.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 9);
+    let lesion = rows.iter().find(|r| r["name"] == "Lesion").unwrap();
+    // A sphere of radius 9 mm at (-30, 25, 25): 3.05 mL; at 2 mm voxels within 8%.
+    let v = lesion["volume_ml"].as_f64().unwrap();
+    let truth = 4.0 / 3.0 * std::f64::consts::PI * 9f64.powi(3) / 1000.0;
+    assert!((v - truth).abs() / truth < 0.08, "lesion {v} mL vs {truth}");
+    let c: Vec<f64> = lesion["centroid_mm"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    for (a, b) in c.iter().zip([-30.0, 25.0, 25.0]) {
+        assert!((a - b).abs() < 0.5, "centroid {c:?}");
+    }
+    // The image is 0.35 inside the lesion plus noise of ±0.02.
+    assert!((lesion["mean"].as_f64().unwrap() - 0.35).abs() < 0.01);
+    // Left and right hippocampi are mirror images.
+    let vol = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["volume_ml"].as_f64().unwrap();
+    assert_eq!(vol("Left-Hippocampus"), vol("Right-Hippocampus"));
+    // CSV has a header and one line per label.
+    let o = voxelprompt(&["measure", labels.to_str().unwrap(), "--format", "csv"]);
+    let (out, _) = text(&o);
+    assert_eq!(out.lines().count(), 10);
+    assert!(out.starts_with("label,name,voxel_count,volume_ml"));
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let garbage = dir.path().join("garbage.nii.gz");
+    std::fs::write(&garbage, b"not gzip at all").unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../voxel/tests/fixtures/f32_sform.nii");
+    let labels = dir.path().join("labels.nii.gz");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["info".into(), garbage.display().to_string()], "garbage.nii.gz"),
+        (vec!["info".into(), dir.path().join("missing.mgz").display().to_string()], "missing.mgz"),
+        (
+            vec!["measure".into(), labels.display().to_string(), "--image".into(), fixture.display().to_string()],
+            "grid mismatch",
+        ),
+        (vec!["measure".into(), fixture.display().to_string()], "not a label map"),
+        (vec!["example".into(), "--out".into(), dir.path().display().to_string(), "--spacing".into(), "0".into()], "spacing"),
+    ];
+    for (args, expect) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = voxelprompt(&a);
+        let (_, err) = text(&o);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
