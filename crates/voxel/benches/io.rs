@@ -24,7 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 160×192×160 mm at 0.625×0.75×0.625 mm = 256³ voxels of head-like content.
     let head = phantom::demo_head([0.625, 0.75, 0.625])?;
     let img = head.image;
-    println!("volume {:?} f32 ({} MB)", img.shape(), img.data().len() * 4 / 1_000_000);
+    println!(
+        "volume {:?} f32 ({} MB)",
+        img.shape(),
+        img.data().len() * 4 / 1_000_000
+    );
     for ext in ["nii.gz", "mgz", "nii"] {
         let path = dir.path().join(format!("bench.{ext}"));
         let (w, _) = best_of(3, || io::write_image(&path, &img, &WriteOptions::default()));
@@ -62,12 +66,23 @@ print(min(wt), min(rt))
 "#,
         p = path.display().to_string()
     );
-    let out = std::process::Command::new("python3").args(["-c", &script]).output().ok()?;
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .ok()?;
     if !out.status.success() {
-        eprintln!("nibabel comparison skipped for {ext}: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        eprintln!(
+            "nibabel comparison skipped for {ext}: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().filter_map(|v| v.parse::<f64>().ok());
+    let mut it = text
+        .split_whitespace()
+        .filter_map(|v| v.parse::<f64>().ok());
     Some((it.next()?, it.next()?))
 }

@@ -321,8 +321,11 @@ fn extract<T: Copy + Send + Sync>(
     let mut lo = [0usize; 3];
     let mut hi = [0usize; 3];
     for a in 0..3 {
-        let first = (-start[a]).clamp(0, shape[a] as i64);
-        let last = (n[a] as i64 - start[a]).clamp(0, shape[a] as i64);
+        // Saturating: `start` comes from the caller and may be anywhere in i64.
+        let first = start[a].saturating_neg().clamp(0, shape[a] as i64);
+        let last = (n[a] as i64)
+            .saturating_sub(start[a])
+            .clamp(0, shape[a] as i64);
         lo[a] = first as usize;
         hi[a] = (last.max(first)) as usize;
     }
@@ -440,6 +443,10 @@ mod tests {
         let far = crop_or_pad(&v, [10, 10, 10], [2, 2, 2], 7).unwrap();
         assert!(far.data().iter().all(|&x| x == 7));
         assert_same_world_values(&v, &far, 7);
+        for start in [[i64::MIN, 0, 0], [i64::MAX, 0, 0]] {
+            let far = crop_or_pad(&v, start, [2, 2, 2], 7).unwrap();
+            assert!(far.data().iter().all(|&x| x == 7));
+        }
     }
 
     #[test]

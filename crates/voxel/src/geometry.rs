@@ -30,13 +30,23 @@ impl Geometry {
     /// a singular or non-finite affine.
     pub fn new(shape: [usize; 3], affine: Affine) -> Result<Geometry> {
         if shape.contains(&0) {
-            return Err(VoxelError::InvalidGeometry(format!("zero-size shape {shape:?}")));
+            return Err(VoxelError::InvalidGeometry(format!(
+                "zero-size shape {shape:?}"
+            )));
         }
-        if shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n)).is_none() {
-            return Err(VoxelError::InvalidGeometry(format!("shape {shape:?} overflows")));
+        if shape
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+            .is_none()
+        {
+            return Err(VoxelError::InvalidGeometry(format!(
+                "shape {shape:?} overflows"
+            )));
         }
         if !affine.is_finite() {
-            return Err(VoxelError::InvalidGeometry("affine has non-finite entries".into()));
+            return Err(VoxelError::InvalidGeometry(
+                "affine has non-finite entries".into(),
+            ));
         }
         if affine.inverse().is_none() {
             return Err(VoxelError::InvalidGeometry("affine is singular".into()));
@@ -51,8 +61,12 @@ impl Geometry {
     }
 
     /// An axis-aligned RAS grid with the given spacing, whose voxel 0 sits at `origin_mm`.
-    pub fn from_spacing(shape: [usize; 3], spacing_mm: [f64; 3], origin_mm: [f64; 3]) -> Result<Geometry> {
-        if spacing_mm.iter().any(|&s| !(s > 0.0) || !s.is_finite()) {
+    pub fn from_spacing(
+        shape: [usize; 3],
+        spacing_mm: [f64; 3],
+        origin_mm: [f64; 3],
+    ) -> Result<Geometry> {
+        if spacing_mm.iter().any(|&s| !s.is_finite() || s <= 0.0) {
             return Err(VoxelError::InvalidGeometry(format!(
                 "spacing {spacing_mm:?} mm must be positive and finite"
             )));
@@ -94,11 +108,15 @@ impl Geometry {
     /// 10% larger than the others, otherwise the axis closest to world S-I.
     pub fn slice_axis(&self) -> usize {
         let s = self.spacing_mm();
-        let (imax, &smax) = s
-            .iter()
-            .enumerate()
-            .fold((0, &s[0]), |best, cur| if cur.1 > best.1 { cur } else { best });
-        let others_max = (0..3).filter(|&a| a != imax).map(|a| s[a]).fold(0.0, f64::max);
+        let (imax, &smax) =
+            s.iter().enumerate().fold(
+                (0, &s[0]),
+                |best, cur| if cur.1 > best.1 { cur } else { best },
+            );
+        let others_max = (0..3)
+            .filter(|&a| a != imax)
+            .map(|a| s[a])
+            .fold(0.0, f64::max);
         if smax > 1.1 * others_max {
             imax
         } else {
@@ -187,7 +205,9 @@ impl Geometry {
     /// (padding); the affine is shifted so that world positions are unchanged.
     pub fn subgrid(&self, start: [i64; 3], shape: [usize; 3]) -> Result<Geometry> {
         let mut a = self.affine;
-        let origin = self.affine.apply([start[0] as f64, start[1] as f64, start[2] as f64]);
+        let origin = self
+            .affine
+            .apply([start[0] as f64, start[1] as f64, start[2] as f64]);
         for (r, &o) in origin.iter().enumerate() {
             a.0[r][3] = o;
         }

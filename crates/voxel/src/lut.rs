@@ -80,15 +80,21 @@ impl ColorLut {
                 continue;
             }
             let f: Vec<&str> = line.split_whitespace().collect();
-            let bad = |what: &str| VoxelError::format(source, format!("line {}: {what}: {line:?}", n + 1));
+            let bad = |what: &str| {
+                VoxelError::format(source, format!("line {}: {what}: {line:?}", n + 1))
+            };
             if f.len() < 2 {
                 return Err(bad("expected `id name R G B A`"));
             }
-            let id: i32 = f[0].parse().map_err(|_| bad("label id is not an integer"))?;
+            let id: i32 = f[0]
+                .parse()
+                .map_err(|_| bad("label id is not an integer"))?;
             let mut rgb = [0u8; 3];
             if f.len() >= 5 {
                 for (c, v) in rgb.iter_mut().enumerate() {
-                    *v = f[2 + c].parse().map_err(|_| bad("colour component is not 0-255"))?;
+                    *v = f[2 + c]
+                        .parse()
+                        .map_err(|_| bad("colour component is not 0-255"))?;
                 }
             } else {
                 rgb = fallback_color(id);
@@ -123,7 +129,10 @@ impl ColorLut {
 
     /// Colour of a label: the table's, or a fixed colour derived from the id.
     pub fn color(&self, id: i32) -> [u8; 3] {
-        self.entries.get(&id).map(|e| e.rgb).unwrap_or_else(|| fallback_color(id))
+        self.entries
+            .get(&id)
+            .map(|e| e.rgb)
+            .unwrap_or_else(|| fallback_color(id))
     }
 
     /// Id of a label name (case-insensitive).
@@ -168,7 +177,11 @@ mod tests {
 
     #[test]
     fn bad_lines_name_the_line() {
-        let e = ColorLut::parse("# c\n17 Left-Hippocampus 220 216 20 0\nx y\n", Path::new("lut.txt")).unwrap_err();
+        let e = ColorLut::parse(
+            "# c\n17 Left-Hippocampus 220 216 20 0\nx y\n",
+            Path::new("lut.txt"),
+        )
+        .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("lut.txt") && msg.contains("line 3"), "{msg}");
     }

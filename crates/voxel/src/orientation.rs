@@ -24,7 +24,11 @@ impl Orientation {
 
     /// Parses a three-letter code such as `"RAS"` or `"lia"`.
     pub fn parse(code: &str) -> Result<Orientation> {
-        let chars: Vec<char> = code.trim().chars().map(|c| c.to_ascii_uppercase()).collect();
+        let chars: Vec<char> = code
+            .trim()
+            .chars()
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         let bad = || {
             VoxelError::InvalidArgument(format!(
                 "orientation code {code:?} must be three letters, one from each of L/R, P/A, I/S"
@@ -52,7 +56,14 @@ impl Orientation {
 
     /// All 48 orientation codes.
     pub fn all() -> Vec<Orientation> {
-        let perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let perms = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
         let mut out = Vec::with_capacity(48);
         for p in perms {
             for flips in 0..8u8 {
@@ -96,7 +107,10 @@ impl Orientation {
 
     /// The voxel axis that runs along world axis `world`.
     pub fn voxel_axis_of(&self, world: usize) -> usize {
-        self.axes.iter().position(|&(w, _)| w == world).unwrap_or(world)
+        self.axes
+            .iter()
+            .position(|&(w, _)| w == world)
+            .unwrap_or(world)
     }
 }
 

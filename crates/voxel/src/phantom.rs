@@ -25,7 +25,9 @@ pub fn sphere_mask(geometry: &Geometry, centre_mm: [f64; 3], radius_mm: f64) -> 
 
 /// Voxels whose centre lies inside the world-aligned box `[lo_mm, hi_mm]`.
 pub fn box_mask(geometry: &Geometry, lo_mm: [f64; 3], hi_mm: [f64; 3]) -> Mask {
-    world_mask(geometry, |p| (0..3).all(|a| p[a] >= lo_mm[a] && p[a] <= hi_mm[a]))
+    world_mask(geometry, |p| {
+        (0..3).all(|a| p[a] >= lo_mm[a] && p[a] <= hi_mm[a])
+    })
 }
 
 fn world_mask(geometry: &Geometry, inside: impl Fn([f64; 3]) -> bool + Sync) -> Mask {
@@ -37,7 +39,9 @@ fn world_mask(geometry: &Geometry, inside: impl Fn([f64; 3]) -> bool + Sync) -> 
             inside(geometry.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]))
         })
         .collect();
-    Volume::filled(geometry.clone(), false).with_data(data).unwrap_or_else(|_| Volume::filled(geometry.clone(), false))
+    Volume::filled(geometry.clone(), false)
+        .with_data(data)
+        .unwrap_or_else(|_| Volume::filled(geometry.clone(), false))
 }
 
 /// A labelled ellipsoidal head with FreeSurfer aseg label ids and a T1-like image: cerebral
@@ -76,15 +80,31 @@ pub fn demo_head(spacing_mm: [f64; 3]) -> Result<DemoHead> {
         }
     };
     for (side, x) in [(-1.0, -1), (1.0, 1)] {
-        let (wm, ctx, vent, hip) = if x < 0 { (2, 3, 4, 17) } else { (41, 42, 43, 53) };
+        let (wm, ctx, vent, hip) = if x < 0 {
+            (2, 3, 4, 17)
+        } else {
+            (41, 42, 43, 53)
+        };
         let cx = side * 32.0;
         // Hemispheres stop at the midline so left and right are exact mirror images.
         let hemi = world_mask(&g, |p| p[0] * side > 0.0);
         let within = |m: Mask| m.zip_map(&hemi, |a, b| a && b).unwrap_or(m);
-        paint(within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [34.0, 72.0, 55.0])), ctx);
-        paint(within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [29.0, 66.0, 49.0])), wm);
-        paint(ellipsoid_mask(&g, [side * 9.0, 2.0, 12.0], [5.0, 26.0, 9.0]), vent);
-        paint(ellipsoid_mask(&g, [side * 26.0, -18.0, -14.0], [6.0, 18.0, 6.0]), hip);
+        paint(
+            within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [34.0, 72.0, 55.0])),
+            ctx,
+        );
+        paint(
+            within(ellipsoid_mask(&g, [cx, 0.0, 5.0], [29.0, 66.0, 49.0])),
+            wm,
+        );
+        paint(
+            ellipsoid_mask(&g, [side * 9.0, 2.0, 12.0], [5.0, 26.0, 9.0]),
+            vent,
+        );
+        paint(
+            ellipsoid_mask(&g, [side * 26.0, -18.0, -14.0], [6.0, 18.0, 6.0]),
+            hip,
+        );
     }
     paint(sphere_mask(&g, [-30.0, 25.0, 25.0], 9.0), 99);
     let label_map = Volume::new(g.clone(), labels)?;
@@ -115,7 +135,13 @@ pub fn demo_head(spacing_mm: [f64; 3]) -> Result<DemoHead> {
     let base = ColorLut::freesurfer_aseg();
     for id in [0, 2, 3, 4, 17, 41, 42, 43, 53] {
         let c = base.color(id);
-        lut_text.push_str(&format!("{id} {} {} {} {} 0\n", base.name(id).unwrap_or("?"), c[0], c[1], c[2]));
+        lut_text.push_str(&format!(
+            "{id} {} {} {} {} 0\n",
+            base.name(id).unwrap_or("?"),
+            c[0],
+            c[1],
+            c[2]
+        ));
     }
     lut_text.push_str("99 Lesion 255 40 40 0\n");
     let lut = ColorLut::parse(&lut_text, std::path::Path::new("<demo lut>"))?;

@@ -73,7 +73,8 @@ impl<T: Copy + Send + Sync> Volume<T> {
     /// Value at voxel `(i, j, k)` or `None` outside the grid.
     pub fn get(&self, i: i64, j: i64, k: i64) -> Option<T> {
         let s = self.shape();
-        if i < 0 || j < 0 || k < 0 || i as usize >= s[0] || j as usize >= s[1] || k as usize >= s[2] {
+        if i < 0 || j < 0 || k < 0 || i as usize >= s[0] || j as usize >= s[1] || k as usize >= s[2]
+        {
             return None;
         }
         Some(self.at(i as usize, j as usize, k as usize))
@@ -98,10 +99,16 @@ impl<T: Copy + Send + Sync> Volume<T> {
         other: &Volume<U>,
         f: impl Fn(T, U) -> R + Sync + Send,
     ) -> Result<Volume<R>> {
-        self.geometry.require_same_grid(&other.geometry, "combining two volumes")?;
+        self.geometry
+            .require_same_grid(&other.geometry, "combining two volumes")?;
         Ok(Volume {
             geometry: self.geometry.clone(),
-            data: self.data.par_iter().zip(other.data.par_iter()).map(|(&a, &b)| f(a, b)).collect(),
+            data: self
+                .data
+                .par_iter()
+                .zip(other.data.par_iter())
+                .map(|(&a, &b)| f(a, b))
+                .collect(),
         })
     }
 
@@ -117,13 +124,13 @@ impl<T: Copy + Send + Sync> Volume<T> {
         let in_strides = [1usize, in_shape[0], in_shape[0] * in_shape[1]];
         let mut start: isize = 0;
         let mut step = [0isize; 3];
-        for a in 0..3 {
+        for (a, step_a) in step.iter_mut().enumerate() {
             let s = t.source_axis[a];
             if t.flip[a] {
                 start += ((in_shape[s] - 1) * in_strides[s]) as isize;
-                step[a] = -(in_strides[s] as isize);
+                *step_a = -(in_strides[s] as isize);
             } else {
-                step[a] = in_strides[s] as isize;
+                *step_a = in_strides[s] as isize;
             }
         }
         let [nx, ny, _] = out_shape;
@@ -242,9 +249,15 @@ mod tests {
             // Each voxel keeps its value at the same world position.
             for idx in [0usize, 7, 33, 59] {
                 let c = r.geometry().coords(idx);
-                let w = r.geometry().voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
+                let w = r
+                    .geometry()
+                    .voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
                 let back = v.geometry().world_to_voxel(w);
-                let b = [back[0].round() as usize, back[1].round() as usize, back[2].round() as usize];
+                let b = [
+                    back[0].round() as usize,
+                    back[1].round() as usize,
+                    back[2].round() as usize,
+                ];
                 assert_eq!(r.data()[idx], v.at(b[0], b[1], b[2]));
             }
             let back = r.reorient(orig);

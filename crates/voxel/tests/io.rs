@@ -34,16 +34,38 @@ fn values_and_affines_match_nibabel() {
         let file = case["file"].as_str().unwrap();
         let path = fixtures().join(file);
         let frames = io::read_image_frames(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = case["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         assert_eq!(frames.len(), shape.get(3).copied().unwrap_or(1), "{file}");
         let g = frames[0].geometry();
         assert_eq!(g.shape().to_vec(), shape[..3].to_vec(), "{file}");
         let want = affine_of(&case["affine"]);
         let diff = g.affine().max_abs_diff(&want);
-        assert!(diff < 1e-6, "{file}: affine differs by {diff}: {:?} vs {:?}", g.affine(), want);
-        assert_eq!(g.orientation().to_string(), case["axcodes"].as_str().unwrap(), "{file}");
-        let values: Vec<f32> = case["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        let ours: Vec<f32> = frames.iter().flat_map(|f| f.data().iter().copied()).collect();
+        assert!(
+            diff < 1e-6,
+            "{file}: affine differs by {diff}: {:?} vs {:?}",
+            g.affine(),
+            want
+        );
+        assert_eq!(
+            g.orientation().to_string(),
+            case["axcodes"].as_str().unwrap(),
+            "{file}"
+        );
+        let values: Vec<f32> = case["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let ours: Vec<f32> = frames
+            .iter()
+            .flat_map(|f| f.data().iter().copied())
+            .collect();
         assert_eq!(ours.len(), values.len(), "{file}");
         assert!(ours == values, "{file}: voxel values differ from nibabel");
         let info = io::read_info(&path).unwrap();
@@ -56,7 +78,11 @@ fn values_and_affines_match_nibabel() {
 fn integer_files_read_as_exact_labels() {
     let labels = io::read_labels(&fixtures().join("i32_labels.nii.gz")).unwrap();
     let img = io::read_image(&fixtures().join("i32_labels.nii.gz")).unwrap();
-    assert!(labels.data().iter().zip(img.data()).all(|(&l, &v)| l as f32 == v));
+    assert!(labels
+        .data()
+        .iter()
+        .zip(img.data())
+        .all(|(&l, &v)| l as f32 == v));
     // Scaled int16 with slope 0.5 gives half-integers: not a label map.
     let err = io::read_labels(&fixtures().join("i16_qform_scaled.nii.gz")).unwrap_err();
     assert!(err.to_string().contains("not a label map"), "{err}");
@@ -80,7 +106,10 @@ fn round_trips_are_exact() {
             io::write_image(&out, &src, &WriteOptions::default()).unwrap();
             let back = io::read_image(&out).unwrap();
             assert_eq!(back.data(), src.data(), "{file} -> {ext}");
-            let d = back.geometry().affine().max_abs_diff(src.geometry().affine());
+            let d = back
+                .geometry()
+                .affine()
+                .max_abs_diff(src.geometry().affine());
             // NIfTI stores the sform as float32; MGH stores direction cosines, spacing and
             // centre as float32 and rebuilds the affine.
             let tol = if ext.starts_with("nii") { 2e-5 } else { 1e-4 };
@@ -98,7 +127,11 @@ fn round_trips_are_exact() {
 #[test]
 fn all_48_orientations_round_trip_through_files() {
     let dir = tmp();
-    let g = Geometry::new([4, 5, 6], Affine::from_spacing_origin([0.75, 1.25, 3.0], [-10.0, 20.5, 7.0])).unwrap();
+    let g = Geometry::new(
+        [4, 5, 6],
+        Affine::from_spacing_origin([0.75, 1.25, 3.0], [-10.0, 20.5, 7.0]),
+    )
+    .unwrap();
     let labels = Volume::new(g, (0..120).collect::<Vec<i32>>()).unwrap();
     for o in Orientation::all() {
         let r = labels.reorient(o);
@@ -119,7 +152,11 @@ fn all_48_orientations_round_trip_through_files() {
 fn labels_are_written_as_integers() {
     let dir = tmp();
     let g = Geometry::from_spacing([3, 3, 3], [1.0; 3], [0.0; 3]).unwrap();
-    for (max, want) in [(200, DataType::U8), (2035, DataType::I16), (70000, DataType::I32)] {
+    for (max, want) in [
+        (200, DataType::U8),
+        (2035, DataType::I16),
+        (70000, DataType::I32),
+    ] {
         let mut d = vec![0i32; 27];
         d[5] = max;
         let l = Volume::new(g.clone(), d).unwrap();
@@ -135,7 +172,15 @@ fn integer_image_storage_is_within_one_step() {
     let dir = tmp();
     let src = io::read_image(&fixtures().join("f32_sform.nii")).unwrap();
     let out = dir.path().join("i16.nii.gz");
-    io::write_image(&out, &src, &WriteOptions { datatype: DataType::I16, gzip_level: 6 }).unwrap();
+    io::write_image(
+        &out,
+        &src,
+        &WriteOptions {
+            datatype: DataType::I16,
+            gzip_level: 6,
+        },
+    )
+    .unwrap();
     let info = io::read_info(&out).unwrap();
     let (slope, _) = info.scaling.unwrap();
     let back = io::read_image(&out).unwrap();
@@ -143,8 +188,15 @@ fn integer_image_storage_is_within_one_step() {
         assert!(((a - b).abs() as f64) <= slope * 0.5 + 1e-4);
     }
     // MGH cannot store scaling: a clear error instead of silently wrong values.
-    let err = io::write_image(&dir.path().join("x.mgz"), &src, &WriteOptions { datatype: DataType::I16, gzip_level: 1 })
-        .unwrap_err();
+    let err = io::write_image(
+        &dir.path().join("x.mgz"),
+        &src,
+        &WriteOptions {
+            datatype: DataType::I16,
+            gzip_level: 1,
+        },
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("slope"), "{err}");
 }
 
@@ -168,10 +220,22 @@ fn nifti_bytes(img: &Image) -> Vec<u8> {
 
 fn format_error(path: &Path, expect: &str) {
     let err = io::read_image(path).unwrap_err();
-    assert!(matches!(err, VoxelError::Format { .. } | VoxelError::UnknownFormat { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            VoxelError::Format { .. } | VoxelError::UnknownFormat { .. }
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()), "error must name the file: {msg}");
-    assert!(msg.to_lowercase().contains(expect), "error {msg:?} should mention {expect:?}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "error must name the file: {msg}"
+    );
+    assert!(
+        msg.to_lowercase().contains(expect),
+        "error {msg:?} should mention {expect:?}"
+    );
 }
 
 #[test]
@@ -180,7 +244,10 @@ fn bad_input_gets_typed_errors_naming_the_file() {
     let good = nifti_bytes(&small_image());
 
     // Truncated data.
-    format_error(&write_bytes(dir.path(), "trunc.nii", &good[..good.len() - 10]), "truncated");
+    format_error(
+        &write_bytes(dir.path(), "trunc.nii", &good[..good.len() - 10]),
+        "truncated",
+    );
     // Truncated and corrupt gzip.
     let mut gz = Vec::new();
     {
@@ -189,7 +256,10 @@ fn bad_input_gets_typed_errors_naming_the_file() {
         e.write_all(&good).unwrap();
         e.finish().unwrap();
     }
-    format_error(&write_bytes(dir.path(), "trunc.nii.gz", &gz[..gz.len() / 2]), "gzip");
+    format_error(
+        &write_bytes(dir.path(), "trunc.nii.gz", &gz[..gz.len() / 2]),
+        "gzip",
+    );
     let mut corrupt = gz.clone();
     for b in corrupt[20..60].iter_mut() {
         *b ^= 0x5a;
@@ -207,7 +277,10 @@ fn bad_input_gets_typed_errors_naming_the_file() {
     for (v, name) in [(0.0f32, "zero"), (-1.0, "negative")] {
         let mut bad = good.clone();
         bad[80..84].copy_from_slice(&v.to_le_bytes());
-        format_error(&write_bytes(dir.path(), &format!("pixdim_{name}.nii"), &bad), "pixdim");
+        format_error(
+            &write_bytes(dir.path(), &format!("pixdim_{name}.nii"), &bad),
+            "pixdim",
+        );
     }
     // Zero-size and 5-D data.
     let mut bad = good.clone();
@@ -227,10 +300,19 @@ fn bad_input_gets_typed_errors_naming_the_file() {
     }
     let p = write_bytes(dir.path(), "nan.nii", &bytes);
     format_error(&p, "nan");
-    let z = io::read_image_with(&p, ReadOptions { non_finite: NonFinite::Zero }).unwrap();
+    let z = io::read_image_with(
+        &p,
+        ReadOptions {
+            non_finite: NonFinite::Zero,
+        },
+    )
+    .unwrap();
     assert_eq!(z.data()[3], 0.0);
     // Unknown extension, missing file, empty file, wrong MGH version.
-    format_error(&write_bytes(dir.path(), "a.png", &good), "unknown file format");
+    format_error(
+        &write_bytes(dir.path(), "a.png", &good),
+        "unknown file format",
+    );
     let missing = dir.path().join("missing.nii");
     let err = io::read_image(&missing).unwrap_err();
     assert!(matches!(err, VoxelError::Io { .. }) && err.to_string().contains("missing.nii"));
@@ -250,17 +332,29 @@ fn writes_are_atomic_and_never_touch_inputs() {
     assert!(io::ensure_not_input(&alias, &[p.as_path()]).is_err());
     assert!(io::ensure_not_input(&dir.path().join("out.nii"), &[p.as_path()]).is_ok());
     // No temp files left behind.
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, vec!["in.nii".to_string()]);
     // Writing into a missing directory fails with the path named.
-    let err = io::write_image(&dir.path().join("no/such/dir/x.nii"), &small_image(), &WriteOptions::default()).unwrap_err();
+    let err = io::write_image(
+        &dir.path().join("no/such/dir/x.nii"),
+        &small_image(),
+        &WriteOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("x.nii"));
 }
 
 /// nibabel reads what we write (skipped when python3 + nibabel are not installed).
 #[test]
 fn nibabel_reads_our_files() {
-    let ok = std::process::Command::new("python3").args(["-c", "import nibabel"]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import nibabel"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("skipping: python3 with nibabel not available");
         return;
@@ -281,16 +375,39 @@ fn nibabel_reads_our_files() {
         ));
     }
     script.push_str("json.dump(out, sys.stdout)\n");
-    let out = std::process::Command::new("python3").args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for ext in ["nii", "nii.gz", "mgz"] {
         let r = &v[ext];
-        let vals: Vec<f32> = r[0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let vals: Vec<f32> = r[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
         assert_eq!(vals, src.data(), "{ext}");
-        assert!(affine_of(&r[1]).max_abs_diff(src.geometry().affine()) < 1e-4, "{ext}");
-        let labels: Vec<i32> = r[2].as_array().unwrap().iter().map(|x| x.as_i64().unwrap() as i32).collect();
+        assert!(
+            affine_of(&r[1]).max_abs_diff(src.geometry().affine()) < 1e-4,
+            "{ext}"
+        );
+        let labels: Vec<i32> = r[2]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap() as i32)
+            .collect();
         assert_eq!(labels, lbl.data(), "{ext}");
-        assert!(affine_of(&r[3]).max_abs_diff(lbl.geometry().affine()) < 1e-4, "{ext}");
+        assert!(
+            affine_of(&r[3]).max_abs_diff(lbl.geometry().affine()) < 1e-4,
+            "{ext}"
+        );
     }
 }

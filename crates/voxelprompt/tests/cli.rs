@@ -4,11 +4,17 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn voxelprompt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxelprompt")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn demo(dir: &Path) {
@@ -20,7 +26,11 @@ fn demo(dir: &Path) {
 fn info_reports_geometry_and_intensity() {
     let dir = tempfile::tempdir().unwrap();
     demo(dir.path());
-    let o = voxelprompt(&["info", "--json", dir.path().join("t1.nii.gz").to_str().unwrap()]);
+    let o = voxelprompt(&[
+        "info",
+        "--json",
+        dir.path().join("t1.nii.gz").to_str().unwrap(),
+    ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -61,14 +71,23 @@ fn measure_matches_the_phantom_truth() {
     let v = lesion["volume_ml"].as_f64().unwrap();
     let truth = 4.0 / 3.0 * std::f64::consts::PI * 9f64.powi(3) / 1000.0;
     assert!((v - truth).abs() / truth < 0.08, "lesion {v} mL vs {truth}");
-    let c: Vec<f64> = lesion["centroid_mm"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let c: Vec<f64> = lesion["centroid_mm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     for (a, b) in c.iter().zip([-30.0, 25.0, 25.0]) {
         assert!((a - b).abs() < 0.5, "centroid {c:?}");
     }
     // The image is 0.35 inside the lesion plus noise of ±0.02.
     assert!((lesion["mean"].as_f64().unwrap() - 0.35).abs() < 0.01);
     // Left and right hippocampi are mirror images.
-    let vol = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap()["volume_ml"].as_f64().unwrap();
+    let vol = |name: &str| {
+        rows.iter().find(|r| r["name"] == name).unwrap()["volume_ml"]
+            .as_f64()
+            .unwrap()
+    };
     assert_eq!(vol("Left-Hippocampus"), vol("Right-Hippocampus"));
     // CSV has a header and one line per label.
     let o = voxelprompt(&["measure", labels.to_str().unwrap(), "--format", "csv"]);
@@ -83,17 +102,44 @@ fn bad_input_exits_non_zero_with_the_file_named() {
     demo(dir.path());
     let garbage = dir.path().join("garbage.nii.gz");
     std::fs::write(&garbage, b"not gzip at all").unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../voxel/tests/fixtures/f32_sform.nii");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../voxel/tests/fixtures/f32_sform.nii");
     let labels = dir.path().join("labels.nii.gz");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["info".into(), garbage.display().to_string()], "garbage.nii.gz"),
-        (vec!["info".into(), dir.path().join("missing.mgz").display().to_string()], "missing.mgz"),
         (
-            vec!["measure".into(), labels.display().to_string(), "--image".into(), fixture.display().to_string()],
+            vec!["info".into(), garbage.display().to_string()],
+            "garbage.nii.gz",
+        ),
+        (
+            vec![
+                "info".into(),
+                dir.path().join("missing.mgz").display().to_string(),
+            ],
+            "missing.mgz",
+        ),
+        (
+            vec![
+                "measure".into(),
+                labels.display().to_string(),
+                "--image".into(),
+                fixture.display().to_string(),
+            ],
             "grid mismatch",
         ),
-        (vec!["measure".into(), fixture.display().to_string()], "not a label map"),
-        (vec!["example".into(), "--out".into(), dir.path().display().to_string(), "--spacing".into(), "0".into()], "spacing"),
+        (
+            vec!["measure".into(), fixture.display().to_string()],
+            "not a label map",
+        ),
+        (
+            vec![
+                "example".into(),
+                "--out".into(),
+                dir.path().display().to_string(),
+                "--spacing".into(),
+                "0".into(),
+            ],
+            "spacing",
+        ),
     ];
     for (args, expect) in cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -211,6 +211,8 @@ impl RawData {
         }
     }
 
+    // One generic body over every stored type: for f32/f64 some casts are no-ops.
+    #[allow(clippy::unnecessary_cast)]
     fn convert_f32(&self, scaling: Option<(f64, f64)>) -> Vec<f32> {
         match (self, scaling) {
             (_, None) => each_variant!(self, v => v.par_iter().map(|&x| x as f32).collect()),
@@ -221,6 +223,7 @@ impl RawData {
     }
 
     /// Values as i32 labels; fails when a scaled value is not a whole number in i32 range.
+    #[allow(clippy::unnecessary_cast)]
     pub fn to_i32(&self, scaling: Option<(f64, f64)>) -> std::result::Result<Vec<i32>, String> {
         let (slope, inter) = scaling.unwrap_or((1.0, 0.0));
         let convert = |x: f64| -> std::result::Result<i32, String> {
@@ -256,19 +259,27 @@ impl RawData {
     /// integer types store rounded values when every value is already a whole number in range,
     /// and otherwise a linear map of the value range onto the type range, returned as the
     /// `(slope, inter)` to write in the header.
-    pub fn from_f32(values: &[f32], dtype: DataType) -> std::result::Result<(RawData, Option<(f64, f64)>), String> {
+    pub fn from_f32(
+        values: &[f32],
+        dtype: DataType,
+    ) -> std::result::Result<(RawData, Option<(f64, f64)>), String> {
         if values.iter().any(|v| !v.is_finite()) {
             return Err("image contains NaN or infinite voxels".into());
         }
         let Some((tmin, tmax)) = dtype.int_range() else {
             return Ok(match dtype {
-                DataType::F64 => (RawData::F64(values.iter().map(|&v| v as f64).collect()), None),
+                DataType::F64 => (
+                    RawData::F64(values.iter().map(|&v| v as f64).collect()),
+                    None,
+                ),
                 _ => (RawData::F32(values.to_vec()), None),
             });
         };
         let (lo, hi) = values
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v as f64), b.max(v as f64)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v as f64), b.max(v as f64))
+            });
         let integral = values.iter().all(|v| v.fract() == 0.0);
         let (slope, inter) = if values.is_empty() || (integral && lo >= tmin && hi <= tmax) {
             (1.0, 0.0)
@@ -290,7 +301,11 @@ impl RawData {
             DataType::U64 => RawData::U64(values.iter().map(|&v| q(v) as u64).collect()),
             DataType::F32 | DataType::F64 => return Err("unreachable float type".into()),
         };
-        let scaling = if slope == 1.0 && inter == 0.0 { None } else { Some((slope, inter)) };
+        let scaling = if slope == 1.0 && inter == 0.0 {
+            None
+        } else {
+            Some((slope, inter))
+        };
         Ok((data, scaling))
     }
 }
@@ -313,7 +328,10 @@ mod tests {
     fn labels_pick_smallest_type() {
         assert_eq!(RawData::from_labels(&[0, 17, 255]).datatype(), DataType::U8);
         assert_eq!(RawData::from_labels(&[0, 2035]).datatype(), DataType::I16);
-        assert_eq!(RawData::from_labels(&[0, 100_000]).datatype(), DataType::I32);
+        assert_eq!(
+            RawData::from_labels(&[0, 100_000]).datatype(),
+            DataType::I32
+        );
     }
 
     #[test]
@@ -330,6 +348,9 @@ mod tests {
     #[test]
     fn non_integer_labels_are_refused() {
         assert!(RawData::F32(vec![1.0, 2.5]).to_i32(None).is_err());
-        assert_eq!(RawData::F32(vec![1.0, 2.0]).to_i32(None).unwrap(), vec![1, 2]);
+        assert_eq!(
+            RawData::F32(vec![1.0, 2.0]).to_i32(None).unwrap(),
+            vec![1, 2]
+        );
     }
 }

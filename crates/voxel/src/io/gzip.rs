@@ -18,10 +18,11 @@ pub fn compress(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
             let mut out = Vec::with_capacity(chunk.len() / 2 + 64);
             out.extend_from_slice(&[0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 255]);
             out.extend_from_slice(&8u16.to_le_bytes());
-            out.extend_from_slice(&[b'V', b'P']);
+            out.extend_from_slice(b"VP");
             out.extend_from_slice(&4u16.to_le_bytes());
             out.extend_from_slice(&0u32.to_le_bytes()); // member length, filled in below
-            let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::new(level.min(9)));
+            let mut enc =
+                flate2::write::DeflateEncoder::new(out, flate2::Compression::new(level.min(9)));
             enc.write_all(chunk)?;
             let mut out = enc.finish()?;
             let mut crc = flate2::Crc::new();
@@ -33,12 +34,18 @@ pub fn compress(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
             Ok(out)
         })
         .collect();
-    let mut total = Vec::with_capacity(members.iter().map(|m| m.as_ref().map_or(0, |v| v.len())).sum());
+    let mut total = Vec::with_capacity(
+        members
+            .iter()
+            .map(|m| m.as_ref().map_or(0, |v| v.len()))
+            .sum(),
+    );
     for m in members {
         total.extend_from_slice(&m?);
     }
     if data.is_empty() {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level.min(9)));
+        let mut enc =
+            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level.min(9)));
         enc.write_all(&[])?;
         return enc.finish();
     }
@@ -51,7 +58,13 @@ fn indexed_members(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     let mut at = 0;
     while at < bytes.len() {
         let h = bytes.get(at..at + HEADER_LEN)?;
-        if h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3] != 0x04 || h[12] != b'V' || h[13] != b'P' {
+        if h[0] != 0x1f
+            || h[1] != 0x8b
+            || h[2] != 8
+            || h[3] != 0x04
+            || h[12] != b'V'
+            || h[13] != b'P'
+        {
             return None;
         }
         let len = u32::from_le_bytes([h[16], h[17], h[18], h[19]]) as usize;
@@ -102,7 +115,11 @@ pub fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         return Ok(out);
     }
     let n = bytes.len();
-    let hint = if n >= 4 { u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]) as usize } else { 0 };
+    let hint = if n >= 4 {
+        u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]) as usize
+    } else {
+        0
+    };
     let mut out = Vec::with_capacity(hint.max(n));
     flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out)?;
     Ok(out)
@@ -114,14 +131,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_standard_readers_agree() {
-        let data: Vec<u8> = (0..(CHUNK_BYTES * 2 + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(CHUNK_BYTES * 2 + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let gz = compress(&data, 1).unwrap();
         assert_eq!(decompress(&gz).unwrap(), data);
         // A plain multi-member reader sees the same bytes.
         let mut plain = Vec::new();
-        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut plain)
+            .unwrap();
         assert_eq!(plain, data);
-        assert_eq!(decompress(&compress(&[], 1).unwrap()).unwrap(), Vec::<u8>::new());
+        assert_eq!(
+            decompress(&compress(&[], 1).unwrap()).unwrap(),
+            Vec::<u8>::new()
+        );
     }
 
     #[test]

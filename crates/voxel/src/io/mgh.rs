@@ -24,22 +24,36 @@ fn be_f32(b: &[u8], at: usize) -> f64 {
 
 pub(crate) fn parse_header(path: &Path, b: &[u8], gz: bool) -> Result<Header> {
     if b.len() < 90 {
-        return Err(VoxelError::format(path, format!("file too short for an MGH header ({} bytes)", b.len())));
+        return Err(VoxelError::format(
+            path,
+            format!("file too short for an MGH header ({} bytes)", b.len()),
+        ));
     }
     let version = be_i32(b, 0);
     if version != 1 {
-        return Err(VoxelError::format(path, format!("not an MGH file (version field {version}, expected 1)")));
+        return Err(VoxelError::format(
+            path,
+            format!("not an MGH file (version field {version}, expected 1)"),
+        ));
     }
     let dims = [be_i32(b, 4), be_i32(b, 8), be_i32(b, 12), be_i32(b, 16)];
     if dims.iter().any(|&d| d <= 0) {
-        return Err(VoxelError::format(path, format!("zero-size data: dimensions {dims:?}")));
+        return Err(VoxelError::format(
+            path,
+            format!("zero-size data: dimensions {dims:?}"),
+        ));
     }
     let datatype = match be_i32(b, 20) {
         0 => DataType::U8,
         1 => DataType::I32,
         3 => DataType::F32,
         4 => DataType::I16,
-        t => return Err(VoxelError::format(path, format!("unsupported MGH data type {t}"))),
+        t => {
+            return Err(VoxelError::format(
+                path,
+                format!("unsupported MGH data type {t}"),
+            ))
+        }
     };
     let good_ras = i16::from_be_bytes([b[28], b[29]]) != 0;
     let (delta, mdc, c_ras) = if good_ras {
@@ -53,11 +67,18 @@ pub(crate) fn parse_header(path: &Path, b: &[u8], gz: bool) -> Result<Header> {
         (delta, mdc, [be_f32(b, 78), be_f32(b, 82), be_f32(b, 86)])
     } else {
         // nibabel's default when the direction cosines are flagged invalid.
-        ([1.0; 3], [[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], [0.0; 3])
+        (
+            [1.0; 3],
+            [[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]],
+            [0.0; 3],
+        )
     };
     for (a, d) in delta.iter().enumerate() {
         if !d.is_finite() || *d <= 0.0 {
-            return Err(VoxelError::format(path, format!("voxel size {d} along axis {a} must be positive and finite")));
+            return Err(VoxelError::format(
+                path,
+                format!("voxel size {d} along axis {a} must be positive and finite"),
+            ));
         }
     }
     // mdc rows are the unit directions of the voxel axes; the affine's columns.
@@ -140,7 +161,15 @@ pub(crate) fn encode(
     let shape = geometry.shape();
     let frames = data.len() / geometry.num_voxels().max(1);
     let mut out = Vec::with_capacity(HEADER_BYTES + data.len() * data.datatype().size() + 20);
-    for v in [1, shape[0] as i32, shape[1] as i32, shape[2] as i32, frames as i32, code, 0] {
+    for v in [
+        1,
+        shape[0] as i32,
+        shape[1] as i32,
+        shape[2] as i32,
+        frames as i32,
+        code,
+        0,
+    ] {
         out.extend_from_slice(&v.to_be_bytes());
     }
     out.extend_from_slice(&1i16.to_be_bytes());
@@ -149,12 +178,16 @@ pub(crate) fn encode(
     for d in delta {
         out.extend_from_slice(&(d as f32).to_be_bytes());
     }
-    for c in 0..3 {
-        for r in 0..3 {
-            out.extend_from_slice(&((a.0[r][c] / delta[c]) as f32).to_be_bytes());
+    for (c, d) in delta.iter().enumerate() {
+        for row in &a.0[..3] {
+            out.extend_from_slice(&((row[c] / d) as f32).to_be_bytes());
         }
     }
-    let half = [shape[0] as f64 / 2.0, shape[1] as f64 / 2.0, shape[2] as f64 / 2.0];
+    let half = [
+        shape[0] as f64 / 2.0,
+        shape[1] as f64 / 2.0,
+        shape[2] as f64 / 2.0,
+    ];
     for v in a.apply(half) {
         out.extend_from_slice(&(v as f32).to_be_bytes());
     }

@@ -76,7 +76,8 @@ pub struct FileInfo {
 impl FileInfo {
     /// The grid of the file's spatial dimensions.
     pub fn geometry(&self) -> Result<Geometry> {
-        Geometry::new(self.shape, self.affine).map_err(|e| VoxelError::format(&self.path, e.to_string()))
+        Geometry::new(self.shape, self.affine)
+            .map_err(|e| VoxelError::format(&self.path, e.to_string()))
     }
 }
 
@@ -196,7 +197,10 @@ fn frames_to_images(raw: RawVolume, options: ReadOptions) -> Result<Vec<Image>> 
     }
     let mut out = Vec::with_capacity(raw.info.frames);
     for f in 0..raw.info.frames {
-        out.push(Volume::new(geometry.clone(), values[f * n..(f + 1) * n].to_vec())?);
+        out.push(Volume::new(
+            geometry.clone(),
+            values[f * n..(f + 1) * n].to_vec(),
+        )?);
     }
     Ok(out)
 }
@@ -272,10 +276,14 @@ pub fn atomic_write(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| VoxelError::InvalidArgument(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let name = path.file_name().ok_or_else(|| {
+        VoxelError::InvalidArgument(format!("{}: not a file name", path.display()))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -326,7 +334,9 @@ fn read_prefix(path: &Path, gz: bool, len: usize) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| VoxelError::io(path, e))?;
     let mut out = Vec::with_capacity(len);
     let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            file,
+        )))
     } else {
         Box::new(file)
     };

@@ -28,23 +28,43 @@ impl Fields<'_> {
     }
     fn i16(&self, at: usize) -> i16 {
         let a = self.arr::<2>(at);
-        if self.big { i16::from_be_bytes(a) } else { i16::from_le_bytes(a) }
+        if self.big {
+            i16::from_be_bytes(a)
+        } else {
+            i16::from_le_bytes(a)
+        }
     }
     fn i32(&self, at: usize) -> i32 {
         let a = self.arr::<4>(at);
-        if self.big { i32::from_be_bytes(a) } else { i32::from_le_bytes(a) }
+        if self.big {
+            i32::from_be_bytes(a)
+        } else {
+            i32::from_le_bytes(a)
+        }
     }
     fn i64(&self, at: usize) -> i64 {
         let a = self.arr::<8>(at);
-        if self.big { i64::from_be_bytes(a) } else { i64::from_le_bytes(a) }
+        if self.big {
+            i64::from_be_bytes(a)
+        } else {
+            i64::from_le_bytes(a)
+        }
     }
     fn f32(&self, at: usize) -> f64 {
         let a = self.arr::<4>(at);
-        (if self.big { f32::from_be_bytes(a) } else { f32::from_le_bytes(a) }) as f64
+        (if self.big {
+            f32::from_be_bytes(a)
+        } else {
+            f32::from_le_bytes(a)
+        }) as f64
     }
     fn f64(&self, at: usize) -> f64 {
         let a = self.arr::<8>(at);
-        if self.big { f64::from_be_bytes(a) } else { f64::from_le_bytes(a) }
+        if self.big {
+            f64::from_be_bytes(a)
+        } else {
+            f64::from_le_bytes(a)
+        }
     }
     fn text(&self, at: usize, len: usize) -> String {
         let s = &self.b[at..at + len];
@@ -73,7 +93,10 @@ struct Common {
 
 fn read_common(path: &Path, b: &[u8]) -> Result<(Common, bool)> {
     if b.len() < 348 {
-        return Err(VoxelError::format(path, format!("file too short for a NIfTI header ({} bytes)", b.len())));
+        return Err(VoxelError::format(
+            path,
+            format!("file too short for a NIfTI header ({} bytes)", b.len()),
+        ));
     }
     let le = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let be = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
@@ -93,10 +116,16 @@ fn read_common(path: &Path, b: &[u8]) -> Result<(Common, bool)> {
     if version == 1 {
         let magic = &b[344..348];
         if magic == b"ni1\0" {
-            return Err(VoxelError::format(path, "is a two-file NIfTI header (.hdr/.img); only single .nii files are supported"));
+            return Err(VoxelError::format(
+                path,
+                "is a two-file NIfTI header (.hdr/.img); only single .nii files are supported",
+            ));
         }
         if magic != b"n+1\0" {
-            return Err(VoxelError::format(path, format!("bad NIfTI-1 magic {magic:?}")));
+            return Err(VoxelError::format(
+                path,
+                format!("bad NIfTI-1 magic {magic:?}"),
+            ));
         }
         let mut dim = [0i64; 8];
         let mut pixdim = [0f64; 8];
@@ -131,10 +160,16 @@ fn read_common(path: &Path, b: &[u8]) -> Result<(Common, bool)> {
         ))
     } else {
         if b.len() < 540 {
-            return Err(VoxelError::format(path, "file too short for a NIfTI-2 header"));
+            return Err(VoxelError::format(
+                path,
+                "file too short for a NIfTI-2 header",
+            ));
         }
         if &b[4..8] != b"n+2\0" {
-            return Err(VoxelError::format(path, format!("bad NIfTI-2 magic {:?}", &b[4..12])));
+            return Err(VoxelError::format(
+                path,
+                format!("bad NIfTI-2 magic {:?}", &b[4..12]),
+            ));
         }
         let mut dim = [0i64; 8];
         let mut pixdim = [0f64; 8];
@@ -246,14 +281,20 @@ fn base_affine(shape: [usize; 3], zooms: [f64; 3]) -> Affine {
     for a in 0..3 {
         origin[a] = -((shape[a] as f64 - 1.0) / 2.0) * z[a];
     }
-    Affine::from_linear_translation([[z[0], 0.0, 0.0], [0.0, z[1], 0.0], [0.0, 0.0, z[2]]], origin)
+    Affine::from_linear_translation(
+        [[z[0], 0.0, 0.0], [0.0, z[1], 0.0], [0.0, 0.0, z[2]]],
+        origin,
+    )
 }
 
 pub(crate) fn parse_header(path: &Path, bytes: &[u8], gz: bool) -> Result<Header> {
     let (c, big) = read_common(path, bytes)?;
     let ndim = c.dim[0];
     if !(1..=7).contains(&ndim) {
-        return Err(VoxelError::format(path, format!("dim[0] = {ndim} must be between 1 and 7")));
+        return Err(VoxelError::format(
+            path,
+            format!("dim[0] = {ndim} must be between 1 and 7"),
+        ));
     }
     let ndim = ndim as usize;
     for i in 1..=ndim {
@@ -267,14 +308,21 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8], gz: bool) -> Result<Header
     if (5..=ndim).any(|i| c.dim[i] > 1) {
         return Err(VoxelError::format(
             path,
-            format!("{ndim}-D data with shape {:?}; at most 4-D is supported", &c.dim[1..=ndim]),
+            format!(
+                "{ndim}-D data with shape {:?}; at most 4-D is supported",
+                &c.dim[1..=ndim]
+            ),
         ));
     }
     let size = |i: usize| if i <= ndim { c.dim[i] as usize } else { 1 };
     let shape = [size(1), size(2), size(3)];
     let frames = size(4);
-    let datatype = datatype_of(c.datatype)
-        .ok_or_else(|| VoxelError::format(path, format!("unsupported NIfTI datatype code {}", c.datatype)))?;
+    let datatype = datatype_of(c.datatype).ok_or_else(|| {
+        VoxelError::format(
+            path,
+            format!("unsupported NIfTI datatype code {}", c.datatype),
+        )
+    })?;
     for a in 1..=3 {
         let p = c.pixdim[a];
         if a <= ndim.max(3) && (!p.is_finite() || p <= 0.0) {
@@ -286,14 +334,14 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8], gz: bool) -> Result<Header
     }
     let (affine, source) = if c.sform_code > 0 {
         let s = c.srow;
-        (
-            Affine([s[0], s[1], s[2], [0.0, 0.0, 0.0, 1.0]]),
-            "sform",
-        )
+        (Affine([s[0], s[1], s[2], [0.0, 0.0, 0.0, 1.0]]), "sform")
     } else if c.qform_code > 0 {
         (qform_affine(path, &c)?, "qform")
     } else {
-        (base_affine(shape, [c.pixdim[1], c.pixdim[2], c.pixdim[3]]), "pixdim")
+        (
+            base_affine(shape, [c.pixdim[1], c.pixdim[2], c.pixdim[3]]),
+            "pixdim",
+        )
     };
     Geometry::new(shape, affine).map_err(|e| VoxelError::format(path, format!("{source}: {e}")))?;
     let scaling = if c.scl_slope == 0.0 || !c.scl_slope.is_finite() {
@@ -415,16 +463,37 @@ fn quaternion_of(affine: &Affine) -> ([f64; 3], f64, [f64; 3]) {
 /// Both sform and qform are set (code 1, scanner), spatial unit mm.
 pub(crate) fn encode(geometry: &Geometry, data: &RawData, scaling: Option<(f64, f64)>) -> Vec<u8> {
     let mut h = vec![0u8; 352];
-    let put_i16 = |h: &mut Vec<u8>, at: usize, v: i16| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put_f32 = |h: &mut Vec<u8>, at: usize, v: f64| h[at..at + 4].copy_from_slice(&(v as f32).to_le_bytes());
+    let put_i16 =
+        |h: &mut Vec<u8>, at: usize, v: i16| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |h: &mut Vec<u8>, at: usize, v: f64| {
+        h[at..at + 4].copy_from_slice(&(v as f32).to_le_bytes())
+    };
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     h[38] = b'r';
     let shape = geometry.shape();
     let frames = data.len() / geometry.num_voxels().max(1);
     let dims: [i16; 8] = if frames > 1 {
-        [4, shape[0] as i16, shape[1] as i16, shape[2] as i16, frames as i16, 1, 1, 1]
+        [
+            4,
+            shape[0] as i16,
+            shape[1] as i16,
+            shape[2] as i16,
+            frames as i16,
+            1,
+            1,
+            1,
+        ]
     } else {
-        [3, shape[0] as i16, shape[1] as i16, shape[2] as i16, 1, 1, 1, 1]
+        [
+            3,
+            shape[0] as i16,
+            shape[1] as i16,
+            shape[2] as i16,
+            1,
+            1,
+            1,
+            1,
+        ]
     };
     for (i, d) in dims.iter().enumerate() {
         put_i16(&mut h, 40 + 2 * i, *d);

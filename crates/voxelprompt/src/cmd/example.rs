@@ -27,17 +27,25 @@ pub fn run(args: &ExampleArgs) -> Result<()> {
     if spacing_mm.iter().any(|&s| !(0.25..=10.0).contains(&s)) {
         anyhow::bail!("--spacing must be between 0.25 and 10 mm, got {spacing_mm:?}");
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let head = phantom::demo_head(spacing_mm)?;
     let t1 = args.out.join("t1.nii.gz");
     let labels = args.out.join("labels.nii.gz");
     let lut = args.out.join("labels_lut.txt");
     io::write_image(&t1, &head.image, &WriteOptions::default())?;
     io::write_labels(&labels, &head.labels)?;
-    let mut text = String::from("# VoxelPrompt demo head labels (FreeSurfer colour table format)\n");
+    let mut text =
+        String::from("# VoxelPrompt demo head labels (FreeSurfer colour table format)\n");
     for id in head.labels.labels() {
         let c = head.lut.color(id);
-        text.push_str(&format!("{id} {} {} {} {} 0\n", head.lut.name(id).unwrap_or("unnamed"), c[0], c[1], c[2]));
+        text.push_str(&format!(
+            "{id} {} {} {} {} 0\n",
+            head.lut.name(id).unwrap_or("unnamed"),
+            c[0],
+            c[1],
+            c[2]
+        ));
     }
     io::atomic_write(&lut, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     for p in [&t1, &labels, &lut] {

@@ -41,7 +41,9 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         let (lo, hi) = values
             .iter()
             .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         let finite = lo <= hi;
         reports.push(Report {
             spacing_mm: geometry.spacing_mm(),
@@ -62,10 +64,21 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     for r in &reports {
         let h = &r.header;
         println!("{}", h.path.display());
-        println!("  format       {}{}", h.format, if h.gzip { " (gzip)" } else { "" });
+        println!(
+            "  format       {}{}",
+            h.format,
+            if h.gzip { " (gzip)" } else { "" }
+        );
         println!("  datatype     {:?}", h.datatype);
-        let frames = if h.frames > 1 { format!(" × {} frames", h.frames) } else { String::new() };
-        println!("  shape        {} × {} × {}{frames}", h.shape[0], h.shape[1], h.shape[2]);
+        let frames = if h.frames > 1 {
+            format!(" × {} frames", h.frames)
+        } else {
+            String::new()
+        };
+        println!(
+            "  shape        {} × {} × {}{frames}",
+            h.shape[0], h.shape[1], h.shape[2]
+        );
         println!(
             "  spacing      {:.4} × {:.4} × {:.4} mm (voxel {:.4} mm³)",
             r.spacing_mm[0], r.spacing_mm[1], r.spacing_mm[2], r.voxel_volume_mm3
@@ -74,10 +87,16 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             "  field of view {:.1} × {:.1} × {:.1} mm",
             r.fov_mm[0], r.fov_mm[1], r.fov_mm[2]
         );
-        println!("  orientation  {} (slices along voxel axis {})", r.orientation, r.slice_axis);
+        println!(
+            "  orientation  {} (slices along voxel axis {})",
+            r.orientation, r.slice_axis
+        );
         println!("  affine       (from {})", h.affine_source);
         for row in &h.affine.0[..3] {
-            println!("    [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]", row[0], row[1], row[2], row[3]);
+            println!(
+                "    [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
+                row[0], row[1], row[2], row[3]
+            );
         }
         if let Some((slope, inter)) = h.scaling {
             println!("  scaling      value = raw × {slope} + {inter}");
@@ -87,7 +106,10 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             _ => println!("  intensity    no finite voxels"),
         }
         if r.non_finite_voxels > 0 {
-            println!("  warning      {} voxels are NaN or infinite", r.non_finite_voxels);
+            println!(
+                "  warning      {} voxels are NaN or infinite",
+                r.non_finite_voxels
+            );
         }
         if !h.description.is_empty() {
             println!("  description  {}", h.description);

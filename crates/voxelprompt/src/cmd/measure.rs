@@ -43,19 +43,29 @@ struct Row {
 
 /// Measures every non-zero label and prints one row per label.
 pub fn run(args: &MeasureArgs) -> Result<()> {
-    let labels = io::read_labels(&args.labels).with_context(|| format!("reading label map {}", args.labels.display()))?;
+    let labels = io::read_labels(&args.labels)
+        .with_context(|| format!("reading label map {}", args.labels.display()))?;
     let image = match &args.image {
-        Some(p) => Some(io::read_image(p).with_context(|| format!("reading image {}", p.display()))?),
+        Some(p) => {
+            Some(io::read_image(p).with_context(|| format!("reading image {}", p.display()))?)
+        }
         None => None,
     };
     let lut = match &args.lut {
-        Some(p) => ColorLut::read(p).with_context(|| format!("reading colour table {}", p.display()))?,
+        Some(p) => {
+            ColorLut::read(p).with_context(|| format!("reading colour table {}", p.display()))?
+        }
         None => ColorLut::freesurfer_aseg(),
     };
-    let stats = measure::measure_labels(&labels, image.as_ref()).with_context(|| match &args.image {
-        Some(img) => format!("measuring {} with image {}", args.labels.display(), img.display()),
-        None => format!("measuring {}", args.labels.display()),
-    })?;
+    let stats =
+        measure::measure_labels(&labels, image.as_ref()).with_context(|| match &args.image {
+            Some(img) => format!(
+                "measuring {} with image {}",
+                args.labels.display(),
+                img.display()
+            ),
+            None => format!("measuring {}", args.labels.display()),
+        })?;
     let rows: Vec<Row> = stats
         .into_iter()
         .map(|s| Row {
@@ -90,7 +100,14 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
         MeasureFormat::Table => {
             println!(
                 "{:>6}  {:<28} {:>9} {:>11}  {:>22}  {:>24}  {:>10} {:>10}",
-                "label", "name", "voxels", "volume_mL", "extents_mm (LR AP SI)", "centroid_mm (x y z)", "mean", "std"
+                "label",
+                "name",
+                "voxels",
+                "volume_mL",
+                "extents_mm (LR AP SI)",
+                "centroid_mm (x y z)",
+                "mean",
+                "std"
             );
             for r in &rows {
                 let s = &r.stats;

@@ -43,7 +43,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     inputs.extend(args.labels.as_deref());
     inputs.extend(args.lut.as_deref());
     io::ensure_not_input(&args.out, &inputs)?;
-    let image = io::read_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let image =
+        io::read_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
     let labels = match &args.labels {
         Some(p) => Some(io::read_labels(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,
@@ -67,7 +68,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         _ => Focus::Centre,
     };
     let window = match &args.window {
-        Some(w) => Window::Range { low: w[0], high: w[1] },
+        Some(w) => Window::Range {
+            low: w[0],
+            high: w[1],
+        },
         None => Window::Auto,
     };
     let colour = |id: i32| lut.color(id);
