@@ -32,6 +32,14 @@ pub const FREESURFER_LR_PAIRS: &[(i32, i32)] = &[
     (28, 60),
     (30, 62),
     (31, 63),
+    (19, 55), // insula
+    (20, 56), // operculum
+    (25, 57), // lesion
+    (27, 59), // substantia nigra
+    (29, 61), // undetermined
+    (73, 74), // interior
+    (78, 79), // white-matter hypointensities
+    (81, 82), // non-WM hypointensities
 ];
 
 /// The voxels from `start` with `shape` voxels per axis; the region must lie inside the volume
