@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's "try it" command: builds voxelprompt, writes the built-in demo head, and runs
-# info, measure and render on it. Outputs go to out/demo (ignored by git).
+# info, measure, a hand-written analysis program (exec) and render on it. Outputs go to
+# out/demo (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/voxelprompt-target}
@@ -13,4 +14,7 @@ echo
 echo
 "$vp" measure "$out/labels.nii.gz" --image "$out/t1.nii.gz" --lut "$out/labels_lut.txt"
 echo
-"$vp" render "$out/t1.nii.gz" --labels "$out/labels.nii.gz" --lut "$out/labels_lut.txt" --roi 99 --out "$out/lesion.png"
+"$vp" exec --program examples/hippocampus.rhai --labels "$out/labels.nii.gz" \
+  --lut "$out/labels_lut.txt" --out "$out/exec" "$out/t1.nii.gz"
+echo
+"$vp" render "$out/t1.nii.gz" --labels "$out/exec/lesion.nii.gz" --roi 1 --out "$out/lesion.png"

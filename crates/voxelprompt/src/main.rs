@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Show a scan's format, shape, spacing, orientation, affine, datatype and intensity range.
     Info(cmd::info::InfoArgs),
+    /// Run a hand-written program in the sandbox (vision calls answered from --labels).
+    Exec(cmd::exec::ExecArgs),
     /// Draw axial, coronal and sagittal slices (optionally with labels) to a PNG.
     Render(cmd::render::RenderArgs),
     /// Write the built-in demo head (T1-like image, label map, colour table) to a directory.
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Info(args) => cmd::info::run(&args),
         Command::Example(args) => cmd::example::run(&args),
         Command::Render(args) => cmd::render::run(&args),
+        Command::Exec(args) => cmd::exec::run(&args),
         Command::Measure(args) => cmd::measure::run(&args),
     };
     match result {

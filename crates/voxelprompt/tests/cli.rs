@@ -150,3 +150,43 @@ fn bad_input_exits_non_zero_with_the_file_named() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn exec_runs_the_example_program_on_the_demo_head() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hippocampus.rhai");
+    let out = dir.path().join("out");
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let o = voxelprompt(&[
+        "exec",
+        "--program",
+        program.to_str().unwrap(),
+        "--labels",
+        &p("labels.nii.gz"),
+        "--lut",
+        &p("labels_lut.txt"),
+        "--out",
+        out.to_str().unwrap(),
+        &p("t1.nii.gz"),
+    ]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // Mirror-image hippocampi: identical volumes, asymmetry exactly 0.
+    assert!(stdout.contains("Asymmetry index: 0.000 %."), "{stdout}");
+    let labels = voxel::io::read_labels(&dir.path().join("labels.nii.gz")).unwrap();
+    let left_ml = voxel::measure::volume_ml(&labels.mask_of(17));
+    assert!(stdout.contains(&format!("Left hippocampus: {left_ml:.3} mL")), "{stdout}");
+    // Outputs are on the scan's grid and equal the label masks.
+    let lesion = voxel::io::read_labels(&out.join("lesion.nii.gz")).unwrap();
+    assert_eq!(lesion.geometry(), labels.geometry());
+    let want: Vec<i32> = labels.data().iter().map(|&l| (l == 99) as i32).collect();
+    assert_eq!(lesion.data(), want.as_slice());
+    let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
+    assert_eq!(trace["stopped"], true);
+    // Without --labels the vision call fails with advice, and the exit code says so.
+    let o = voxelprompt(&["exec", "--program", program.to_str().unwrap(), &p("t1.nii.gz")]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("--labels"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod example;
+pub mod exec;
 pub mod info;
 pub mod measure;
 pub mod render;
