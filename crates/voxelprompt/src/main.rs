@@ -19,6 +19,8 @@ enum Command {
     Info(cmd::info::InfoArgs),
     /// Run a hand-written program in the sandbox (vision calls answered from --labels).
     Exec(cmd::exec::ExecArgs),
+    /// Synthesize training subjects: contrasts, label maps, lesions, follow-up visits.
+    Synth(cmd::synth::SynthArgs),
     /// Draw axial, coronal and sagittal slices (optionally with labels) to a PNG.
     Render(cmd::render::RenderArgs),
     /// Write the built-in demo head (T1-like image, label map, colour table) to a directory.
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Example(args) => cmd::example::run(&args),
         Command::Render(args) => cmd::render::run(&args),
         Command::Exec(args) => cmd::exec::run(&args),
+        Command::Synth(args) => cmd::synth::run(&args),
         Command::Measure(args) => cmd::measure::run(&args),
     };
     match result {

@@ -190,3 +190,26 @@ fn exec_runs_the_example_program_on_the_demo_head() {
     assert!(!o.status.success());
     assert!(err.contains("--labels"), "{err}");
 }
+
+#[test]
+fn synth_writes_a_deterministic_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sub: &str| {
+        let out = dir.path().join(sub);
+        let o = voxelprompt(&[
+            "synth", "--out", out.to_str().unwrap(), "--n", "1", "--contrasts", "t1,flair", "--lesions", "glioma",
+            "--spacing", "4", "--seed", "5",
+        ]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        out.join("sub-000")
+    };
+    let a = run("a");
+    let b = run("b");
+    let json_a = std::fs::read_to_string(a.join("subject.json")).unwrap();
+    assert_eq!(json_a, std::fs::read_to_string(b.join("subject.json")).unwrap());
+    let img_a = voxel::io::read_image(&a.join("ses-0/flair.nii.gz")).unwrap();
+    let img_b = voxel::io::read_image(&b.join("ses-0/flair.nii.gz")).unwrap();
+    assert_eq!(img_a, img_b);
+    let o = voxelprompt(&["synth", "--out", dir.path().to_str().unwrap(), "--lesions", "unicorn"]);
+    assert!(!o.status.success());
+}

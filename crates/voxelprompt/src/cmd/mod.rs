@@ -5,3 +5,4 @@ pub mod exec;
 pub mod info;
 pub mod measure;
 pub mod render;
+pub mod synth;

@@ -1,0 +1,314 @@
+//! Anatomy sources: real FreeSurfer label maps from the anatomy cache, an analytic parcellated
+//! phantom for tests, and the head model that adds CSF, skull, scalp and background around a
+//! brain-only label map.
+
+use crate::config::HeadConfig;
+use crate::error::{Result, SynthError};
+use crate::vocabulary::Source;
+use std::path::{Path, PathBuf};
+use voxel::phantom::ellipsoid_mask;
+use voxel::{Geometry, LabelMap, Volume};
+
+/// Label of the CSF shell between brain and skull (FreeSurfer `CSF-ExtraCerebral`).
+pub const EXTRACEREBRAL_CSF: i32 = 257;
+/// Label of the skull (FreeSurfer `Skull`).
+pub const SKULL: i32 = 165;
+/// Label of the scalp and other soft tissue outside the skull (FreeSurfer `Head-ExtraCerebral`).
+pub const SCALP: i32 = 258;
+
+/// A label map with its head model, ready to be deformed into subjects.
+#[derive(Clone, Debug)]
+pub struct Anatomy {
+    /// Brain labels plus [`EXTRACEREBRAL_CSF`], [`SKULL`], [`SCALP`]; 0 is air.
+    pub labels: LabelMap,
+    /// Which id space the brain labels use.
+    pub source: Source,
+    /// Human-readable origin, recorded in every subject's attributes.
+    pub name: String,
+}
+
+/// The default anatomy cache: `$VOXELPROMPT_ANATOMY`, else `~/.cache/voxelprompt/anatomy`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VOXELPROMPT_ANATOMY") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/voxelprompt/anatomy"))
+}
+
+impl Anatomy {
+    /// FreeSurfer fsaverage `aparc+aseg.mgz` (or `aseg.mgz` when `source` is
+    /// [`Source::FsAseg`]) from the anatomy cache, reoriented to RAS, cropped to the head and
+    /// given a head model.
+    pub fn fsaverage(cache_dir: &Path, source: Source, head: &HeadConfig) -> Result<Anatomy> {
+        let file = match source {
+            Source::FsAseg => "aseg.mgz",
+            Source::FsAparcAseg => "aparc+aseg.mgz",
+            other => {
+                return Err(SynthError::InvalidArgument(format!(
+                    "{other:?} is not a FreeSurfer source"
+                )))
+            }
+        };
+        let path = cache_dir.join("fsaverage").join(file);
+        if !path.exists() {
+            return Err(SynthError::MissingSource { path });
+        }
+        let brain = voxel::io::read_labels(&path)?.to_ras();
+        // Room for the head layers on every side, then nothing more: 256³ is mostly air.
+        let margin = head.csf_shell_mm + head.skull_mm + head.scalp_mm + 4.0;
+        let brain = voxel::crop::crop_to_nonzero(&brain, margin)?;
+        Ok(Anatomy {
+            labels: add_head(&brain, head)?,
+            source,
+            name: format!("fsaverage/{file}"),
+        })
+    }
+
+    /// The analytic phantom of [`phantom_brain`] with a head model, on voxels of `spacing_mm`.
+    pub fn phantom(spacing_mm: f64, head: &HeadConfig) -> Result<Anatomy> {
+        Ok(Anatomy {
+            labels: add_head(&phantom_brain(spacing_mm)?, head)?,
+            source: Source::FsAparcAseg,
+            name: "phantom".into(),
+        })
+    }
+}
+
+/// Adds the head model to a brain-only label map: voxels of the skull cavity (the brain closed
+/// by `closing_radius_mm`, plus everything within `csf_shell_mm` of it, holes filled) that are
+/// unlabelled
+/// become [`EXTRACEREBRAL_CSF`]; the next `skull_mm` become [`SKULL`], the next `scalp_mm`
+/// [`SCALP`]; the rest stays 0 (air). The grid must leave room for the layers.
+pub fn add_head(brain: &LabelMap, head: &HeadConfig) -> Result<LabelMap> {
+    let brain_mask = brain.map(|l| l != 0);
+    if brain_mask.data().iter().all(|&b| !b) {
+        return Err(SynthError::InvalidArgument(
+            "the label map has no brain labels".into(),
+        ));
+    }
+    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
+    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
+    let shell = head.csf_shell_mm.max(
+        brain
+            .geometry()
+            .spacing_mm()
+            .iter()
+            .copied()
+            .fold(0.0, f64::max),
+    );
+    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
+    // Unlabelled pockets enclosed by the cavity (wide fissures, the space between cerebrum and
+    // cerebellum) are CSF, never skull.
+    let cavity = voxel::morphology::fill_holes(&cavity)?;
+    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
+    // Each layer is at least one voxel thick, so coarse grids keep every layer.
+    let voxel_mm = brain
+        .geometry()
+        .spacing_mm()
+        .iter()
+        .copied()
+        .fold(0.0, f64::max);
+    let skull = head.skull_mm.max(voxel_mm);
+    let scalp = skull + head.scalp_mm.max(voxel_mm);
+    let data: Vec<i32> = brain
+        .data()
+        .iter()
+        .zip(cavity.data())
+        .zip(d_cavity.data())
+        .map(|((&l, &c), &d)| {
+            let d = d as f64;
+            match (l, c) {
+                (l, _) if l != 0 => l,
+                (_, true) => EXTRACEREBRAL_CSF,
+                _ if d <= skull => SKULL,
+                _ if d <= scalp => SCALP,
+                _ => 0,
+            }
+        })
+        .collect();
+    Ok(brain.with_data(data)?)
+}
+
+/// Desikan–Killiany parcel seeds of the phantom, `(parcel x, [|x|, y, z] mm)`: each cortical
+/// voxel gets the parcel of the nearest seed on its side (a Voronoi parcellation).
+const PHANTOM_PARCEL_SEEDS: &[(i32, [f64; 3])] = &[
+    (28, [10.0, 35.0, 45.0]),
+    (27, [35.0, 45.0, 20.0]),
+    (3, [38.0, 15.0, 40.0]),
+    (18, [50.0, 15.0, 10.0]),
+    (12, [25.0, 40.0, -15.0]),
+    (14, [5.0, 50.0, -10.0]),
+    (24, [40.0, -5.0, 45.0]),
+    (22, [40.0, -25.0, 45.0]),
+    (17, [5.0, -15.0, 55.0]),
+    (29, [25.0, -55.0, 50.0]),
+    (8, [45.0, -55.0, 25.0]),
+    (31, [55.0, -35.0, 30.0]),
+    (25, [5.0, -55.0, 35.0]),
+    (30, [58.0, -15.0, 0.0]),
+    (15, [62.0, -30.0, -12.0]),
+    (9, [50.0, -30.0, -28.0]),
+    (7, [35.0, -45.0, -22.0]),
+    (16, [25.0, -30.0, -18.0]),
+    (11, [35.0, -80.0, 5.0]),
+    (13, [12.0, -70.0, -5.0]),
+    (5, [8.0, -80.0, 20.0]),
+    (21, [8.0, -85.0, 5.0]),
+    (35, [36.0, 0.0, 5.0]),
+    (23, [5.0, -20.0, 35.0]),
+    (2, [5.0, 15.0, 30.0]),
+    (10, [8.0, -45.0, 15.0]),
+    (33, [40.0, 15.0, -30.0]),
+];
+
+/// An analytic brain with FreeSurfer `aparc+aseg` ids: ellipsoidal hemispheres whose cortex is
+/// split into 27 Desikan–Killiany parcels per side, cerebral white matter, lateral and third
+/// ventricles, thalamus, caudate, putamen, pallidum, hippocampus, amygdala, corpus callosum,
+/// brainstem, cerebellum and fourth ventricle. RAS grid of `spacing_mm` voxels, 184 × 220 ×
+/// 184 mm, origin at the centre. Used wherever the real anatomy cache may be absent.
+pub fn phantom_brain(spacing_mm: f64) -> Result<LabelMap> {
+    if !(spacing_mm > 0.3 && spacing_mm <= 8.0) {
+        return Err(SynthError::InvalidArgument(format!(
+            "phantom spacing {spacing_mm} mm outside (0.3, 8]"
+        )));
+    }
+    let fov = [184.0, 220.0, 184.0];
+    let shape = fov.map(|f: f64| (f / spacing_mm).round() as usize);
+    let origin = [0, 1, 2].map(|a| -(shape[a] as f64 - 1.0) * spacing_mm / 2.0);
+    let g = Geometry::from_spacing(shape, [spacing_mm; 3], origin)?;
+    let mut labels = vec![0i32; g.num_voxels()];
+    let paint = |labels: &mut Vec<i32>,
+                 centre: [f64; 3],
+                 radii: [f64; 3],
+                 label: i32,
+                 only_side: Option<f64>| {
+        let m = ellipsoid_mask(&g, centre, radii);
+        for (idx, (l, &inside)) in labels.iter_mut().zip(m.data()).enumerate() {
+            if inside {
+                if let Some(side) = only_side {
+                    let c = g.coords(idx);
+                    let x = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64])[0];
+                    if x * side < 0.0 {
+                        continue;
+                    }
+                }
+                *l = label;
+            }
+        }
+    };
+    for side in [-1.0f64, 1.0] {
+        let left = side < 0.0;
+        let id = |l: i32, r: i32| if left { l } else { r };
+        // Cortex then white matter: the cortex is the outer 5 mm of each hemisphere.
+        paint(
+            &mut labels,
+            [side * 34.0, -8.0, 6.0],
+            [34.0, 78.0, 56.0],
+            id(3, 42),
+            Some(side),
+        );
+        paint(
+            &mut labels,
+            [side * 32.0, -8.0, 6.0],
+            [28.0, 72.0, 50.0],
+            id(2, 41),
+            Some(side),
+        );
+        // Cerebellum below the occipital lobes.
+        paint(
+            &mut labels,
+            [side * 24.0, -62.0, -42.0],
+            [24.0, 22.0, 16.0],
+            id(8, 47),
+            Some(side),
+        );
+        paint(
+            &mut labels,
+            [side * 20.0, -58.0, -40.0],
+            [12.0, 11.0, 8.0],
+            id(7, 46),
+            Some(side),
+        );
+        paint(
+            &mut labels,
+            [side * 24.0, -6.0, 0.0],
+            [5.0, 12.0, 8.0],
+            id(12, 51),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 18.0, -6.0, -1.0],
+            [3.0, 6.0, 4.0],
+            id(13, 52),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 14.0, 8.0, 10.0],
+            [4.0, 10.0, 6.0],
+            id(11, 50),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 10.0, -20.0, 4.0],
+            [7.0, 10.0, 7.0],
+            id(10, 49),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 9.0, -6.0, 14.0],
+            [5.0, 26.0, 8.0],
+            id(4, 43),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 28.0, -26.0, -16.0],
+            [6.0, 16.0, 6.0],
+            id(17, 53),
+            None,
+        );
+        paint(
+            &mut labels,
+            [side * 25.0, -4.0, -20.0],
+            [5.0, 5.0, 5.0],
+            id(18, 54),
+            None,
+        );
+    }
+    paint(&mut labels, [0.0, -20.0, 2.0], [1.5, 9.0, 6.0], 14, None);
+    paint(
+        &mut labels,
+        [0.0, -30.0, -40.0],
+        [10.0, 12.0, 24.0],
+        16,
+        None,
+    );
+    paint(&mut labels, [0.0, -46.0, -36.0], [2.0, 4.0, 5.0], 15, None);
+    paint(&mut labels, [0.0, -8.0, 26.0], [6.0, 30.0, 2.5], 253, None);
+    // Parcellate the cortex (3/42) by nearest seed on the voxel's own side.
+    for (idx, l) in labels.iter_mut().enumerate() {
+        if *l != 3 && *l != 42 {
+            continue;
+        }
+        let c = g.coords(idx);
+        let p = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
+        let q = [p[0].abs(), p[1], p[2]];
+        let mut best = (f64::INFINITY, 0);
+        for &(parcel, s) in PHANTOM_PARCEL_SEEDS {
+            let d = (0..3).map(|a| (q[a] - s[a]).powi(2)).sum::<f64>();
+            if d < best.0 {
+                best = (d, parcel);
+            }
+        }
+        *l = if *l == 3 {
+            1000 + best.1
+        } else {
+            2000 + best.1
+        };
+    }
+    Ok(Volume::new(g, labels)?)
+}

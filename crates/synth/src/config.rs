@@ -1,0 +1,160 @@
+//! Typed parameters of the data engine, read from `configs/synth/synth.toml` (compiled in).
+
+use crate::contrast::{Contrast, Tissue};
+use crate::error::{Result, SynthError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The parameter file shipped with the crate.
+pub const SYNTH_TOML: &str = include_str!("../../../configs/synth/synth.toml");
+
+/// Thicknesses of the head-model layers around the brain.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadConfig {
+    /// CSF shell around the brain (and sulcal CSF up to twice this width).
+    pub csf_shell_mm: f64,
+    /// Radius of the closing that turns the brain into the skull cavity.
+    pub closing_radius_mm: f64,
+    /// Skull thickness.
+    pub skull_mm: f64,
+    /// Scalp thickness.
+    pub scalp_mm: f64,
+}
+
+/// Ranges of the random spatial variation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpatialConfig {
+    /// Largest rotation about each axis, degrees.
+    pub rotation_deg: f64,
+    /// Scale is drawn in `[1 - scale, 1 + scale]` per axis.
+    pub scale: f64,
+    /// Largest absolute shear term.
+    pub shear: f64,
+    /// Largest shift per axis.
+    pub translation_mm: f64,
+    /// Control points per axis of the smooth deformation.
+    pub deformation_control_points: usize,
+    /// The displacement sd is drawn in `[0, deformation_max_sd_mm]`.
+    pub deformation_max_sd_mm: f64,
+    /// Probability of a left-right flip (with label swap).
+    pub flip_probability: f64,
+    /// Full field of view of the output grid.
+    pub fov_mm: [f64; 3],
+    /// Each axis keeps a random fraction in `[fov_min_fraction, 1]` of `fov_mm`.
+    pub fov_min_fraction: f64,
+    /// Probability that a contrast is acquired with thick slices.
+    pub thick_slice_probability: f64,
+    /// Range of the slice spacing of thick-slice acquisitions.
+    pub slice_spacing_mm: [f64; 2],
+    /// Residual rotation between sessions, degrees.
+    pub session_rotation_deg: f64,
+    /// Residual shift between sessions.
+    pub session_translation_mm: f64,
+}
+
+/// Ranges of the intensity synthesis.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntensityConfig {
+    /// Relative spread of tissue means between subjects.
+    pub tissue_sd: f64,
+    /// Within-tissue noise range.
+    pub texture_sd: [f64; 2],
+    /// Partial-volume blur range, voxels.
+    pub blur_sigma_vox: [f64; 2],
+    /// Range of the sd of the log bias field.
+    pub bias_sd: [f64; 2],
+    /// Control points per axis of the bias field.
+    pub bias_control_points: usize,
+    /// Gamma is `exp(N(0, gamma_sd))`.
+    pub gamma_sd: f64,
+    /// Acquisition noise range after normalisation.
+    pub noise_sd: [f64; 2],
+    /// Intensity percentile mapped to 1.
+    pub normalise_percentile: f64,
+    /// CT window mapped to [0, 1].
+    pub ct_window_hu: [f64; 2],
+    /// ADC value mapped to 1 (1e-3 mm²/s).
+    pub adc_max: f64,
+    /// Diffusion weighting of DWI, s/mm².
+    pub dwi_b: f64,
+    /// Relative lesion/surroundings difference below which a lesion is isointense.
+    pub iso_tolerance: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    head: HeadConfig,
+    spatial: SpatialConfig,
+    intensity: IntensityConfig,
+    tissues: BTreeMap<Tissue, BTreeMap<String, f64>>,
+}
+
+/// All parameters of the data engine.
+#[derive(Clone, Debug)]
+pub struct SynthConfig {
+    /// Head model.
+    pub head: HeadConfig,
+    /// Spatial variation.
+    pub spatial: SpatialConfig,
+    /// Intensity synthesis.
+    pub intensity: IntensityConfig,
+    /// Mean intensity of each tissue per contrast (`[tissue][contrast]`, DWI derived).
+    pub tissue_means: BTreeMap<Tissue, BTreeMap<Contrast, f64>>,
+    /// ADC of each tissue, 1e-3 mm²/s.
+    pub tissue_adc: BTreeMap<Tissue, f64>,
+}
+
+impl SynthConfig {
+    /// The configuration compiled into the crate.
+    pub fn builtin() -> Result<SynthConfig> {
+        SynthConfig::parse(SYNTH_TOML, "configs/synth/synth.toml")
+    }
+
+    /// Parses a configuration; `what` names it in errors.
+    pub fn parse(text: &str, what: &str) -> Result<SynthConfig> {
+        let err = |problem: String| SynthError::Config {
+            what: what.to_string(),
+            problem,
+        };
+        let file: File = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let mut tissue_means = BTreeMap::new();
+        let mut tissue_adc = BTreeMap::new();
+        for t in Tissue::ALL {
+            let row = file
+                .tissues
+                .get(&t)
+                .ok_or_else(|| err(format!("tissue {t:?} has no row in [tissues]")))?;
+            let mut means = BTreeMap::new();
+            for c in Contrast::ALL {
+                if matches!(c, Contrast::Dwi | Contrast::Adc) {
+                    continue;
+                }
+                let v = row
+                    .get(c.name())
+                    .ok_or_else(|| err(format!("tissue {t:?} has no {} value", c.name())))?;
+                means.insert(c, *v);
+            }
+            let adc = *row
+                .get("adc")
+                .ok_or_else(|| err(format!("tissue {t:?} has no adc value")))?;
+            tissue_adc.insert(t, adc);
+            tissue_means.insert(t, means);
+        }
+        if file.spatial.deformation_control_points < 2 || file.intensity.bias_control_points < 2 {
+            return Err(err(
+                "control-point grids need at least 2 points per axis".into()
+            ));
+        }
+        Ok(SynthConfig {
+            head: file.head,
+            spatial: file.spatial,
+            intensity: file.intensity,
+            tissue_means,
+            tissue_adc,
+        })
+    }
+}

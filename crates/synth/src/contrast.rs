@@ -1,0 +1,650 @@
+//! Intensity synthesis: tissue classes, the nine contrasts, per-subject tissue means with
+//! realistic ordering (or fully random SynthSeg-style means), then partial-volume blur,
+//! thick-slice resolution loss, bias field, normalisation, gamma and noise.
+
+use crate::config::SynthConfig;
+use crate::error::{Result, SynthError};
+use crate::field::{gaussian_blur, ControlGrid};
+use crate::rng::{hash_normal, mix, normal, uniform};
+use rand::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use voxel::{Image, LabelMap};
+
+/// An imaging contrast the engine synthesises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Contrast {
+    /// T1-weighted MRI.
+    T1,
+    /// T2-weighted MRI.
+    T2,
+    /// T2 FLAIR (fluid suppressed).
+    Flair,
+    /// Proton-density MRI.
+    Pd,
+    /// Gradient echo / T2*-weighted MRI (blood and iron dark).
+    Gre,
+    /// Diffusion-weighted MRI at b ≈ 1000 s/mm², computed from T2 and ADC.
+    Dwi,
+    /// Apparent diffusion coefficient map.
+    Adc,
+    /// Post-contrast (gadolinium) T1-weighted MRI.
+    T1c,
+    /// Computed tomography, Hounsfield-like units (bone bright).
+    Ct,
+}
+
+impl Contrast {
+    /// Every contrast, in a fixed order.
+    pub const ALL: [Contrast; 9] = [
+        Contrast::T1,
+        Contrast::T2,
+        Contrast::Flair,
+        Contrast::Pd,
+        Contrast::Gre,
+        Contrast::Dwi,
+        Contrast::Adc,
+        Contrast::T1c,
+        Contrast::Ct,
+    ];
+
+    /// Lower-case name used in configs, file names and the CLI (`t1`, `flair`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Contrast::T1 => "t1",
+            Contrast::T2 => "t2",
+            Contrast::Flair => "flair",
+            Contrast::Pd => "pd",
+            Contrast::Gre => "gre",
+            Contrast::Dwi => "dwi",
+            Contrast::Adc => "adc",
+            Contrast::T1c => "t1c",
+            Contrast::Ct => "ct",
+        }
+    }
+
+    /// Parses a name or common alias (`t1w`, `t2*`, `swi`, `t1ce`, `gad`).
+    pub fn parse(name: &str) -> Result<Contrast> {
+        let n = name.trim().to_lowercase();
+        Ok(match n.as_str() {
+            "t1" | "t1w" | "mprage" => Contrast::T1,
+            "t2" | "t2w" => Contrast::T2,
+            "flair" | "t2flair" => Contrast::Flair,
+            "pd" | "pdw" => Contrast::Pd,
+            "gre" | "t2*" | "t2star" | "swi" => Contrast::Gre,
+            "dwi" | "dwi1000" | "trace" => Contrast::Dwi,
+            "adc" => Contrast::Adc,
+            "t1c" | "t1ce" | "t1gd" | "gad" | "t1post" => Contrast::T1c,
+            "ct" => Contrast::Ct,
+            _ => {
+                return Err(SynthError::InvalidArgument(format!(
+                    "unknown contrast {name:?}; expected one of t1 t2 flair pd gre dwi adc t1c ct"
+                )))
+            }
+        })
+    }
+}
+
+/// A tissue class; every anatomical and lesion label maps to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tissue {
+    /// Air outside the head.
+    Background,
+    /// Cerebral white matter.
+    WhiteMatter,
+    /// Cerebral cortex, hippocampus, amygdala.
+    CorticalGm,
+    /// Basal ganglia, thalamus, ventral diencephalon.
+    DeepGm,
+    /// Ventricles and other CSF.
+    Csf,
+    /// Skull.
+    Skull,
+    /// Scalp and other soft tissue outside the skull.
+    Scalp,
+    /// Vessels.
+    Vessel,
+    /// Choroid plexus.
+    ChoroidPlexus,
+    /// Cerebellar cortex.
+    CerebellarGm,
+    /// Cerebellar white matter.
+    CerebellarWm,
+    /// Brainstem.
+    Brainstem,
+    /// Vasogenic edema.
+    Edema,
+    /// Tumour necrosis.
+    Necrosis,
+    /// Contrast-enhancing tumour.
+    EnhancingTumour,
+    /// Non-enhancing solid tumour.
+    SolidTumour,
+    /// Acute infarct (cytotoxic edema).
+    AcuteInfarct,
+    /// Chronic infarct (encephalomalacia).
+    ChronicInfarct,
+    /// Gliosis.
+    Gliosis,
+    /// White-matter hyperintensity.
+    Wmh,
+    /// Meningioma.
+    Meningioma,
+    /// Arachnoid cyst fluid.
+    Cyst,
+    /// Acute blood.
+    AcuteBlood,
+    /// Chronic blood products (chronic subdural collection).
+    ChronicBlood,
+    /// Abscess cavity (pus, restricted diffusion).
+    AbscessPus,
+    /// Abscess capsule (enhancing).
+    AbscessCapsule,
+}
+
+impl Tissue {
+    /// Every tissue, in a fixed order (its index is the position here).
+    pub const ALL: [Tissue; 26] = [
+        Tissue::Background,
+        Tissue::WhiteMatter,
+        Tissue::CorticalGm,
+        Tissue::DeepGm,
+        Tissue::Csf,
+        Tissue::Skull,
+        Tissue::Scalp,
+        Tissue::Vessel,
+        Tissue::ChoroidPlexus,
+        Tissue::CerebellarGm,
+        Tissue::CerebellarWm,
+        Tissue::Brainstem,
+        Tissue::Edema,
+        Tissue::Necrosis,
+        Tissue::EnhancingTumour,
+        Tissue::SolidTumour,
+        Tissue::AcuteInfarct,
+        Tissue::ChronicInfarct,
+        Tissue::Gliosis,
+        Tissue::Wmh,
+        Tissue::Meningioma,
+        Tissue::Cyst,
+        Tissue::AcuteBlood,
+        Tissue::ChronicBlood,
+        Tissue::AbscessPus,
+        Tissue::AbscessCapsule,
+    ];
+}
+
+/// The tissue of a FreeSurfer (aseg / aparc+aseg) or head-model label.
+pub fn tissue_of_label(label: i32) -> Tissue {
+    match label {
+        0 => Tissue::Background,
+        2 | 41 | 77 | 85 | 251..=255 => Tissue::WhiteMatter,
+        3 | 42 | 17 | 18 | 53 | 54 | 1000..=2999 => Tissue::CorticalGm,
+        10..=13 | 26 | 28 | 49..=52 | 58 | 60 => Tissue::DeepGm,
+        4 | 5 | 14 | 15 | 24 | 43 | 44 | 257 => Tissue::Csf,
+        7 | 46 => Tissue::CerebellarWm,
+        8 | 47 => Tissue::CerebellarGm,
+        16 => Tissue::Brainstem,
+        30 | 62 => Tissue::Vessel,
+        31 | 63 => Tissue::ChoroidPlexus,
+        165 => Tissue::Skull,
+        258 => Tissue::Scalp,
+        _ => Tissue::CorticalGm,
+    }
+}
+
+/// The tissue of a lesion-map component id (see `crate::lesion`).
+pub fn tissue_of_lesion(id: i32) -> Tissue {
+    match id {
+        901 => Tissue::Necrosis,
+        902 => Tissue::EnhancingTumour,
+        903 => Tissue::Edema,
+        904 => Tissue::SolidTumour,
+        905 => Tissue::AcuteInfarct,
+        906 => Tissue::ChronicInfarct,
+        907 => Tissue::Wmh,
+        908 => Tissue::Meningioma,
+        909 => Tissue::Cyst,
+        910 | 911 => Tissue::AcuteBlood,
+        912 => Tissue::ChronicBlood,
+        913 => Tissue::AbscessPus,
+        914 => Tissue::AbscessCapsule,
+        915 => Tissue::Gliosis,
+        _ => Tissue::Background,
+    }
+}
+
+/// Size of the anatomy lookup tables (labels are clamped into it; FreeSurfer ids < 3000).
+pub const LABEL_LUT_LEN: usize = 4096;
+/// Lesion ids are `LESION_ID_BASE + k`, `k < LESION_LUT_LEN`.
+pub const LESION_ID_BASE: i32 = 900;
+/// Size of the lesion lookup tables.
+pub const LESION_LUT_LEN: usize = 32;
+
+/// How tissue means are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntensityMode {
+    /// Each contrast's tissue means follow the configured table with random variation.
+    Realistic,
+    /// Every label gets a uniform random mean (SynthSeg): contrast-agnostic training.
+    Randomised,
+}
+
+/// The per-subject mean intensity of every label for one contrast, before blur, bias,
+/// normalisation and noise (CT in HU, ADC in 1e-3 mm²/s). Lesion attributes are read from it.
+#[derive(Clone, Debug)]
+pub struct LabelMeans {
+    /// Which contrast.
+    pub contrast: Contrast,
+    /// Mean of anatomy label `l` at index `l` (clamped to the table).
+    pub anatomy: Vec<f32>,
+    /// Mean of lesion id `LESION_ID_BASE + k` at index `k`.
+    pub lesion: Vec<f32>,
+}
+
+impl LabelMeans {
+    /// Mean of an anatomy label.
+    #[inline]
+    pub fn of_label(&self, label: i32) -> f32 {
+        self.anatomy[(label.max(0) as usize).min(LABEL_LUT_LEN - 1)]
+    }
+
+    /// Mean of a lesion id (0 = no lesion gives 0).
+    #[inline]
+    pub fn of_lesion(&self, id: i32) -> f32 {
+        let k = (id - LESION_ID_BASE).clamp(0, LESION_LUT_LEN as i32 - 1) as usize;
+        self.lesion[k]
+    }
+
+    /// Mean at a voxel: the lesion's where there is one, else the anatomy's.
+    #[inline]
+    pub fn at(&self, label: i32, lesion: i32) -> f32 {
+        if lesion != 0 {
+            self.of_lesion(lesion)
+        } else {
+            self.of_label(label)
+        }
+    }
+}
+
+/// Draws per-tissue factors once per subject so that, e.g., DWI and T2 share the subject's S0.
+#[derive(Clone, Debug)]
+pub struct SubjectTissues {
+    /// Multiplicative variation per (tissue, contrast index in `Contrast::ALL`).
+    factors: Vec<[f32; 9]>,
+    /// Random means per anatomy label and contrast for [`IntensityMode::Randomised`].
+    random_anatomy: Vec<[f32; 9]>,
+    random_lesion: Vec<[f32; 9]>,
+    /// The mode.
+    pub mode: IntensityMode,
+}
+
+impl SubjectTissues {
+    /// Draws this subject's tissue variation.
+    pub fn sample(config: &SynthConfig, mode: IntensityMode, rng: &mut impl Rng) -> SubjectTissues {
+        let sd = config.intensity.tissue_sd;
+        let factors = (0..Tissue::ALL.len())
+            .map(|_| std::array::from_fn(|_| (1.0 + sd * normal(rng)).max(0.3) as f32))
+            .collect();
+        let (random_anatomy, random_lesion) = if mode == IntensityMode::Randomised {
+            (
+                (0..LABEL_LUT_LEN)
+                    .map(|_| std::array::from_fn(|_| rng.random::<f32>()))
+                    .collect(),
+                (0..LESION_LUT_LEN)
+                    .map(|_| std::array::from_fn(|_| rng.random::<f32>()))
+                    .collect(),
+            )
+        } else {
+            (vec![], vec![])
+        };
+        SubjectTissues {
+            factors,
+            random_anatomy,
+            random_lesion,
+            mode,
+        }
+    }
+
+    fn tissue_mean(&self, config: &SynthConfig, tissue: Tissue, contrast: Contrast) -> f32 {
+        let ti = Tissue::ALL.iter().position(|&t| t == tissue).unwrap_or(0);
+        let f =
+            |c: Contrast| self.factors[ti][Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+        let base =
+            |c: Contrast| config.tissue_means[&tissue].get(&c).copied().unwrap_or(0.0) as f32;
+        let adc = config.tissue_adc[&tissue] as f32 * f(Contrast::Adc);
+        match contrast {
+            Contrast::Adc => adc,
+            Contrast::Dwi => {
+                let s0 = base(Contrast::T2) * f(Contrast::T2);
+                s0 * (-(config.intensity.dwi_b as f32) * adc * 1e-3).exp()
+            }
+            // HU: air and bone keep their level, soft tissue varies by a few HU.
+            Contrast::Ct => {
+                let hu = base(Contrast::Ct);
+                if hu <= -500.0 {
+                    hu
+                } else {
+                    hu + (f(Contrast::Ct) - 1.0) * 50.0
+                }
+            }
+            c => base(c) * f(c),
+        }
+    }
+
+    /// The label means of `contrast` for this subject.
+    pub fn means(&self, config: &SynthConfig, contrast: Contrast) -> LabelMeans {
+        let ci = Contrast::ALL
+            .iter()
+            .position(|&x| x == contrast)
+            .unwrap_or(0);
+        let (anatomy, lesion) = match self.mode {
+            IntensityMode::Randomised => (
+                (0..LABEL_LUT_LEN)
+                    .map(|l| {
+                        if l == 0 {
+                            0.0
+                        } else {
+                            self.random_anatomy[l][ci]
+                        }
+                    })
+                    .collect(),
+                self.random_lesion.iter().map(|r| r[ci]).collect(),
+            ),
+            IntensityMode::Realistic => (
+                (0..LABEL_LUT_LEN as i32)
+                    .map(|l| self.tissue_mean(config, tissue_of_label(l), contrast))
+                    .collect(),
+                (0..LESION_LUT_LEN as i32)
+                    .map(|k| {
+                        self.tissue_mean(config, tissue_of_lesion(LESION_ID_BASE + k), contrast)
+                    })
+                    .collect(),
+            ),
+        };
+        LabelMeans {
+            contrast,
+            anatomy,
+            lesion,
+        }
+    }
+}
+
+/// A thick-slice acquisition: slices along `axis` (0 = x) every `slice_spacing_mm`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SliceAcquisition {
+    /// Voxel axis across the slices.
+    pub axis: usize,
+    /// Distance between slice centres (and slice thickness).
+    pub slice_spacing_mm: f64,
+}
+
+/// The random acquisition parameters of one image.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Acquisition {
+    /// Partial-volume blur, voxels.
+    pub blur_sigma_vox: f64,
+    /// Within-tissue noise sd (relative).
+    pub texture_sd: f64,
+    /// Thick-slice acquisition, if any.
+    pub thick_slices: Option<SliceAcquisition>,
+    /// Sd of the log bias field.
+    pub bias_sd: f64,
+    /// Gamma exponent applied after normalisation.
+    pub gamma: f64,
+    /// Acquisition noise sd after normalisation.
+    pub noise_sd: f64,
+    /// Intensity mapped to 1 (before gamma): a percentile for MR, the window top for CT.
+    pub normalisation_scale: f64,
+    /// Seed of the per-voxel noise and fields.
+    pub noise_seed: u64,
+}
+
+impl Acquisition {
+    /// Draws acquisition parameters for `contrast`; CT gets no bias field or gamma.
+    pub fn sample(
+        config: &SynthConfig,
+        contrast: Contrast,
+        spacing_mm: [f64; 3],
+        rng: &mut impl Rng,
+    ) -> Acquisition {
+        let i = &config.intensity;
+        let s = &config.spatial;
+        let thick = if rng.random::<f64>() < s.thick_slice_probability {
+            let axis = rng.random_range(0..3usize);
+            let t = uniform(
+                rng,
+                s.slice_spacing_mm[0].max(spacing_mm[axis]),
+                s.slice_spacing_mm[1],
+            );
+            (t > 1.2 * spacing_mm[axis]).then_some(SliceAcquisition {
+                axis,
+                slice_spacing_mm: t,
+            })
+        } else {
+            None
+        };
+        let is_ct = contrast == Contrast::Ct;
+        Acquisition {
+            blur_sigma_vox: uniform(rng, i.blur_sigma_vox[0], i.blur_sigma_vox[1]),
+            texture_sd: uniform(rng, i.texture_sd[0], i.texture_sd[1]),
+            thick_slices: thick,
+            bias_sd: if is_ct {
+                0.0
+            } else {
+                uniform(rng, i.bias_sd[0], i.bias_sd[1])
+            },
+            gamma: if is_ct {
+                1.0
+            } else {
+                (i.gamma_sd * normal(rng)).exp()
+            },
+            noise_sd: uniform(rng, i.noise_sd[0], i.noise_sd[1]),
+            normalisation_scale: 1.0,
+            noise_seed: rng.random(),
+        }
+    }
+}
+
+/// One synthesised image.
+#[derive(Clone, Debug)]
+pub struct SynthImage {
+    /// Intensities in [0, 1].
+    pub image: Image,
+    /// For CT: the image in Hounsfield units (before windowing).
+    pub hu: Option<Image>,
+    /// The parameters used (with the normalisation scale filled in).
+    pub acquisition: Acquisition,
+}
+
+/// Renders `labels` (+ `lesions`, same grid) with `means` and the acquisition `acq`.
+pub fn render(
+    labels: &LabelMap,
+    lesions: &LabelMap,
+    means: &LabelMeans,
+    acq: &Acquisition,
+    config: &SynthConfig,
+) -> Result<SynthImage> {
+    labels
+        .geometry()
+        .require_same_grid(lesions.geometry(), "lesion map")?;
+    let shape = labels.shape();
+    let key = acq.noise_seed;
+    let texture = acq.texture_sd as f32;
+    let is_ct = means.contrast == Contrast::Ct;
+    // Texture: multiplicative for MR (air stays black), additive HU for CT.
+    let mut data: Vec<f32> = labels
+        .data()
+        .par_iter()
+        .zip(lesions.data().par_iter())
+        .enumerate()
+        .map(|(i, (&l, &les))| {
+            let m = means.at(l, les);
+            let n = hash_normal(key, i as u64);
+            if is_ct {
+                if m > -500.0 {
+                    m + 40.0 * texture * n
+                } else {
+                    m
+                }
+            } else {
+                m * (1.0 + texture * n)
+            }
+        })
+        .collect();
+    let s = acq.blur_sigma_vox;
+    gaussian_blur(&mut data, shape, [s, s, s]);
+    if let Some(t) = acq.thick_slices {
+        let sp = labels.geometry().spacing_mm()[t.axis];
+        thick_slice(&mut data, shape, t.axis, t.slice_spacing_mm / sp);
+    }
+    if acq.bias_sd > 0.0 {
+        apply_bias(
+            &mut data,
+            shape,
+            acq.bias_sd,
+            config.intensity.bias_control_points,
+            mix(key, 1),
+        );
+    }
+    let mut acq = acq.clone();
+    let hu = if is_ct {
+        let hu_noise = 200.0 * acq.noise_sd as f32;
+        data.par_iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v += hu_noise * hash_normal(mix(key, 2), i as u64));
+        let hu = labels.with_data(data.clone())?;
+        let [lo, hi] = config.intensity.ct_window_hu.map(|x| x as f32);
+        data.par_iter_mut()
+            .for_each(|v| *v = ((*v - lo) / (hi - lo)).clamp(0.0, 1.0));
+        acq.normalisation_scale = hi as f64;
+        Some(hu)
+    } else {
+        if means.contrast == Contrast::Adc {
+            acq.normalisation_scale = config.intensity.adc_max;
+        } else {
+            acq.normalisation_scale =
+                percentile_of_positive(&data, config.intensity.normalise_percentile).max(1e-6)
+                    as f64;
+        }
+        let scale = acq.normalisation_scale as f32;
+        let gamma_lut: Vec<f32> = (0..=1024)
+            .map(|i| (i as f32 / 1024.0).powf(acq.gamma as f32))
+            .collect();
+        let noise = acq.noise_sd as f32;
+        let nkey = mix(key, 3);
+        data.par_iter_mut().enumerate().for_each(|(i, v)| {
+            let x = (*v / scale).clamp(0.0, 1.0) * 1024.0;
+            let j = (x as usize).min(1023);
+            let f = x - j as f32;
+            let g = gamma_lut[j] * (1.0 - f) + gamma_lut[j + 1] * f;
+            // |·| keeps magnitude images non-negative (a Rician-like floor in the air).
+            *v = (g + noise * hash_normal(nkey, i as u64)).abs().min(1.0);
+        });
+        None
+    };
+    Ok(SynthImage {
+        image: labels.with_data(data)?,
+        hu,
+        acquisition: acq,
+    })
+}
+
+/// The `pct` percentile of the positive values (256-bin histogram up to the maximum).
+fn percentile_of_positive(data: &[f32], pct: f64) -> f32 {
+    let max = data.iter().copied().fold(0f32, f32::max);
+    if max <= 0.0 {
+        return 1.0;
+    }
+    const BINS: usize = 1024;
+    let mut hist = vec![0usize; BINS];
+    let mut n = 0usize;
+    for &v in data {
+        if v > 0.0 {
+            hist[((v / max * (BINS - 1) as f32) as usize).min(BINS - 1)] += 1;
+            n += 1;
+        }
+    }
+    let target = (pct / 100.0 * n as f64) as usize;
+    let mut acc = 0;
+    for (b, &h) in hist.iter().enumerate() {
+        acc += h;
+        if acc >= target {
+            return (b + 1) as f32 / BINS as f32 * max;
+        }
+    }
+    max
+}
+
+/// Simulates slices `factor` voxels apart along `axis`: blur to the slice profile (Gaussian of
+/// FWHM = slice spacing, minus the voxel's own), sample at the slice centres, interpolate back
+/// linearly, so the image keeps its grid but loses resolution across slices.
+pub fn thick_slice(data: &mut [f32], shape: [usize; 3], axis: usize, factor: f64) {
+    if factor <= 1.0 {
+        return;
+    }
+    let sigma = (factor * factor - 1.0).sqrt() / 2.355;
+    let mut sig = [0.0; 3];
+    sig[axis] = sigma;
+    gaussian_blur(data, shape, sig);
+    let n = shape[axis];
+    let stride = [1, shape[0], shape[0] * shape[1]][axis];
+    let m = ((n - 1) as f64 / factor).floor() as usize + 1;
+    // Slice positions (voxels) and, for each voxel, the two slices around it.
+    let pos: Vec<f64> = (0..m).map(|k| k as f64 * factor).collect();
+    let src = data.to_vec();
+    let [nx, ny, nz] = shape;
+    // First voxel of every line along `axis`.
+    let starts: Vec<usize> = match axis {
+        0 => (0..ny * nz).map(|l| l * nx).collect(),
+        1 => (0..nz)
+            .flat_map(|z| (0..nx).map(move |x| x + z * nx * ny))
+            .collect(),
+        _ => (0..nx * ny).collect(),
+    };
+    for &s in &starts {
+        for i in 0..n {
+            let x = i as f64;
+            let k = ((x / factor).floor() as usize).min(m - 1);
+            let v = if k + 1 < m {
+                let f = ((x - pos[k]) / factor) as f32;
+                src[s + (pos[k].round() as usize) * stride] * (1.0 - f)
+                    + src[s + (pos[k + 1].round() as usize).min(n - 1) * stride] * f
+            } else {
+                src[s + (pos[k].round() as usize).min(n - 1) * stride]
+            };
+            data[s + i * stride] = v;
+        }
+    }
+}
+
+/// Multiplies by a smooth positive bias field: `exp` of normal control values of sd `sd` on a
+/// `points³` grid, interpolated linearly (interpolating the exponentiated values keeps the field
+/// positive and smooth and avoids an `exp` per voxel).
+fn apply_bias(data: &mut [f32], shape: [usize; 3], sd: f64, points: usize, key: u64) {
+    let np = points * points * points;
+    let values: Vec<f32> = (0..np)
+        .map(|i| (sd as f32 * hash_normal(key, i as u64)).exp())
+        .collect();
+    let grid = ControlGrid {
+        points: [points; 3],
+        values,
+        channels: 1,
+    };
+    let [nx, ny, _] = shape;
+    data.par_chunks_mut(nx * ny)
+        .enumerate()
+        .for_each(|(z, slab)| {
+            let mut line = vec![0f32; nx];
+            let mut column = Vec::new();
+            for y in 0..ny {
+                grid.sample_line(shape, y, z, &mut line, &mut column);
+                for (v, b) in slab[y * nx..(y + 1) * nx].iter_mut().zip(&line) {
+                    *v *= b;
+                }
+            }
+        });
+}

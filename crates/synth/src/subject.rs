@@ -1,0 +1,445 @@
+//! Subjects and their dated sessions, deterministic from a seed: one spatial transform of the
+//! template per subject, a small residual misalignment per session, ventricles that enlarge
+//! and cortex that thins over time, lesions that grow or shrink by a recorded (and measured)
+//! amount, and every requested contrast per session. [`write_subjects`] writes them to disk.
+
+use crate::anatomy::{Anatomy, EXTRACEREBRAL_CSF};
+use crate::config::SynthConfig;
+use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
+use crate::error::{Result, SynthError};
+use crate::lesion::{paint, record, sample_lesion, LesionClass, LesionRecord, LesionShape};
+use crate::rng::{hash_unit, mix, normal, stream};
+use crate::spatial::{random_rigid, sample_grid, warp_labels, SpatialTransform};
+use crate::vocabulary::Vocabulary;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use voxel::{Affine, LabelMap};
+
+/// What to synthesise for each subject.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectSpec {
+    /// Contrasts rendered in every session.
+    pub contrasts: Vec<Contrast>,
+    /// Lesions placed in every subject (one of each listed class).
+    pub lesions: Vec<LesionClass>,
+    /// Number of sessions (≥ 1).
+    pub sessions: usize,
+    /// Output voxel size.
+    pub spacing_mm: [f64; 3],
+    /// Realistic tissue means or SynthSeg-style random ones.
+    pub mode: IntensityMode,
+}
+
+/// One dated session of a subject.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// ISO date of the scan.
+    pub date: String,
+    /// Days since the first session.
+    pub days_from_baseline: i64,
+    /// Images per contrast (same grid as the labels).
+    pub images: BTreeMap<Contrast, SynthImage>,
+    /// Anatomy label map (lesions not burnt in).
+    pub labels: LabelMap,
+    /// Lesion-component map (0 = no lesion; ids in `crate::lesion::ids`).
+    pub lesions: LabelMap,
+    /// One record per lesion, in the order of the subject's lesion list.
+    pub lesion_records: Vec<LesionRecord>,
+    /// Session world → subject world (identity for the first session).
+    pub to_subject: Affine,
+    /// Measured volume of the ventricular system.
+    pub ventricles_ml: f64,
+    /// Measured brain volume.
+    pub brain_ml: f64,
+}
+
+/// Change of one lesion between the first session and a later one, from measured volumes.
+#[derive(Clone, Debug, Serialize)]
+pub struct GrowthRecord {
+    /// Index into the lesion list.
+    pub lesion: usize,
+    /// Later session index.
+    pub session: usize,
+    /// Days between the sessions.
+    pub days: i64,
+    /// Lesion volume at baseline.
+    pub baseline_ml: f64,
+    /// Lesion volume at the later session.
+    pub volume_ml: f64,
+    /// `volume_ml - baseline_ml`.
+    pub change_ml: f64,
+    /// Relative change in percent (0 when the baseline is empty).
+    pub change_percent: f64,
+}
+
+/// A synthetic subject.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    /// Identifier, e.g. `sub-003`.
+    pub id: String,
+    /// Seed the subject was made from.
+    pub seed: u64,
+    /// Anatomy source name.
+    pub anatomy: String,
+    /// Template → subject spatial transform.
+    pub transform: SpatialTransform,
+    /// Lesion geometries at baseline.
+    pub lesion_shapes: Vec<LesionShape>,
+    /// Sessions in date order.
+    pub sessions: Vec<Session>,
+    /// Lesion growth between baseline and each later session.
+    pub growth: Vec<GrowthRecord>,
+}
+
+/// Proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+fn iso_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn count_ml(labels: &LabelMap, ids: &[i32]) -> f64 {
+    let n = labels.data().iter().filter(|l| ids.contains(l)).count();
+    n as f64 * labels.geometry().voxel_volume_mm3() / 1000.0
+}
+
+/// Progression at follow-up `k`: ventricle-adjacent white matter and deep grey matter join the
+/// lateral ventricles with probability `0.25 k`, and cortex next to the CSF shell becomes CSF
+/// with probability `0.15 k` (one voxel layer at most, so the change is small and smooth).
+fn progress(labels: &LabelMap, k: usize, key: u64) -> Result<LabelMap> {
+    if k == 0 {
+        return Ok(labels.clone());
+    }
+    let g = labels.geometry();
+    let n = g.shape();
+    let src = labels.data();
+    let p_vent = (0.25 * k as f32).min(1.0);
+    let p_atrophy = (0.15 * k as f32).min(1.0);
+    let mut out = src.to_vec();
+    for idx in 0..src.len() {
+        let l = src[idx];
+        let c = g.coords(idx);
+        let neighbour = |want: &dyn Fn(i32) -> bool| -> Option<i32> {
+            for (a, d) in [(0, -1i64), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)] {
+                let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
+                q[a] += d;
+                if q[a] < 0 || q[a] >= n[a] as i64 {
+                    continue;
+                }
+                let m = src[g.index(q[0] as usize, q[1] as usize, q[2] as usize)];
+                if want(m) {
+                    return Some(m);
+                }
+            }
+            None
+        };
+        let u = hash_unit(key, idx as u64);
+        if matches!(l, 2 | 41 | 10 | 11 | 49 | 50) && u < p_vent {
+            if let Some(v) = neighbour(&|m| m == 4 || m == 43) {
+                out[idx] = v;
+            }
+        } else if ((1000..3000).contains(&l) || l == 3 || l == 42)
+            && u < p_atrophy
+            && neighbour(&|m| m == EXTRACEREBRAL_CSF).is_some()
+        {
+            out[idx] = EXTRACEREBRAL_CSF;
+        }
+    }
+    Ok(labels.with_data(out)?)
+}
+
+/// Synthesises one subject from `anatomy`, deterministic in `seed`.
+pub fn synthesize_subject(
+    anatomy: &Anatomy,
+    spec: &SubjectSpec,
+    config: &SynthConfig,
+    vocab: &Vocabulary,
+    id: &str,
+    seed: u64,
+) -> Result<Subject> {
+    if spec.sessions == 0 {
+        return Err(SynthError::InvalidArgument(
+            "a subject needs at least one session".into(),
+        ));
+    }
+    let mut rng = stream(seed, 0);
+    let centre = anatomy.labels.geometry().center_world();
+    let transform = SpatialTransform::sample(&config.spatial, centre, &mut rng);
+    // Subject world is centred near the origin: the grid is centred on the template centre
+    // mapped back through the affine's translation, which is small.
+    let grid = sample_grid(&config.spatial, spec.spacing_mm, centre, &mut rng)?;
+    let tissues = SubjectTissues::sample(config, spec.mode, &mut stream(seed, 1));
+    let all_means: Vec<_> = Contrast::ALL
+        .iter()
+        .map(|&c| tissues.means(config, c))
+        .collect();
+    let base_day = 18_262 + rng.random_range(0..2000); // from 2020-01-01
+    let mut sessions: Vec<Session> = Vec::with_capacity(spec.sessions);
+    let mut shapes: Vec<LesionShape> = Vec::new();
+    let mut day = 0i64;
+    let mut lesion_rng = stream(seed, 2);
+    for k in 0..spec.sessions {
+        let mut srng = stream(seed, 100 + k as u64);
+        let to_subject = if k == 0 {
+            Affine::IDENTITY
+        } else {
+            day += srng.random_range(60..400);
+            random_rigid(
+                &mut srng,
+                grid.center_world(),
+                config.spatial.session_rotation_deg,
+                config.spatial.session_translation_mm,
+            )
+        };
+        let warped = warp_labels(&anatomy.labels, &grid, &transform, &to_subject)?;
+        let labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
+        if k == 0 {
+            for &class in &spec.lesions {
+                shapes.push(sample_lesion(class, &labels, vocab, &mut lesion_rng)?);
+            }
+        } else {
+            for s in shapes.iter_mut() {
+                let drift = match s.class {
+                    LesionClass::Glioma | LesionClass::Metastasis => 0.12,
+                    LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => -0.06,
+                    LesionClass::Wmh => 0.04,
+                };
+                s.scale *= (drift + 0.08 * normal(&mut lesion_rng)).exp();
+            }
+        }
+        let mut lesions = labels.map(|_| 0i32);
+        let mut painted = Vec::with_capacity(shapes.len());
+        for s in &shapes {
+            painted.push(paint(s, &labels, &mut lesions, &to_subject, vocab)?);
+        }
+        let lesion_records = shapes
+            .iter()
+            .zip(&painted)
+            .map(|(s, v)| {
+                record(
+                    s,
+                    v,
+                    &labels,
+                    &lesions,
+                    &all_means,
+                    vocab,
+                    config.intensity.iso_tolerance,
+                )
+            })
+            .collect();
+        let mut images = BTreeMap::new();
+        for &c in &spec.contrasts {
+            let mut crng = stream(seed, 1000 + 16 * k as u64 + c as u64);
+            let acq = Acquisition::sample(config, c, spec.spacing_mm, &mut crng);
+            let means = &all_means[Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+            images.insert(c, render(&labels, &lesions, means, &acq, config)?);
+        }
+        let ventricles = vocab.require("ventricular system")?.anatomy_ids();
+        let brain = vocab.require("brain")?.anatomy_ids();
+        sessions.push(Session {
+            date: iso_date(base_day + day),
+            days_from_baseline: day,
+            images,
+            ventricles_ml: count_ml(&labels, &ventricles),
+            brain_ml: count_ml(&labels, &brain),
+            labels,
+            lesions,
+            lesion_records,
+            to_subject,
+        });
+    }
+    let mut growth = Vec::new();
+    for (k, s) in sessions.iter().enumerate().skip(1) {
+        for (i, (r, r0)) in s
+            .lesion_records
+            .iter()
+            .zip(&sessions[0].lesion_records)
+            .enumerate()
+        {
+            growth.push(GrowthRecord {
+                lesion: i,
+                session: k,
+                days: s.days_from_baseline,
+                baseline_ml: r0.volume_ml,
+                volume_ml: r.volume_ml,
+                change_ml: r.volume_ml - r0.volume_ml,
+                change_percent: if r0.volume_ml > 0.0 {
+                    100.0 * (r.volume_ml / r0.volume_ml - 1.0)
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
+    Ok(Subject {
+        id: id.to_string(),
+        seed,
+        anatomy: anatomy.name.clone(),
+        transform,
+        lesion_shapes: shapes,
+        sessions,
+        growth,
+    })
+}
+
+#[derive(Serialize)]
+struct SessionJson<'a> {
+    session: usize,
+    date: &'a str,
+    days_from_baseline: i64,
+    grid_shape: [usize; 3],
+    spacing_mm: [f64; 3],
+    images: BTreeMap<&'static str, &'a Acquisition>,
+    lesions: &'a [LesionRecord],
+    ventricles_ml: f64,
+    brain_ml: f64,
+    misalignment_to_baseline: [[f64; 4]; 4],
+}
+
+#[derive(Serialize)]
+struct SubjectJson<'a> {
+    id: &'a str,
+    seed: u64,
+    anatomy: &'a str,
+    spec: &'a SubjectSpec,
+    transform: &'a SpatialTransform,
+    sessions: Vec<SessionJson<'a>>,
+    growth: &'a [GrowthRecord],
+}
+
+/// The JSON of every attribute of `subject`.
+pub fn subject_json(subject: &Subject, spec: &SubjectSpec) -> serde_json::Value {
+    let sessions = subject
+        .sessions
+        .iter()
+        .enumerate()
+        .map(|(k, s)| SessionJson {
+            session: k,
+            date: &s.date,
+            days_from_baseline: s.days_from_baseline,
+            grid_shape: s.labels.shape(),
+            spacing_mm: s.labels.geometry().spacing_mm(),
+            images: s
+                .images
+                .iter()
+                .map(|(c, i)| (c.name(), &i.acquisition))
+                .collect(),
+            lesions: &s.lesion_records,
+            ventricles_ml: s.ventricles_ml,
+            brain_ml: s.brain_ml,
+            misalignment_to_baseline: s.to_subject.0,
+        })
+        .collect();
+    serde_json::to_value(SubjectJson {
+        id: &subject.id,
+        seed: subject.seed,
+        anatomy: &subject.anatomy,
+        spec,
+        transform: &subject.transform,
+        sessions,
+        growth: &subject.growth,
+    })
+    .unwrap_or(serde_json::Value::Null)
+}
+
+/// Loads fsaverage `aparc+aseg` from the anatomy cache when present, else the phantom (at 2 mm).
+pub fn default_anatomy(config: &SynthConfig) -> Result<Anatomy> {
+    if let Some(dir) = crate::anatomy::default_cache_dir() {
+        if dir.join("fsaverage/aparc+aseg.mgz").exists() {
+            return Anatomy::fsaverage(&dir, crate::vocabulary::Source::FsAparcAseg, &config.head);
+        }
+    }
+    Anatomy::phantom(2.0, &config.head)
+}
+
+/// Writes `n` subjects under `out_dir`: `sub-XXX/ses-K/{contrast}.nii.gz`, `labels.nii.gz`,
+/// `lesions.nii.gz`, `ct_hu.nii.gz` (CT), `{contrast}.png` previews, and `sub-XXX/subject.json`
+/// with every attribute. Uses the fsaverage anatomy when the cache has it, else the phantom.
+/// Returns the subject directories.
+pub fn write_subjects(
+    out_dir: &Path,
+    n: usize,
+    contrasts: &[Contrast],
+    lesions: &[LesionClass],
+    sessions: usize,
+    spacing_mm: f64,
+    seed: u64,
+) -> Result<Vec<PathBuf>> {
+    let config = SynthConfig::builtin()?;
+    let vocab = Vocabulary::builtin()?;
+    let anatomy = default_anatomy(&config)?;
+    let spec = SubjectSpec {
+        contrasts: contrasts.to_vec(),
+        lesions: lesions.to_vec(),
+        sessions,
+        spacing_mm: [spacing_mm; 3],
+        mode: IntensityMode::Realistic,
+    };
+    write_subjects_from(out_dir, n, &anatomy, &spec, &config, &vocab, seed)
+}
+
+/// [`write_subjects`] with an explicit anatomy, spec, configuration and vocabulary.
+pub fn write_subjects_from(
+    out_dir: &Path,
+    n: usize,
+    anatomy: &Anatomy,
+    spec: &SubjectSpec,
+    config: &SynthConfig,
+    vocab: &Vocabulary,
+    seed: u64,
+) -> Result<Vec<PathBuf>> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SynthError::Io { path, source }
+    };
+    let mut dirs = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("sub-{i:03}");
+        let subject = synthesize_subject(anatomy, spec, config, vocab, &id, mix(seed, i as u64))?;
+        let dir = out_dir.join(&id);
+        for (k, s) in subject.sessions.iter().enumerate() {
+            let sd = dir.join(format!("ses-{k}"));
+            std::fs::create_dir_all(&sd).map_err(io(&sd))?;
+            voxel::io::write_labels(&sd.join("labels.nii.gz"), &s.labels)?;
+            voxel::io::write_labels(&sd.join("lesions.nii.gz"), &s.lesions)?;
+            let at = s
+                .lesion_records
+                .first()
+                .map(|r| s.labels.geometry().world_to_voxel(r.centroid_mm))
+                .unwrap_or_else(|| s.labels.shape().map(|d| d as f64 / 2.0));
+            let at = [0, 1, 2].map(|a| at[a].round().max(0.0) as usize);
+            for (c, img) in &s.images {
+                let opts = voxel::io::WriteOptions::default();
+                voxel::io::write_image(
+                    &sd.join(format!("{}.nii.gz", c.name())),
+                    &img.image,
+                    &opts,
+                )?;
+                if let Some(hu) = &img.hu {
+                    voxel::io::write_image(&sd.join("ct_hu.nii.gz"), hu, &opts)?;
+                }
+                crate::preview::write_montage(
+                    &sd.join(format!("{}.png", c.name())),
+                    &img.image,
+                    Some(&s.lesions),
+                    at,
+                    2,
+                )?;
+            }
+        }
+        let json = serde_json::to_string_pretty(&subject_json(&subject, spec)).unwrap_or_default();
+        let jp = dir.join("subject.json");
+        std::fs::write(&jp, json).map_err(io(&jp))?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
