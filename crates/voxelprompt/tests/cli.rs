@@ -176,16 +176,25 @@ fn exec_runs_the_example_program_on_the_demo_head() {
     assert!(stdout.contains("Asymmetry index: 0.000 %."), "{stdout}");
     let labels = voxel::io::read_labels(&dir.path().join("labels.nii.gz")).unwrap();
     let left_ml = voxel::measure::volume_ml(&labels.mask_of(17));
-    assert!(stdout.contains(&format!("Left hippocampus: {left_ml:.3} mL")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Left hippocampus: {left_ml:.3} mL")),
+        "{stdout}"
+    );
     // Outputs are on the scan's grid and equal the label masks.
     let lesion = voxel::io::read_labels(&out.join("lesion.nii.gz")).unwrap();
     assert_eq!(lesion.geometry(), labels.geometry());
     let want: Vec<i32> = labels.data().iter().map(|&l| (l == 99) as i32).collect();
     assert_eq!(lesion.data(), want.as_slice());
-    let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
     assert_eq!(trace["stopped"], true);
     // Without --labels the vision call fails with advice, and the exit code says so.
-    let o = voxelprompt(&["exec", "--program", program.to_str().unwrap(), &p("t1.nii.gz")]);
+    let o = voxelprompt(&[
+        "exec",
+        "--program",
+        program.to_str().unwrap(),
+        &p("t1.nii.gz"),
+    ]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
     assert!(err.contains("--labels"), "{err}");
@@ -197,8 +206,19 @@ fn synth_writes_a_deterministic_subject() {
     let run = |sub: &str| {
         let out = dir.path().join(sub);
         let o = voxelprompt(&[
-            "synth", "--out", out.to_str().unwrap(), "--n", "1", "--contrasts", "t1,flair", "--lesions", "glioma",
-            "--spacing", "4", "--seed", "5",
+            "synth",
+            "--out",
+            out.to_str().unwrap(),
+            "--n",
+            "1",
+            "--contrasts",
+            "t1,flair",
+            "--lesions",
+            "glioma",
+            "--spacing",
+            "4",
+            "--seed",
+            "5",
         ]);
         assert!(o.status.success(), "{:?}", text(&o));
         out.join("sub-000")
@@ -206,10 +226,19 @@ fn synth_writes_a_deterministic_subject() {
     let a = run("a");
     let b = run("b");
     let json_a = std::fs::read_to_string(a.join("subject.json")).unwrap();
-    assert_eq!(json_a, std::fs::read_to_string(b.join("subject.json")).unwrap());
+    assert_eq!(
+        json_a,
+        std::fs::read_to_string(b.join("subject.json")).unwrap()
+    );
     let img_a = voxel::io::read_image(&a.join("ses-0/flair.nii.gz")).unwrap();
     let img_b = voxel::io::read_image(&b.join("ses-0/flair.nii.gz")).unwrap();
     assert_eq!(img_a, img_b);
-    let o = voxelprompt(&["synth", "--out", dir.path().to_str().unwrap(), "--lesions", "unicorn"]);
+    let o = voxelprompt(&[
+        "synth",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--lesions",
+        "unicorn",
+    ]);
     assert!(!o.status.success());
 }

@@ -33,14 +33,17 @@ pub fn run(args: &ExecArgs) -> Result<()> {
         .with_context(|| format!("reading program {}", args.program.display()))?;
     let mut inputs = Vec::with_capacity(args.scans.len());
     for (i, path) in args.scans.iter().enumerate() {
-        let image = io::read_image(path).with_context(|| format!("reading scan {}", path.display()))?;
+        let image =
+            io::read_image(path).with_context(|| format!("reading scan {}", path.display()))?;
         inputs.push((format!("scan_{}", i + 1), image));
     }
     let ground_truth = match &args.labels {
         Some(p) => {
-            let labels = io::read_labels(p).with_context(|| format!("reading label map {}", p.display()))?;
+            let labels =
+                io::read_labels(p).with_context(|| format!("reading label map {}", p.display()))?;
             let lut = match &args.lut {
-                Some(l) => ColorLut::read(l).with_context(|| format!("reading colour table {}", l.display()))?,
+                Some(l) => ColorLut::read(l)
+                    .with_context(|| format!("reading colour table {}", l.display()))?,
                 None => ColorLut::freesurfer_aseg(),
             };
             Some(GroundTruth {

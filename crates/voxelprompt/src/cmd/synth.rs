@@ -33,9 +33,18 @@ pub struct SynthArgs {
 
 /// Writes the subjects and lists what it wrote.
 pub fn run(args: &SynthArgs) -> Result<()> {
-    anyhow::ensure!((1..=10_000).contains(&args.n), "--n must be between 1 and 10000");
-    anyhow::ensure!((1..=10).contains(&args.sessions), "--sessions must be between 1 and 10");
-    anyhow::ensure!((0.5..=8.0).contains(&args.spacing), "--spacing must be between 0.5 and 8 mm");
+    anyhow::ensure!(
+        (1..=10_000).contains(&args.n),
+        "--n must be between 1 and 10000"
+    );
+    anyhow::ensure!(
+        (1..=10).contains(&args.sessions),
+        "--sessions must be between 1 and 10"
+    );
+    anyhow::ensure!(
+        (0.5..=8.0).contains(&args.spacing),
+        "--spacing must be between 0.5 and 8 mm"
+    );
     let contrasts = args
         .contrasts
         .iter()
