@@ -1,9 +1,16 @@
 //! Lesion synthesis (paper A.3): pick a site in the subject's anatomy and a radius, fill a
 //! sphere there with random ellipsoids (the lesion is a level set of the distance to the
-//! nearest ellipsoid, so growth is a scale of that field), use a second random geometry for
-//! heterogeneity (necrotic core, encephalomalacia), restrict each component to the tissue it
-//! may occupy, and paint the components into a lesion map. Every attribute a question may ask
-//! about is measured on the painted maps and recorded in a [`LesionRecord`].
+//! nearest ellipsoid, so growth is a scale of that field), deform that field with smooth random
+//! noise (the paper's dilate/erode/deform step), use a second random geometry for
+//! heterogeneity (necrotic core, encephalomalacia, acute-on-chronic blood), restrict each
+//! component to the tissue it may occupy, and paint the components into a lesion map. Every
+//! attribute a question may ask about is measured on the painted maps and recorded in a
+//! [`LesionRecord`].
+//!
+//! Extra-axial lesions (meningioma, arachnoid cyst, subdural haematoma) sit on the inner surface
+//! of the skull and push the brain away: [`crate::mass_effect`] displaces the anatomy before
+//! they are painted, so they occupy the space between skull and brain and never the skull. They
+//! stay on one side of the midline plane fitted between the hemispheres (the falx).
 //!
 //! Vascular territories: each cortical parcel and deep structure carries an ACA/MCA/PCA (or
 //! vertebrobasilar) territory in `configs/synth/vocabulary.toml`, following standard territory
@@ -12,9 +19,10 @@
 //! in cerebral white matter takes the territory of the nearest cortical parcel; a lesion's
 //! territory and lobe are those at its centroid.
 
+use crate::anatomy::{EXTRACEREBRAL_CSF, SKULL};
 use crate::contrast::{tissue_of_label, tissue_of_lesion, Contrast, LabelMeans, Tissue};
 use crate::error::{Result, SynthError};
-use crate::rng::uniform;
+use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -27,7 +35,7 @@ pub mod ids {
     pub const NECROSIS: i32 = 901;
     /// Enhancing tumour (rim).
     pub const ENHANCING: i32 = 902;
-    /// Peritumoural edema.
+    /// Vasogenic edema (around tumours, haemorrhages and abscesses).
     pub const EDEMA: i32 = 903;
     /// Non-enhancing solid tumour.
     pub const SOLID: i32 = 904;
@@ -37,6 +45,20 @@ pub mod ids {
     pub const CHRONIC_INFARCT: i32 = 906;
     /// White-matter hyperintensity.
     pub const WMH: i32 = 907;
+    /// Meningioma (extra-axial, dural-based, enhancing).
+    pub const MENINGIOMA: i32 = 908;
+    /// Arachnoid cyst (extra-axial CSF collection).
+    pub const ARACHNOID_CYST: i32 = 909;
+    /// Intraparenchymal haemorrhage (acute blood).
+    pub const HAEMORRHAGE: i32 = 910;
+    /// Acute subdural haematoma (hyperdense blood).
+    pub const SDH_ACUTE: i32 = 911;
+    /// Chronic subdural haematoma (hypodense collection).
+    pub const SDH_CHRONIC: i32 = 912;
+    /// Abscess cavity (pus: restricted diffusion).
+    pub const ABSCESS_CAVITY: i32 = 913;
+    /// Abscess capsule (thin enhancing rim).
+    pub const ABSCESS_CAPSULE: i32 = 914;
     /// Gliosis around a chronic infarct.
     pub const GLIOSIS: i32 = 915;
 }
@@ -47,7 +69,8 @@ pub mod ids {
 pub enum LesionClass {
     /// Glioma: necrotic core, enhancing rim (or non-enhancing tumour), edema.
     Glioma,
-    /// Metastasis at the grey-white junction: enhancing, small necrotic core, edema.
+    /// Metastasis at the grey-white junction: enhancing, small necrotic core, edema. A subject
+    /// may have several, each at its own site.
     Metastasis,
     /// Acute infarct in an arterial territory: DWI bright, ADC dark.
     AcuteInfarct,
@@ -55,9 +78,35 @@ pub enum LesionClass {
     ChronicInfarct,
     /// Multifocal white-matter hyperintensities.
     Wmh,
+    /// Convexity or falx meningioma: dural-based, homogeneous, avidly enhancing, displaces the
+    /// brain; sometimes edema in the white matter beneath.
+    Meningioma,
+    /// Arachnoid cyst of the middle cranial or posterior fossa: CSF on every contrast.
+    ArachnoidCyst,
+    /// Acute intraparenchymal haemorrhage (deep grey or lobar): hyperdense on CT, dark on T2
+    /// and GRE, thin rim of edema.
+    Haemorrhage,
+    /// Subdural haematoma over a convexity: acute, chronic or acute-on-chronic crescent.
+    SubduralHaematoma,
+    /// Pyogenic abscess: restricting cavity, thin enhancing capsule, edema.
+    Abscess,
 }
 
 impl LesionClass {
+    /// Every class, in declaration order.
+    pub const ALL: [LesionClass; 10] = [
+        LesionClass::Glioma,
+        LesionClass::Metastasis,
+        LesionClass::AcuteInfarct,
+        LesionClass::ChronicInfarct,
+        LesionClass::Wmh,
+        LesionClass::Meningioma,
+        LesionClass::ArachnoidCyst,
+        LesionClass::Haemorrhage,
+        LesionClass::SubduralHaematoma,
+        LesionClass::Abscess,
+    ];
+
     /// Lower-case name used by the CLI (`glioma`, `metastasis`, `acute_infarct`, …).
     pub fn name(self) -> &'static str {
         match self {
@@ -66,25 +115,79 @@ impl LesionClass {
             LesionClass::AcuteInfarct => "acute_infarct",
             LesionClass::ChronicInfarct => "chronic_infarct",
             LesionClass::Wmh => "wmh",
+            LesionClass::Meningioma => "meningioma",
+            LesionClass::ArachnoidCyst => "arachnoid_cyst",
+            LesionClass::Haemorrhage => "haemorrhage",
+            LesionClass::SubduralHaematoma => "subdural_haematoma",
+            LesionClass::Abscess => "abscess",
         }
     }
 
-    /// Parses a class name or alias.
+    /// Parses a class name or alias (`tumour`, `stroke`, `ich`, `sdh`, `subdural_hematoma`, …).
     pub fn parse(name: &str) -> Result<LesionClass> {
-        Ok(match name.trim().to_lowercase().replace('-', "_").as_str() {
-            "glioma" | "tumour" | "tumor" => LesionClass::Glioma,
-            "metastasis" | "metastases" | "met" => LesionClass::Metastasis,
-            "acute_infarct" | "infarct" | "stroke" => LesionClass::AcuteInfarct,
-            "chronic_infarct" => LesionClass::ChronicInfarct,
-            "wmh" | "white_matter_hyperintensities" => LesionClass::Wmh,
-            other => {
-                return Err(SynthError::InvalidArgument(format!(
-                    "unknown lesion class {other:?}; implemented: glioma metastasis acute_infarct chronic_infarct wmh"
-                )))
-            }
-        })
+        Ok(
+            match name.trim().to_lowercase().replace(['-', ' '], "_").as_str() {
+                "glioma" | "tumour" | "tumor" => LesionClass::Glioma,
+                "metastasis" | "metastases" | "met" => LesionClass::Metastasis,
+                "acute_infarct" | "infarct" | "stroke" => LesionClass::AcuteInfarct,
+                "chronic_infarct" => LesionClass::ChronicInfarct,
+                "wmh" | "white_matter_hyperintensities" => LesionClass::Wmh,
+                "meningioma" => LesionClass::Meningioma,
+                "arachnoid_cyst" => LesionClass::ArachnoidCyst,
+                "haemorrhage"
+                | "hemorrhage"
+                | "ich"
+                | "intraparenchymal_haemorrhage"
+                | "intraparenchymal_hemorrhage" => LesionClass::Haemorrhage,
+                "subdural_haematoma" | "sdh" | "subdural_hematoma" => {
+                    LesionClass::SubduralHaematoma
+                }
+                "abscess" => LesionClass::Abscess,
+                other => {
+                    let names: Vec<&str> = LesionClass::ALL.iter().map(|c| c.name()).collect();
+                    return Err(SynthError::InvalidArgument(format!(
+                        "unknown lesion class {other:?}; implemented: {}",
+                        names.join(" ")
+                    )));
+                }
+            },
+        )
+    }
+
+    /// Every lesion-map id this class can paint (see [`ids`]); optional components included.
+    pub fn component_ids(self) -> &'static [i32] {
+        use ids::*;
+        match self {
+            LesionClass::Glioma => &[NECROSIS, ENHANCING, EDEMA, SOLID],
+            LesionClass::Metastasis => &[NECROSIS, ENHANCING, EDEMA],
+            LesionClass::AcuteInfarct => &[ACUTE_INFARCT],
+            LesionClass::ChronicInfarct => &[CHRONIC_INFARCT, GLIOSIS],
+            LesionClass::Wmh => &[WMH],
+            LesionClass::Meningioma => &[MENINGIOMA, EDEMA],
+            LesionClass::ArachnoidCyst => &[ARACHNOID_CYST],
+            LesionClass::Haemorrhage => &[HAEMORRHAGE, EDEMA],
+            LesionClass::SubduralHaematoma => &[SDH_ACUTE, SDH_CHRONIC],
+            LesionClass::Abscess => &[ABSCESS_CAVITY, ABSCESS_CAPSULE, EDEMA],
+        }
+    }
+
+    /// Whether the class lies between skull and brain (and displaces the brain).
+    pub fn is_extra_axial(self) -> bool {
+        matches!(
+            self,
+            LesionClass::Meningioma | LesionClass::ArachnoidCyst | LesionClass::SubduralHaematoma
+        )
+    }
+
+    /// Whether the lesion is star-shaped about its centre (one centred ellipsoid; its noise
+    /// depends on direction only), which the radial mass effect relies on.
+    pub(crate) fn is_star_shaped(self) -> bool {
+        matches!(self, LesionClass::Meningioma | LesionClass::ArachnoidCyst)
     }
 }
+
+/// Ids of the components that enhance on post-contrast T1.
+const ENHANCING_IDS: [i32; 3] = [ids::ENHANCING, ids::MENINGIOMA, ids::ABSCESS_CAPSULE];
 
 /// One ellipsoid of a lesion geometry, relative to the lesion centre.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,16 +200,75 @@ pub struct Ellipsoid {
     pub axes: [[f64; 3]; 3],
 }
 
+/// One plane wave of a lesion's smooth random deformation: the level field is multiplied by
+/// `1 + Σ amplitude · sin(k · x + phase)`, with `x` in baseline lesion coordinates (mm from the
+/// centre before scaling), so the deformation grows and shrinks with the lesion.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Wave {
+    /// Wave vector, radians per mm.
+    pub k_per_mm: [f64; 3],
+    /// Phase, radians.
+    pub phase: f64,
+    /// Relative amplitude.
+    pub amplitude: f64,
+}
+
+/// The plane between the hemispheres, in subject world: the perpendicular bisector of the
+/// centroids of the left- and right-sided labels.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Midline {
+    /// A point on the plane.
+    pub point_mm: [f64; 3],
+    /// Unit normal, pointing to the subject's right.
+    pub normal: [f64; 3],
+}
+
+impl Midline {
+    /// Signed distance of `p` from the plane, positive on the subject's right.
+    pub fn signed_mm(&self, p: [f64; 3]) -> f64 {
+        (0..3)
+            .map(|a| (p[a] - self.point_mm[a]) * self.normal[a])
+            .sum()
+    }
+
+    /// The side of `p`.
+    pub fn side(&self, p: [f64; 3]) -> Hemisphere {
+        if self.signed_mm(p) >= 0.0 {
+            Hemisphere::Right
+        } else {
+            Hemisphere::Left
+        }
+    }
+}
+
+/// Composition of a subdural haematoma.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdhStage {
+    /// Hyperdense blood only.
+    Acute,
+    /// Hypodense, CSF-like collection only.
+    Chronic,
+    /// Acute-on-chronic: hyperdense blood layering dependently in a chronic collection.
+    Mixed,
+}
+
 /// The random geometry of one lesion, in subject world mm; `scale` grows or shrinks it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LesionShape {
     /// Class.
     pub class: LesionClass,
-    /// Centre.
+    /// Centre (for extra-axial lesions a point on the inner surface of the skull or the falx).
     pub centre_mm: [f64; 3],
-    /// Ellipsoids whose union (level 1) is the lesion.
+    /// Radius of the sphere the ellipsoids were drawn in (baseline).
+    pub radius_mm: f64,
+    /// Ellipsoids whose union (level 1) is the lesion; for a subdural haematoma, its extent
+    /// along the skull.
     pub ellipsoids: Vec<Ellipsoid>,
-    /// Second geometry: its level `core_level` set (inside the lesion) is the core.
+    /// Smooth random deformation of the first geometry's level field.
+    pub deformation: Vec<Wave>,
+    /// Second geometry: its level `core_level` set (inside the lesion) is the core (abscess: the
+    /// cavity is the first geometry's level `core_level` set, inside a capsule).
     pub second: Vec<Ellipsoid>,
     /// Level of the second geometry that is core (0 = no core).
     pub core_level: f64,
@@ -116,16 +278,24 @@ pub struct LesionShape {
     pub enhancing: bool,
     /// Linear scale about the centre (1 at baseline).
     pub scale: f64,
-    /// Hemisphere of the site the centre was drawn in (restricts infarcts).
+    /// Hemisphere of the site the centre was drawn in (restricts infarcts); for extra-axial
+    /// lesions the side of the midline they are confined to (`both`: not confined).
     pub side: Hemisphere,
     /// Territory an infarct is confined to.
     pub territory: Option<Territory>,
+    /// The midline plane at baseline (extra-axial lesions only).
+    pub midline: Option<Midline>,
+    /// Largest thickness of a subdural haematoma at baseline (0 for other classes).
+    pub thickness_mm: f64,
+    /// Composition of a subdural haematoma.
+    pub sdh_stage: Option<SdhStage>,
 }
 
-fn level(ells: &[Ellipsoid], c: [f64; 3], scale: f64, p: [f64; 3]) -> f64 {
+/// Level of `q` (mm from the lesion centre, unscaled) in the union of `ells`.
+fn level_rel(ells: &[Ellipsoid], q: [f64; 3]) -> f64 {
     let mut best = f64::INFINITY;
     for e in ells {
-        let d = [0, 1, 2].map(|a| (p[a] - c[a]) / scale - e.offset_mm[a]);
+        let d = [0, 1, 2].map(|a| q[a] - e.offset_mm[a]);
         let mut s = 0.0;
         for (ax, r) in e.axes.iter().zip(e.radii_mm) {
             let u = (ax[0] * d[0] + ax[1] * d[1] + ax[2] * d[2]) / r;
@@ -136,18 +306,34 @@ fn level(ells: &[Ellipsoid], c: [f64; 3], scale: f64, p: [f64; 3]) -> f64 {
     best
 }
 
+fn level(ells: &[Ellipsoid], c: [f64; 3], scale: f64, p: [f64; 3]) -> f64 {
+    level_rel(ells, [0, 1, 2].map(|a| (p[a] - c[a]) / scale))
+}
+
+fn unit(v: [f64; 3]) -> [f64; 3] {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+    v.map(|x| x / n)
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
 fn random_axes(rng: &mut impl Rng) -> [[f64; 3]; 3] {
     // Gram–Schmidt on random vectors: a uniformly oriented orthonormal frame.
-    let mut v: [[f64; 3]; 3] =
-        std::array::from_fn(|_| std::array::from_fn(|_| crate::rng::normal(rng)));
+    let v: [[f64; 3]; 3] = std::array::from_fn(|_| std::array::from_fn(|_| normal(rng)));
+    orthonormal(v)
+}
+
+/// Gram–Schmidt on the rows of `v` (the first row keeps its direction).
+fn orthonormal(mut v: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     for i in 0..3 {
         for j in 0..i {
             let vj = v[j];
-            let d: f64 = (0..3).map(|k| v[i][k] * vj[k]).sum();
+            let d = dot(v[i], vj);
             v[i].iter_mut().zip(vj).for_each(|(x, y)| *x -= d * y);
         }
-        let n = v[i].iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
-        v[i].iter_mut().for_each(|x| *x /= n);
+        v[i] = unit(v[i]);
     }
     v
 }
@@ -168,6 +354,23 @@ fn fill_sphere(rng: &mut impl Rng, radius_mm: f64, count: usize) -> Vec<Ellipsoi
         .collect()
 }
 
+/// Four plane waves of wavelengths in `wavelength_mm` and random directions whose amplitudes
+/// sum to at most `amplitude` (so the level field is scaled by a factor in `1 ± amplitude`).
+fn random_waves(rng: &mut impl Rng, wavelength_mm: [f64; 2], amplitude: f64) -> Vec<Wave> {
+    const N: usize = 4;
+    (0..N)
+        .map(|_| {
+            let dir = unit(std::array::from_fn(|_| normal(rng)));
+            let k = std::f64::consts::TAU / uniform(rng, wavelength_mm[0], wavelength_mm[1]);
+            Wave {
+                k_per_mm: dir.map(|d| d * k),
+                phase: uniform(rng, 0.0, std::f64::consts::TAU),
+                amplitude: amplitude / N as f64 * uniform(rng, 0.5, 1.0),
+            }
+        })
+        .collect()
+}
+
 /// World position of voxel `idx`.
 fn world(g: &Geometry, idx: usize) -> [f64; 3] {
     let c = g.coords(idx);
@@ -181,12 +384,37 @@ fn hemisphere_of(vocab: &Vocabulary, label: i32) -> Hemisphere {
         .unwrap_or(Hemisphere::Both)
 }
 
+/// Whether a label is inside the skull cavity (brain, CSF, vessels), i.e. not air, skull or
+/// scalp: the space an extra-axial lesion may take.
+pub(crate) fn in_cavity(label: i32) -> bool {
+    !matches!(
+        tissue_of_label(label),
+        Tissue::Background | Tissue::Skull | Tissue::Scalp
+    )
+}
+
+fn is_cerebral_cortex(l: i32) -> bool {
+    (1000..3000).contains(&l) || l == 3 || l == 42
+}
+
 /// A random voxel index whose label satisfies `ok`, or an error naming `what`.
 fn random_voxel(
     labels: &LabelMap,
     rng: &mut impl Rng,
     what: &str,
     ok: impl Fn(i32) -> bool,
+) -> Result<usize> {
+    random_voxel_where(labels, rng, what, ok, |_| true)
+}
+
+/// A random voxel whose label satisfies the cheap test `ok` and whose index satisfies the
+/// costlier test `fine` (tried on random candidates first, then on all of them).
+fn random_voxel_where(
+    labels: &LabelMap,
+    rng: &mut impl Rng,
+    what: &str,
+    ok: impl Fn(i32) -> bool,
+    fine: impl Fn(usize) -> bool,
 ) -> Result<usize> {
     let candidates: Vec<usize> = labels
         .data()
@@ -195,12 +423,170 @@ fn random_voxel(
         .filter(|(_, &l)| ok(l))
         .map(|(i, _)| i)
         .collect();
-    if candidates.is_empty() {
-        return Err(SynthError::Placement(format!(
-            "no {what} voxels in this subject"
-        )));
+    if !candidates.is_empty() {
+        for _ in 0..64 {
+            let i = candidates[rng.random_range(0..candidates.len())];
+            if fine(i) {
+                return Ok(i);
+            }
+        }
+        let passing: Vec<usize> = candidates.into_iter().filter(|&i| fine(i)).collect();
+        if !passing.is_empty() {
+            return Ok(passing[rng.random_range(0..passing.len())]);
+        }
     }
-    Ok(candidates[rng.random_range(0..candidates.len())])
+    Err(SynthError::Placement(format!(
+        "no {what} voxels in this subject"
+    )))
+}
+
+/// Whether a voxel within `radius_mm` of voxel `idx` has a label satisfying `ok`.
+fn near(labels: &LabelMap, idx: usize, radius_mm: f64, ok: impl Fn(i32) -> bool) -> bool {
+    let g = labels.geometry();
+    let sp = g.spacing_mm();
+    let n = g.shape();
+    let c = g.coords(idx);
+    let r: [i64; 3] = std::array::from_fn(|a| (radius_mm / sp[a]).floor() as i64);
+    for dk in -r[2]..=r[2] {
+        for dj in -r[1]..=r[1] {
+            for di in -r[0]..=r[0] {
+                let d2 = (di as f64 * sp[0]).powi(2)
+                    + (dj as f64 * sp[1]).powi(2)
+                    + (dk as f64 * sp[2]).powi(2);
+                if d2 > radius_mm * radius_mm {
+                    continue;
+                }
+                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
+                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
+                    && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Whether one of the six face neighbours of voxel `idx` has a label satisfying `ok`.
+fn touches(labels: &LabelMap, idx: usize, ok: impl Fn(i32) -> bool) -> bool {
+    let g = labels.geometry();
+    let n = g.shape();
+    let c = g.coords(idx);
+    (0..3).any(|a| {
+        [-1i64, 1].iter().any(|&d| {
+            let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
+            q[a] += d;
+            q[a] >= 0
+                && q[a] < n[a] as i64
+                && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
+        })
+    })
+}
+
+/// The midline plane of `labels` (world of its grid): the perpendicular bisector of the
+/// centroids of the left-sided and right-sided labels; `None` without both sides.
+pub fn midline_plane(labels: &LabelMap, vocab: &Vocabulary) -> Option<Midline> {
+    let lut: Vec<Hemisphere> = (0..crate::contrast::LABEL_LUT_LEN as i32)
+        .map(|l| hemisphere_of(vocab, l))
+        .collect();
+    let g = labels.geometry();
+    let n = g.shape();
+    let (mut sl, mut sr) = ([0.0f64; 3], [0.0f64; 3]);
+    let (mut nl, mut nr) = (0usize, 0usize);
+    for (idx, &l) in labels.data().iter().enumerate() {
+        let side = lut[(l.max(0) as usize).min(lut.len() - 1)];
+        if side == Hemisphere::Both {
+            continue;
+        }
+        let i = idx % n[0];
+        let j = (idx / n[0]) % n[1];
+        let k = idx / (n[0] * n[1]);
+        let (s, c) = if side == Hemisphere::Left {
+            (&mut sl, &mut nl)
+        } else {
+            (&mut sr, &mut nr)
+        };
+        s[0] += i as f64;
+        s[1] += j as f64;
+        s[2] += k as f64;
+        *c += 1;
+    }
+    if nl == 0 || nr == 0 {
+        return None;
+    }
+    let cl = g.voxel_to_world(sl.map(|x| x / nl as f64));
+    let cr = g.voxel_to_world(sr.map(|x| x / nr as f64));
+    let d = [0, 1, 2].map(|a| cr[a] - cl[a]);
+    if d.iter().map(|x| x * x).sum::<f64>() < 1e-6 {
+        return None;
+    }
+    Some(Midline {
+        point_mm: [0, 1, 2].map(|a| (cl[a] + cr[a]) / 2.0),
+        normal: unit(d),
+    })
+}
+
+/// Unit vector from voxel `idx` into the skull cavity: the mean direction to the cavity voxels
+/// within 12 mm (the inward normal of the skull's inner surface there).
+fn inward_normal(labels: &LabelMap, idx: usize) -> [f64; 3] {
+    let g = labels.geometry();
+    let sp = g.spacing_mm();
+    let n = g.shape();
+    let c = g.coords(idx);
+    let r_mm = 12.0;
+    let r: [i64; 3] = std::array::from_fn(|a| (r_mm / sp[a]).floor() as i64);
+    let mut s = [0.0; 3];
+    for dk in -r[2]..=r[2] {
+        for dj in -r[1]..=r[1] {
+            for di in -r[0]..=r[0] {
+                let o = [di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]];
+                if dot(o, o) > r_mm * r_mm {
+                    continue;
+                }
+                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
+                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
+                    && in_cavity(
+                        labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)],
+                    )
+                {
+                    (0..3).for_each(|a| s[a] += o[a]);
+                }
+            }
+        }
+    }
+    // Grid axes are world axes up to sign and scale (RAS-aligned synthetic grids).
+    let a = g.affine().linear();
+    unit([0, 1, 2].map(|i| (0..3).map(|k| a[i][k] / sp[k] * s[k]).sum::<f64>()))
+}
+
+/// A frame whose first axis is `n` and the other two random in the plane across it.
+fn frame_along(rng: &mut impl Rng, n: [f64; 3]) -> [[f64; 3]; 3] {
+    let r = random_axes(rng);
+    orthonormal([n, r[0], r[1]])
+}
+
+impl LesionShape {
+    /// A shape of `class` at `centre_mm` with no geometry yet.
+    fn empty(class: LesionClass, centre_mm: [f64; 3], radius_mm: f64) -> LesionShape {
+        LesionShape {
+            class,
+            centre_mm,
+            radius_mm,
+            ellipsoids: vec![],
+            deformation: vec![],
+            second: vec![],
+            core_level: 0.0,
+            edema_level: 0.0,
+            enhancing: false,
+            scale: 1.0,
+            side: Hemisphere::Both,
+            territory: None,
+            midline: None,
+            thickness_mm: 0.0,
+            sdh_stage: None,
+        }
+    }
 }
 
 /// Draws a lesion of `class` in the subject whose session-0 labels are `labels` (subject world
@@ -214,106 +600,377 @@ pub fn sample_lesion(
     let g = labels.geometry();
     let is_cwm = |l: i32| l == 2 || l == 41;
     let is_parcel = |l: i32| (1000..3000).contains(&l) || l == 3 || l == 42;
-    let (centre_idx, radius, ells, second, core_level, edema_level, enhancing, territory) =
-        match class {
-            LesionClass::Glioma => {
-                let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
-                let r = uniform(rng, 15.0, 35.0);
-                let n = rng.random_range(2..6);
-                let enh = rng.random::<f64>() < 0.7;
-                let core = if enh { uniform(rng, 0.4, 0.7) } else { 0.0 };
-                (
-                    i,
-                    r,
-                    fill_sphere(rng, r, n),
-                    fill_sphere(rng, r * 0.6, 2),
-                    core,
-                    uniform(rng, 1.4, 2.0),
-                    enh,
-                    None,
-                )
+    let at = |i: usize| world(g, i);
+    let s = match class {
+        LesionClass::Glioma => {
+            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let r = uniform(rng, 15.0, 35.0);
+            let n = rng.random_range(2..6);
+            let enh = rng.random::<f64>() < 0.7;
+            let mut s = LesionShape::empty(class, at(i), r);
+            s.core_level = if enh { uniform(rng, 0.4, 0.7) } else { 0.0 };
+            s.ellipsoids = fill_sphere(rng, r, n);
+            s.second = fill_sphere(rng, r * 0.6, 2);
+            s.edema_level = uniform(rng, 1.4, 2.0);
+            s.enhancing = enh;
+            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.2);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+        LesionClass::Metastasis => {
+            let i = random_voxel(labels, rng, "cortex", is_parcel)?;
+            let r = uniform(rng, 4.0, 12.0);
+            let mut s = LesionShape::empty(class, at(i), r);
+            s.core_level = if r > 7.0 { uniform(rng, 0.3, 0.6) } else { 0.0 };
+            s.ellipsoids = fill_sphere(rng, r, 1);
+            s.second = fill_sphere(rng, r * 0.5, 1);
+            s.edema_level = uniform(rng, 1.6, 3.0);
+            s.enhancing = true;
+            s.deformation = random_waves(rng, [0.8 * r, 2.0 * r], 0.12);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+        LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
+            let t = match rng.random_range(0..10) {
+                0 | 1 => Territory::ACA,
+                2 | 3 => Territory::PCA,
+                _ => Territory::MCA,
+            };
+            let i = random_voxel(labels, rng, "territory cortex", |l| {
+                (1000..3000).contains(&l)
+                    && vocab.structure_of_label(l).and_then(|s| s.territory) == Some(t)
+            })?;
+            let r = uniform(rng, 12.0, 35.0);
+            let mut s = LesionShape::empty(class, at(i), r);
+            s.core_level = if class == LesionClass::ChronicInfarct {
+                uniform(rng, 0.6, 0.9)
+            } else {
+                0.0
+            };
+            let count = rng.random_range(2..5);
+            s.ellipsoids = fill_sphere(rng, r, count);
+            s.second = fill_sphere(rng, r * 0.8, 2);
+            s.territory = Some(t);
+            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.2);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+        LesionClass::Wmh => {
+            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let c = at(i);
+            let n = rng.random_range(3..12);
+            let mut ells = Vec::with_capacity(n);
+            for _ in 0..n {
+                let j = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+                let p = at(j);
+                let r = uniform(rng, 2.5, 6.0);
+                ells.push(Ellipsoid {
+                    offset_mm: [0, 1, 2].map(|a| p[a] - c[a]),
+                    radii_mm: std::array::from_fn(|_| uniform(rng, 0.6, 1.0) * r),
+                    axes: random_axes(rng),
+                });
             }
-            LesionClass::Metastasis => {
-                let i = random_voxel(labels, rng, "cortex", is_parcel)?;
-                let r = uniform(rng, 4.0, 12.0);
-                let core = if r > 7.0 { uniform(rng, 0.3, 0.6) } else { 0.0 };
-                (
-                    i,
-                    r,
-                    fill_sphere(rng, r, 1),
-                    fill_sphere(rng, r * 0.5, 1),
-                    core,
-                    uniform(rng, 1.6, 3.0),
-                    true,
-                    None,
-                )
-            }
-            LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
-                let t = match rng.random_range(0..10) {
-                    0 | 1 => Territory::ACA,
-                    2 | 3 => Territory::PCA,
-                    _ => Territory::MCA,
-                };
-                let i = random_voxel(labels, rng, "territory cortex", |l| {
-                    (1000..3000).contains(&l)
-                        && vocab.structure_of_label(l).and_then(|s| s.territory) == Some(t)
+            let mut s = LesionShape::empty(class, c, 6.0);
+            s.ellipsoids = ells;
+            s.deformation = random_waves(rng, [6.0, 14.0], 0.15);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+        LesionClass::Meningioma => sample_meningioma(labels, vocab, rng)?,
+        LesionClass::ArachnoidCyst => sample_arachnoid_cyst(labels, vocab, rng)?,
+        LesionClass::SubduralHaematoma => sample_subdural(labels, vocab, rng)?,
+        LesionClass::Haemorrhage => {
+            let deep = rng.random::<f64>() < 0.55;
+            let (i, r) = if deep {
+                let i = random_voxel(labels, rng, "putamen or thalamus", |l| {
+                    matches!(l, 10 | 12 | 49 | 51)
                 })?;
-                let r = uniform(rng, 12.0, 35.0);
-                let core = if class == LesionClass::ChronicInfarct {
-                    uniform(rng, 0.6, 0.9)
-                } else {
-                    0.0
-                };
-                let count = rng.random_range(2..5);
-                (
-                    i,
-                    r,
-                    fill_sphere(rng, r, count),
-                    fill_sphere(rng, r * 0.8, 2),
-                    core,
-                    0.0,
-                    false,
-                    Some(t),
-                )
-            }
-            LesionClass::Wmh => {
+                (i, uniform(rng, 12.0, 25.0))
+            } else {
                 let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
-                let c = world(g, i);
-                let n = rng.random_range(3..12);
-                let mut ells = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let j = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
-                    let p = world(g, j);
-                    let r = uniform(rng, 2.5, 6.0);
-                    ells.push(Ellipsoid {
-                        offset_mm: [0, 1, 2].map(|a| p[a] - c[a]),
-                        radii_mm: std::array::from_fn(|_| uniform(rng, 0.6, 1.0) * r),
-                        axes: random_axes(rng),
-                    });
-                }
-                (i, 6.0, ells, vec![], 0.0, 0.0, false, None)
+                (i, uniform(rng, 15.0, 32.0))
+            };
+            let mut s = LesionShape::empty(class, at(i), r);
+            let n = rng.random_range(1..4);
+            s.ellipsoids = fill_sphere(rng, r, n);
+            // A thin rim: a few millimetres whatever the size.
+            s.edema_level = 1.0 + uniform(rng, 2.0, 5.0) / (0.6 * r);
+            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.15);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+        LesionClass::Abscess => {
+            // At the grey-white junction, where haematogenous abscesses seed.
+            let i = random_voxel_where(labels, rng, "juxtacortical white matter", is_cwm, |i| {
+                near(labels, i, 12.0, is_parcel)
+            })?;
+            let r = uniform(rng, 10.0, 22.0);
+            let mut s = LesionShape::empty(class, at(i), r);
+            let main = Ellipsoid {
+                offset_mm: [0.0; 3],
+                radii_mm: std::array::from_fn(|_| uniform(rng, 0.85, 1.0) * r),
+                axes: random_axes(rng),
+            };
+            s.ellipsoids = vec![main];
+            if rng.random::<f64>() < 0.3 {
+                // A daughter loculus.
+                let dir = unit(std::array::from_fn(|_| normal(rng)));
+                let rd = uniform(rng, 0.4, 0.6) * r;
+                s.ellipsoids.push(Ellipsoid {
+                    offset_mm: dir.map(|d| d * 0.8 * r),
+                    radii_mm: [rd; 3],
+                    axes: random_axes(rng),
+                });
             }
-        };
-    let _ = radius;
-    let side = hemisphere_of(vocab, labels.data()[centre_idx]);
-    Ok(LesionShape {
-        class,
-        centre_mm: world(g, centre_idx),
-        ellipsoids: ells,
-        second,
-        core_level,
-        edema_level,
-        enhancing,
-        scale: 1.0,
-        side,
-        territory,
+            // Capsule 2.5–4 mm thick: the cavity is the inner level set of the same geometry.
+            s.core_level = 1.0 - uniform(rng, 2.5, 4.0) / (0.9 * r);
+            s.edema_level = uniform(rng, 1.6, 2.6);
+            s.enhancing = true;
+            s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.06);
+            s.side = hemisphere_of(vocab, labels.data()[i]);
+            s
+        }
+    };
+    Ok(s)
+}
+
+/// A point of extracerebral CSF touching the skull over the cerebral convexity (at least 15 mm
+/// from the cerebellum), at least `min_from_midline_mm` from the midline.
+fn convexity_voxel(
+    labels: &LabelMap,
+    midline: &Midline,
+    min_from_midline_mm: f64,
+    rng: &mut impl Rng,
+) -> Result<usize> {
+    let g = labels.geometry();
+    random_voxel_where(
+        labels,
+        rng,
+        "convexity extracerebral CSF",
+        |l| l == EXTRACEREBRAL_CSF,
+        |i| {
+            midline.signed_mm(world(g, i)).abs() >= min_from_midline_mm
+                && touches(labels, i, |l| l == SKULL)
+                && near(labels, i, 8.0, is_cerebral_cortex)
+                // Supratentorial: clear of the cerebellum (the tentorium is not modelled).
+                && !near(labels, i, 15.0, |l| l == 8 || l == 47)
+        },
+    )
+}
+
+fn midline_of(labels: &LabelMap, vocab: &Vocabulary) -> Result<Midline> {
+    midline_plane(labels, vocab).ok_or_else(|| {
+        SynthError::Placement("no left and right hemisphere labels for the midline".into())
     })
 }
 
+fn sample_meningioma(
+    labels: &LabelMap,
+    vocab: &Vocabulary,
+    rng: &mut impl Rng,
+) -> Result<LesionShape> {
+    let g = labels.geometry();
+    let midline = midline_of(labels, vocab)?;
+    let sp = g.spacing_mm().iter().copied().fold(0.0, f64::max);
+    let falx = if rng.random::<f64>() < 0.3 {
+        // Along the falx: CSF on the midline above the corpus callosum.
+        let up = 15.0;
+        random_voxel_where(
+            labels,
+            rng,
+            "falcine CSF",
+            |l| l == EXTRACEREBRAL_CSF,
+            |i| {
+                let p = world(g, i);
+                midline.signed_mm(p).abs() <= sp
+                    && p[2] - midline.point_mm[2] > up
+                    && near(labels, i, 8.0, is_cerebral_cortex)
+            },
+        )
+        .ok()
+    } else {
+        None
+    };
+    let (i, side, n) = match falx {
+        Some(i) => {
+            let side = if rng.random::<bool>() {
+                Hemisphere::Right
+            } else {
+                Hemisphere::Left
+            };
+            let sign = if side == Hemisphere::Right { 1.0 } else { -1.0 };
+            (i, side, midline.normal.map(|x| x * sign))
+        }
+        None => {
+            let i = convexity_voxel(labels, &midline, 10.0, rng)?;
+            (i, midline.side(world(g, i)), inward_normal(labels, i))
+        }
+    };
+    let r = uniform(rng, 12.0, 28.0);
+    let mut s = LesionShape::empty(LesionClass::Meningioma, world(g, i), r);
+    // A dome on the dura: one axis along the inward normal, the other two across it.
+    s.ellipsoids = vec![Ellipsoid {
+        offset_mm: [0.0; 3],
+        radii_mm: [
+            uniform(rng, 0.6, 1.0) * r,
+            uniform(rng, 0.8, 1.2) * r,
+            uniform(rng, 0.8, 1.2) * r,
+        ],
+        axes: frame_along(rng, n),
+    }];
+    s.edema_level = if rng.random::<f64>() < 0.4 {
+        uniform(rng, 1.3, 1.8)
+    } else {
+        0.0
+    };
+    s.enhancing = true;
+    s.deformation = random_waves(rng, [0.8 * r, 1.6 * r], 0.12);
+    s.side = side;
+    s.midline = Some(midline);
+    Ok(s)
+}
+
+fn sample_arachnoid_cyst(
+    labels: &LabelMap,
+    vocab: &Vocabulary,
+    rng: &mut impl Rng,
+) -> Result<LesionShape> {
+    let g = labels.geometry();
+    let midline = midline_of(labels, vocab)?;
+    let is_temporal_pole = |l: i32| l == 1033 || l == 2033;
+    let is_temporal = |l: i32| {
+        vocab
+            .structure_of_label(l)
+            .and_then(|s| s.site.as_deref())
+            .is_some_and(|site| site == "temporal lobe")
+    };
+    let is_cerebellar_cortex = |l: i32| l == 8 || l == 47;
+    let skull_csf = |i: usize| touches(labels, i, |l| l == SKULL);
+    let csf = |l: i32| l == EXTRACEREBRAL_CSF;
+    let middle_fossa = rng.random::<f64>() < 0.65;
+    let mut pick = None;
+    if middle_fossa {
+        // Lateral to the sella and the medial temporal lobe: the anterior temporal fossa.
+        let lateral = |i: usize| midline.signed_mm(world(g, i)).abs() >= 28.0;
+        pick = random_voxel_where(labels, rng, "middle cranial fossa CSF", csf, |i| {
+            lateral(i) && skull_csf(i) && near(labels, i, 10.0, is_temporal_pole)
+        })
+        .or_else(|_| {
+            random_voxel_where(labels, rng, "temporal CSF", csf, |i| {
+                lateral(i) && skull_csf(i) && near(labels, i, 8.0, is_temporal)
+            })
+        })
+        .ok();
+    }
+    let (i, side) = match pick {
+        Some(i) => (i, midline.side(world(g, i))),
+        None => {
+            // Posterior fossa: behind or beside the cerebellum; may straddle the midline.
+            let i = random_voxel_where(labels, rng, "posterior fossa CSF", csf, |i| {
+                skull_csf(i) && near(labels, i, 8.0, is_cerebellar_cortex)
+            })?;
+            (i, Hemisphere::Both)
+        }
+    };
+    let r = uniform(rng, 12.0, 30.0);
+    let mut s = LesionShape::empty(LesionClass::ArachnoidCyst, world(g, i), r);
+    s.ellipsoids = vec![Ellipsoid {
+        offset_mm: [0.0; 3],
+        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
+        axes: random_axes(rng),
+    }];
+    s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.08);
+    s.side = side;
+    s.midline = Some(midline);
+    Ok(s)
+}
+
+fn sample_subdural(
+    labels: &LabelMap,
+    vocab: &Vocabulary,
+    rng: &mut impl Rng,
+) -> Result<LesionShape> {
+    let g = labels.geometry();
+    let midline = midline_of(labels, vocab)?;
+    let i = convexity_voxel(labels, &midline, 25.0, rng)?;
+    let c = world(g, i);
+    let r = uniform(rng, 35.0, 65.0);
+    let mut s = LesionShape::empty(LesionClass::SubduralHaematoma, c, r);
+    // Extent along the skull; the depth below the inner table is set by the thickness.
+    s.ellipsoids = vec![Ellipsoid {
+        offset_mm: [0.0; 3],
+        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
+        axes: random_axes(rng),
+    }];
+    s.deformation = random_waves(rng, [0.5 * r, 1.0 * r], 0.2);
+    s.thickness_mm = uniform(rng, 3.0, 20.0);
+    let stage = match rng.random_range(0..20) {
+        0..=8 => SdhStage::Acute,
+        9..=14 => SdhStage::Chronic,
+        _ => SdhStage::Mixed,
+    };
+    if stage == SdhStage::Mixed {
+        // Fresh blood settles dependently: pockets shifted posteriorly (supine patient).
+        let mut pockets = fill_sphere(rng, 0.5 * r, 2);
+        for e in &mut pockets {
+            e.offset_mm[1] -= 0.4 * r;
+        }
+        s.second = pockets;
+        s.core_level = 1.0;
+    }
+    s.sdh_stage = Some(stage);
+    s.side = midline.side(c);
+    s.midline = Some(midline);
+    Ok(s)
+}
+
+/// What [`LesionShape::component_at`] knows about a voxel besides its position.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VoxelContext {
+    /// Anatomy label.
+    pub label: i32,
+    /// Depth below the inner surface of the skull, mm (subdural haematoma only; else ∞).
+    pub depth_mm: f64,
+}
+
 impl LesionShape {
-    /// Largest distance from the centre at which any component may lie.
-    fn reach_mm(&self) -> f64 {
-        let lv = self.edema_level.max(1.0);
+    /// Sum of the deformation amplitudes (the level field is scaled within `1 ±` this).
+    fn deformation_amplitude(&self) -> f64 {
+        self.deformation.iter().map(|w| w.amplitude.abs()).sum()
+    }
+
+    /// The deformed level of the first geometry at subject-world point `p` (the lesion is its
+    /// level-1 set), or any level above `cutoff` when the point is certainly beyond it, which
+    /// skips the deformation for most of a lesion's bounding box. Star-shaped classes deform by
+    /// direction only, so the level stays proportional to the distance from the centre along
+    /// each ray.
+    pub(crate) fn level_within(&self, p: [f64; 3], cutoff: f64) -> f64 {
+        let q = [0, 1, 2].map(|a| (p[a] - self.centre_mm[a]) / self.scale);
+        let f = level_rel(&self.ellipsoids, q);
+        if self.deformation.is_empty() {
+            return f;
+        }
+        let low = f * (1.0 - self.deformation_amplitude());
+        if low > cutoff {
+            return low;
+        }
+        let x = if self.class.is_star_shaped() {
+            unit(q).map(|u| u * self.radius_mm)
+        } else {
+            q
+        };
+        let noise: f64 = self
+            .deformation
+            .iter()
+            .map(|w| w.amplitude * (dot(w.k_per_mm, x) + w.phase).sin())
+            .sum();
+        f * (1.0 + noise)
+    }
+
+    /// Largest distance from the centre of the first geometry's level-`level` set (at least
+    /// level 1), deformation and scale included, plus a millimetre of slack.
+    pub(crate) fn extent_mm(&self, level: f64) -> f64 {
+        let lv = level.max(1.0) / (1.0 - self.deformation_amplitude()).max(0.2);
         self.ellipsoids
             .iter()
             .map(|e| {
@@ -325,14 +982,74 @@ impl LesionShape {
             + 1.0
     }
 
-    /// The component id this lesion puts at subject-world point `p` over anatomy `label`.
-    fn component_at(&self, p: [f64; 3], label: i32, vocab: &Vocabulary) -> i32 {
-        let f = level(&self.ellipsoids, self.centre_mm, self.scale, p);
+    /// Largest distance from the centre at which any component may lie.
+    pub(crate) fn reach_mm(&self) -> f64 {
+        self.extent_mm(self.edema_level)
+    }
+
+    /// Whether subject-world point `p` is on the side of the midline this lesion keeps to.
+    pub(crate) fn on_side(&self, p: [f64; 3]) -> bool {
+        match (self.midline, self.side) {
+            (Some(m), Hemisphere::Right) => m.signed_mm(p) > 0.0,
+            (Some(m), Hemisphere::Left) => m.signed_mm(p) < 0.0,
+            _ => true,
+        }
+    }
+
+    /// Thickness of a subdural haematoma under subject-world point `p` (0 outside its extent):
+    /// largest at the centre of the collection, tapering to its edges (a crescent).
+    pub(crate) fn sdh_thickness_at(&self, p: [f64; 3]) -> f64 {
+        let u = self.level_within(p, 1.0);
+        if u >= 1.0 {
+            0.0
+        } else {
+            self.thickness_mm * self.scale * (1.0 - u * u).sqrt()
+        }
+    }
+
+    /// The component id this lesion puts at subject-world point `p` over the voxel `v`.
+    pub(crate) fn component_at(&self, p: [f64; 3], v: VoxelContext, vocab: &Vocabulary) -> i32 {
+        let label = v.label;
         let tissue = tissue_of_label(label);
         let parenchyma = matches!(
             tissue,
             Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
         );
+        let is_wm = label == 2 || label == 41;
+        // Tissue the class can never take: no need to evaluate the geometry.
+        let eligible = match self.class {
+            LesionClass::Glioma
+            | LesionClass::Metastasis
+            | LesionClass::AcuteInfarct
+            | LesionClass::ChronicInfarct
+            | LesionClass::Haemorrhage
+            | LesionClass::Abscess => parenchyma,
+            LesionClass::Wmh => is_wm,
+            LesionClass::Meningioma
+            | LesionClass::ArachnoidCyst
+            | LesionClass::SubduralHaematoma => in_cavity(label),
+        };
+        if !eligible {
+            return 0;
+        }
+        if self.class == LesionClass::SubduralHaematoma {
+            if v.depth_mm >= self.thickness_mm * self.scale
+                || !self.on_side(p)
+                || v.depth_mm >= self.sdh_thickness_at(p)
+            {
+                return 0;
+            }
+            let pocket = || {
+                self.core_level > 0.0
+                    && level(&self.second, self.centre_mm, self.scale, p) <= self.core_level
+            };
+            return match self.sdh_stage {
+                Some(SdhStage::Chronic) => ids::SDH_CHRONIC,
+                Some(SdhStage::Mixed) if !pocket() => ids::SDH_CHRONIC,
+                _ => ids::SDH_ACUTE,
+            };
+        }
+        let f = self.level_within(p, self.edema_level.max(1.0));
         let core = || {
             self.core_level > 0.0
                 && level(&self.second, self.centre_mm, self.scale, p) <= self.core_level
@@ -347,7 +1064,7 @@ impl LesionShape {
                     } else {
                         ids::SOLID
                     }
-                } else if f <= self.edema_level && (label == 2 || label == 41) {
+                } else if f <= self.edema_level && is_wm {
                     ids::EDEMA
                 } else {
                     0
@@ -373,19 +1090,152 @@ impl LesionShape {
                 }
             }
             LesionClass::Wmh => {
-                if f <= 1.0 && (label == 2 || label == 41) {
+                if f <= 1.0 && is_wm {
                     ids::WMH
                 } else {
                     0
                 }
             }
+            LesionClass::Meningioma | LesionClass::ArachnoidCyst => {
+                if !in_cavity(label) || !self.on_side(p) {
+                    0
+                } else if f <= 1.0 {
+                    if self.class == LesionClass::Meningioma {
+                        ids::MENINGIOMA
+                    } else {
+                        ids::ARACHNOID_CYST
+                    }
+                } else if f <= self.edema_level && is_wm {
+                    ids::EDEMA
+                } else {
+                    0
+                }
+            }
+            LesionClass::Haemorrhage => {
+                if f <= 1.0 && parenchyma {
+                    ids::HAEMORRHAGE
+                } else if f <= self.edema_level && (is_wm || tissue == Tissue::DeepGm) {
+                    ids::EDEMA
+                } else {
+                    0
+                }
+            }
+            LesionClass::Abscess => {
+                if f <= 1.0 && parenchyma {
+                    if f <= self.core_level {
+                        ids::ABSCESS_CAVITY
+                    } else {
+                        ids::ABSCESS_CAPSULE
+                    }
+                } else if f <= self.edema_level && is_wm {
+                    ids::EDEMA
+                } else {
+                    0
+                }
+            }
+            LesionClass::SubduralHaematoma => 0,
         }
     }
+
+    /// Whether the bounding spheres of two lesions (edema included) intersect. Diffuse white
+    /// matter disease is allowed to overlap anything.
+    pub fn overlaps(&self, other: &LesionShape) -> bool {
+        if self.class == LesionClass::Wmh || other.class == LesionClass::Wmh {
+            return false;
+        }
+        let d = (0..3)
+            .map(|a| (self.centre_mm[a] - other.centre_mm[a]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        d < self.reach_mm() + other.reach_mm()
+    }
+}
+
+/// [`sample_lesion`], redrawn (up to 32 times) until it does not overlap any of `others`, so
+/// that several lesions (e.g. metastases) lie at distinct, separate sites, and until it puts at
+/// least one voxel of lesion proper on this grid (a small metastasis can fall between the
+/// voxels of the cortex); when no draw qualifies, the one farthest from overlapping among
+/// those that paint (or among all) is kept.
+pub fn sample_lesion_apart(
+    class: LesionClass,
+    labels: &LabelMap,
+    vocab: &Vocabulary,
+    rng: &mut impl Rng,
+    others: &[LesionShape],
+) -> Result<LesionShape> {
+    let clearance = |s: &LesionShape| {
+        others
+            .iter()
+            .filter(|o| o.class != LesionClass::Wmh && s.class != LesionClass::Wmh)
+            .map(|o| {
+                let d = (0..3)
+                    .map(|a| (s.centre_mm[a] - o.centre_mm[a]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                d - s.reach_mm() - o.reach_mm()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let mut best: Option<(bool, f64, LesionShape)> = None;
+    for _ in 0..32 {
+        let s = sample_lesion(class, labels, vocab, rng)?;
+        let c = clearance(&s);
+        let paints = paints_on(&s, labels, vocab);
+        if c >= 0.0 && paints {
+            return Ok(s);
+        }
+        if best
+            .as_ref()
+            .is_none_or(|(bp, bc, _)| (paints, c) > (*bp, *bc))
+        {
+            best = Some((paints, c, s));
+        }
+    }
+    Ok(best.expect("at least one draw").2)
+}
+
+/// Whether `shape` puts a voxel of lesion proper (not edema) on the grid of `labels` (subject
+/// world). Extra-axial lesions always do: their mass effect makes room for them.
+fn paints_on(shape: &LesionShape, labels: &LabelMap, vocab: &Vocabulary) -> bool {
+    if shape.class.is_extra_axial() {
+        return true;
+    }
+    let g = labels.geometry();
+    let (lo, hi) = window(g, g.world_to_voxel(shape.centre_mm), shape.extent_mm(1.0));
+    for k in lo[2]..hi[2] {
+        for j in lo[1]..hi[1] {
+            for i in lo[0]..hi[0] {
+                let v = VoxelContext {
+                    label: labels.data()[g.index(i, j, k)],
+                    depth_mm: f64::INFINITY,
+                };
+                let p = g.voxel_to_world([i as f64, j as f64, k as f64]);
+                let c = shape.component_at(p, v, vocab);
+                if c != 0 && c != ids::EDEMA {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The voxel box `[lo, hi)` of grid `g` within `reach_mm` of session-world point `centre`
+/// (voxel coordinates, one voxel of slack).
+pub(crate) fn window(g: &Geometry, centre: [f64; 3], reach_mm: f64) -> ([usize; 3], [usize; 3]) {
+    let sp = g.spacing_mm();
+    let n = g.shape();
+    let lo = std::array::from_fn(|a| (centre[a] - reach_mm / sp[a]).floor().max(0.0) as usize);
+    let hi = std::array::from_fn(|a| {
+        ((centre[a] + reach_mm / sp[a]).ceil().max(0.0) as usize + 1).min(n[a])
+    });
+    (lo, hi)
 }
 
 /// Paints `shape` into `lesions` (only where it is still 0) over the anatomy `labels` of one
 /// session; `to_subject` maps that session's world to subject world. Returns the indices of the
-/// voxels painted.
+/// voxels painted. Extra-axial lesions expect `labels` to carry their mass effect already
+/// ([`crate::mass_effect::displace`]).
 pub fn paint(
     shape: &LesionShape,
     labels: &LabelMap,
@@ -399,13 +1249,17 @@ pub fn paint(
         .inverse()
         .ok_or_else(|| SynthError::InvalidArgument("session transform is singular".into()))?;
     let centre = g.world_to_voxel(from_subject.apply(shape.centre_mm));
-    let reach = shape.reach_mm();
-    let sp = g.spacing_mm();
-    let n = g.shape();
-    let lo: [usize; 3] =
-        std::array::from_fn(|a| (centre[a] - reach / sp[a]).floor().max(0.0) as usize);
-    let hi: [usize; 3] =
-        std::array::from_fn(|a| ((centre[a] + reach / sp[a]).ceil().max(0.0) as usize).min(n[a]));
+    let (lo, hi) = window(&g, centre, shape.reach_mm());
+    let depth = if shape.class == LesionClass::SubduralHaematoma {
+        Some(crate::mass_effect::SkullDepth::new(
+            labels,
+            lo,
+            hi,
+            shape.thickness_mm * shape.scale + 5.0,
+        )?)
+    } else {
+        None
+    };
     let mut data = lesions.data().to_vec();
     let anat = labels.data();
     let mut painted = Vec::new();
@@ -417,7 +1271,13 @@ pub fn paint(
                     continue;
                 }
                 let p = to_subject.apply(g.voxel_to_world([i as f64, j as f64, k as f64]));
-                let c = shape.component_at(p, anat[idx], vocab);
+                let v = VoxelContext {
+                    label: anat[idx],
+                    depth_mm: depth
+                        .as_ref()
+                        .map_or(f64::INFINITY, |d| d.depth_mm([i, j, k])),
+                };
+                let c = shape.component_at(p, v, vocab);
                 if c != 0 {
                     data[idx] = c;
                     painted.push(idx);
@@ -425,10 +1285,43 @@ pub fn paint(
             }
         }
     }
+    if shape.class == LesionClass::Abscess {
+        close_capsule(&g, &mut data, &painted);
+    }
     *lesions = lesions.with_data(data)?;
     Ok(painted)
 }
 
+/// Makes the abscess capsule a closed wall on this grid: cavity voxels with a face neighbour
+/// that is neither cavity nor capsule become capsule, so pus never touches brain or edema
+/// (a thin rim can otherwise alias into gaps on coarse grids).
+fn close_capsule(g: &Geometry, data: &mut [i32], painted: &[usize]) {
+    let n = g.shape();
+    let snapshot: Vec<(usize, bool)> = painted
+        .iter()
+        .filter(|&&v| data[v] == ids::ABSCESS_CAVITY)
+        .map(|&v| {
+            let c = g.coords(v);
+            let open = (0..3).any(|a| {
+                [-1i64, 1].iter().any(|&d| {
+                    let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
+                    q[a] += d;
+                    if q[a] < 0 || q[a] >= n[a] as i64 {
+                        return true;
+                    }
+                    let l = data[g.index(q[0] as usize, q[1] as usize, q[2] as usize)];
+                    l != ids::ABSCESS_CAVITY && l != ids::ABSCESS_CAPSULE
+                })
+            });
+            (v, open)
+        })
+        .collect();
+    for (v, open) in snapshot {
+        if open {
+            data[v] = ids::ABSCESS_CAPSULE;
+        }
+    }
+}
 /// Hyper-, hypo- or isointense relative to the surrounding normal tissue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -467,28 +1360,34 @@ pub struct LesionRecord {
     pub edema_ml: f64,
     /// Centroid of the lesion proper, session world mm.
     pub centroid_mm: [f64; 3],
-    /// Side, from the anatomy under the lesion (`both` when neither side has 80 %).
+    /// Side, from the anatomy under the lesion (`both` when neither side has 80 %); for
+    /// extra-axial lesions, voxels over midline labels count by their side of the midline.
     pub hemisphere: Hemisphere,
-    /// Vocabulary structure at the centroid (e.g. `left cerebral white matter`).
+    /// Vocabulary structure at the centroid (e.g. `left cerebral white matter`); under the lesion
+    /// voxel nearest the centroid when the centroid is not in the brain, and always for
+    /// extra-axial lesions (`extracerebral CSF`).
     pub site: String,
-    /// Lobe or compartment at the centroid (nearest cortex for white matter).
+    /// Lobe or compartment at the centroid (nearest cortex for white matter); for extra-axial
+    /// lesions, that of the nearest brain (e.g. `temporal lobe`, `cerebellum`).
     pub lobe: String,
-    /// Arterial territory at the centroid (nearest cortex for white matter).
+    /// Arterial territory at the centroid (nearest cortex for white matter); none for
+    /// extra-axial lesions.
     pub territory: Option<Territory>,
     /// Intensity of the lesion proper relative to the surrounding normal tissue, per contrast.
     pub intensity: BTreeMap<Contrast, IntensityClass>,
-    /// Whether part of it enhances on post-contrast T1.
+    /// Whether part of it enhances on post-contrast T1 (enhancing tumour, meningioma, abscess
+    /// capsule).
     pub enhancement: bool,
-    /// Whether it restricts diffusion: mean ADC below 0.8 × and DWI above that of the normal
-    /// parenchyma (white and grey matter) around it.
+    /// Whether it restricts diffusion: some component other than edema has a mean ADC below
+    /// 0.8 × and a DWI above that of the normal parenchyma around the lesion (an acute infarct, an abscess cavity; not a necrotic core or a cyst).
     pub restricted_diffusion: bool,
     /// The geometry scale of this session relative to baseline.
     pub scale: f64,
 }
 
 /// Width of the band around a lesion (edema included in the lesion) whose normal-appearing
-/// parenchyma (white and grey matter, or all non-lesion head tissue if it has none) its intensity
-/// classes and diffusion restriction compare against.
+/// parenchyma (cerebral and cerebellar white and grey matter, brainstem; or all non-lesion head
+/// tissue if it has none) its intensity classes and diffusion restriction compare against.
 pub const SURROUNDINGS_MM: f64 = 5.0;
 
 /// Voxels within `radius_mm` of `voxels` that carry no lesion and are inside the head's brain
@@ -577,32 +1476,25 @@ fn classify(lesion: f64, around: f64, tol: f64) -> IntensityClass {
     }
 }
 
-/// The lobe/compartment and territory at voxel `idx`: its structure's, or for cerebral white
-/// matter and unlabelled voxels, those of the nearest cortical parcel (within 40 mm).
-pub fn lobe_and_territory(
+/// The nearest voxel to `idx` (within `max_mm`, nearest first by Chebyshev shells) whose label
+/// satisfies `ok`, as its label.
+fn nearest_label(
     labels: &LabelMap,
     idx: usize,
-    vocab: &Vocabulary,
-) -> (String, Option<Territory>) {
-    let l = labels.data()[idx];
-    let s = vocab.structure_of_label(l);
-    let needs_cortex = s
-        .and_then(|s| s.site.as_deref())
-        .is_none_or(|site| site == "cerebral white matter" || site == "cerebral cortex");
-    if !needs_cortex {
-        let s = s.expect("checked above");
-        return (s.site.clone().unwrap_or_default(), s.territory);
-    }
+    max_mm: f64,
+    ok: impl Fn(i32) -> bool,
+) -> Option<i32> {
     let g = labels.geometry();
     let c = g.coords(idx);
     let sp = g.spacing_mm();
     let n = g.shape();
+    let min_sp = sp.iter().copied().fold(f64::INFINITY, f64::min);
     let mut best: Option<(f64, i32)> = None;
-    let max_r = (40.0 / sp.iter().copied().fold(f64::INFINITY, f64::min)).ceil() as i64;
+    let max_r = (max_mm / min_sp).ceil() as i64;
     for r in 0..=max_r {
         // Shell of Chebyshev radius r; stop once a hit is closer than the shell can be.
         if let Some((d, _)) = best {
-            if d < (r as f64 - 1.0) * sp.iter().copied().fold(f64::INFINITY, f64::min) {
+            if d < (r as f64 - 1.0) * min_sp {
                 break;
             }
         }
@@ -623,7 +1515,7 @@ pub fn lobe_and_territory(
                         continue;
                     }
                     let lab = labels.data()[g.index(i as usize, j as usize, k as usize)];
-                    if (1000..3000).contains(&lab) {
+                    if ok(lab) {
                         let d = ((di as f64 * sp[0]).powi(2)
                             + (dj as f64 * sp[1]).powi(2)
                             + (dk as f64 * sp[2]).powi(2))
@@ -636,7 +1528,30 @@ pub fn lobe_and_territory(
             }
         }
     }
-    match best.and_then(|(_, lab)| vocab.structure_of_label(lab)) {
+    best.map(|(_, l)| l)
+}
+
+/// The lobe/compartment and territory at voxel `idx`: its structure's, or for cerebral white
+/// matter and unlabelled voxels, those of the nearest cortical parcel (within 40 mm).
+pub fn lobe_and_territory(
+    labels: &LabelMap,
+    idx: usize,
+    vocab: &Vocabulary,
+) -> (String, Option<Territory>) {
+    let l = labels.data()[idx];
+    let s = vocab.structure_of_label(l);
+    let needs_cortex = s
+        .and_then(|s| s.site.as_deref())
+        .is_none_or(|site| site == "cerebral white matter" || site == "cerebral cortex");
+    if !needs_cortex {
+        let s = s.expect("checked above");
+        return (s.site.clone().unwrap_or_default(), s.territory);
+    }
+    // Parcels the vocabulary knows (FreeSurfer's "unknown" cortex, 1000/2000, has no lobe).
+    let parcel = nearest_label(labels, idx, 40.0, |lab| {
+        (1000..3000).contains(&lab) && vocab.structure_of_label(lab).is_some()
+    });
+    match parcel.and_then(|lab| vocab.structure_of_label(lab)) {
         Some(p) => (p.site.clone().unwrap_or_default(), p.territory),
         None => (
             s.and_then(|s| s.site.clone())
@@ -646,7 +1561,46 @@ pub fn lobe_and_territory(
     }
 }
 
-/// Measures the record of a lesion painted at `voxels` (indices into the session grid).
+/// The lobe or compartment of the brain nearest voxel `idx` (within 40 mm): a cerebral lobe,
+/// `cerebellum` or `infratentorial` — where an extra-axial lesion is reported.
+pub fn nearest_lobe(labels: &LabelMap, idx: usize, vocab: &Vocabulary) -> String {
+    let site_of = |l: i32| vocab.structure_of_label(l).and_then(|s| s.site.clone());
+    // Brain labels with a site (FreeSurfer's "unknown" cortex has none).
+    let brain: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
+        .map(|l| {
+            l != 0
+                && matches!(
+                    tissue_of_label(l),
+                    Tissue::CorticalGm
+                        | Tissue::WhiteMatter
+                        | Tissue::DeepGm
+                        | Tissue::CerebellarGm
+                        | Tissue::CerebellarWm
+                        | Tissue::Brainstem
+                )
+                && site_of(l).is_some()
+        })
+        .collect();
+    let is = |lut: &[bool], l: i32| l >= 0 && (l as usize) < lut.len() && lut[l as usize];
+    let site = nearest_label(labels, idx, 40.0, |l| is(&brain, l)).and_then(site_of);
+    match site.as_deref() {
+        // Unparcellated brain: the lobe of the nearest cortical parcel, if there is one.
+        Some("cerebral white matter") | Some("cerebral cortex") => {
+            let parcel: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
+                .map(|l| (1000..3000).contains(&l) && site_of(l).is_some())
+                .collect();
+            nearest_label(labels, idx, 40.0, |l| is(&parcel, l))
+                .and_then(site_of)
+                .or(site)
+                .unwrap_or_default()
+        }
+        Some(other) => other.to_string(),
+        None => "extra-axial".into(),
+    }
+}
+
+/// Measures the record of a lesion painted at `voxels` (indices into the session grid) of a
+/// session aligned with subject world (the first session); see [`record_session`].
 pub fn record(
     shape: &LesionShape,
     voxels: &[usize],
@@ -655,6 +1609,31 @@ pub fn record(
     means: &[LabelMeans],
     vocab: &Vocabulary,
     iso_tolerance: f64,
+) -> LesionRecord {
+    record_session(
+        shape,
+        voxels,
+        labels,
+        lesions,
+        means,
+        vocab,
+        iso_tolerance,
+        &Affine::IDENTITY,
+    )
+}
+
+/// Measures the record of a lesion painted at `voxels` (indices into the session grid) of a
+/// session whose world maps to subject world by `to_subject`.
+#[allow(clippy::too_many_arguments)]
+pub fn record_session(
+    shape: &LesionShape,
+    voxels: &[usize],
+    labels: &LabelMap,
+    lesions: &LabelMap,
+    means: &[LabelMeans],
+    vocab: &Vocabulary,
+    iso_tolerance: f64,
+    to_subject: &Affine,
 ) -> LesionRecord {
     let g = labels.geometry();
     let vml = g.voxel_volume_mm3() / 1000.0;
@@ -676,7 +1655,12 @@ pub fn record(
         .filter(|&v| {
             matches!(
                 tissue_of_label(labels.data()[v]),
-                Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
+                Tissue::WhiteMatter
+                    | Tissue::CorticalGm
+                    | Tissue::DeepGm
+                    | Tissue::CerebellarGm
+                    | Tissue::CerebellarWm
+                    | Tissue::Brainstem
             )
         })
         .collect();
@@ -735,16 +1719,54 @@ pub fn record(
         }
         s.map(|x| x / proper.len() as f64)
     };
-    let cv = g.world_to_voxel(centroid_mm);
-    let n = g.shape();
-    let cidx = g.index(
-        (cv[0].round().max(0.0) as usize).min(n[0] - 1),
-        (cv[1].round().max(0.0) as usize).min(n[1] - 1),
-        (cv[2].round().max(0.0) as usize).min(n[2] - 1),
-    );
+    let extra_axial = shape.class.is_extra_axial();
+    let at_centroid = {
+        let cv = g.world_to_voxel(centroid_mm);
+        let n = g.shape();
+        g.index(
+            (cv[0].round().max(0.0) as usize).min(n[0] - 1),
+            (cv[1].round().max(0.0) as usize).min(n[1] - 1),
+            (cv[2].round().max(0.0) as usize).min(n[2] - 1),
+        )
+    };
+    let in_brain = |l: i32| {
+        l != 0
+            && matches!(
+                tissue_of_label(l),
+                Tissue::WhiteMatter
+                    | Tissue::CorticalGm
+                    | Tissue::DeepGm
+                    | Tissue::CerebellarGm
+                    | Tissue::CerebellarWm
+                    | Tissue::Brainstem
+            )
+    };
+    // A crescent's or dome's centroid may lie in the brain it hugs, and that of a multifocal or
+    // cortical lesion in CSF: report the lesion voxel nearest to it instead.
+    let cidx = if (extra_axial || !in_brain(labels.data()[at_centroid])) && !proper.is_empty() {
+        *proper
+            .iter()
+            .min_by(|&&a, &&b| {
+                let d = |v: usize| {
+                    let p = world(g, v);
+                    (0..3).map(|k| (p[k] - centroid_mm[k]).powi(2)).sum::<f64>()
+                };
+                d(a).total_cmp(&d(b))
+            })
+            .expect("non-empty")
+    } else {
+        at_centroid
+    };
     let (mut left, mut right) = (0usize, 0usize);
     for &v in &proper {
-        match hemisphere_of(vocab, labels.data()[v]) {
+        let side = match hemisphere_of(vocab, labels.data()[v]) {
+            Hemisphere::Both if extra_axial => match shape.midline {
+                Some(m) => m.side(to_subject.apply(world(g, v))),
+                None => Hemisphere::Both,
+            },
+            s => s,
+        };
+        match side {
             Hemisphere::Left => left += 1,
             Hemisphere::Right => right += 1,
             Hemisphere::Both => {}
@@ -761,12 +1783,21 @@ pub fn record(
         .structure_of_label(labels.data()[cidx])
         .map(|t| t.name.clone())
         .unwrap_or_else(|| "outside the brain".into());
-    let (lobe, territory) = lobe_and_territory(labels, cidx, vocab);
+    let (lobe, territory) = if extra_axial {
+        (nearest_lobe(labels, cidx, vocab), None)
+    } else {
+        lobe_and_territory(labels, cidx, vocab)
+    };
     let find = |c: Contrast| means.iter().find(|m| m.contrast == c);
     let restricted = match (find(Contrast::Adc), find(Contrast::Dwi)) {
         (Some(adc), Some(dwi)) => {
-            mean_over(adc, &proper, true) < 0.8 * mean_over(adc, &around, false)
-                && mean_over(dwi, &proper, true) > mean_over(dwi, &around, false)
+            let adc_around = mean_over(adc, &around, false);
+            let dwi_around = mean_over(dwi, &around, false);
+            by_id.iter().any(|(&id, vs)| {
+                id != ids::EDEMA
+                    && mean_over(adc, vs, true) < 0.8 * adc_around
+                    && mean_over(dwi, vs, true) > dwi_around
+            })
         }
         // Without DWI/ADC rendered, decide from the tissue ADCs alone.
         _ => by_id.keys().any(|&id| {
@@ -787,7 +1818,7 @@ pub fn record(
         lobe,
         territory,
         intensity: intensity_of(&proper),
-        enhancement: by_id.keys().any(|&id| id == ids::ENHANCING),
+        enhancement: by_id.keys().any(|id| ENHANCING_IDS.contains(id)),
         restricted_diffusion: restricted,
         scale: shape.scale,
     }

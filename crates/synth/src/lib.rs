@@ -14,6 +14,7 @@ pub mod config;
 pub mod contrast;
 pub mod field;
 pub mod lesion;
+pub mod mass_effect;
 pub mod preview;
 pub mod spatial;
 pub mod subject;

@@ -7,7 +7,9 @@ use crate::anatomy::{Anatomy, EXTRACEREBRAL_CSF};
 use crate::config::SynthConfig;
 use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
 use crate::error::{Result, SynthError};
-use crate::lesion::{paint, record, sample_lesion, LesionClass, LesionRecord, LesionShape};
+use crate::lesion::{
+    paint, record_session, sample_lesion_apart, LesionClass, LesionRecord, LesionShape, SdhStage,
+};
 use crate::rng::{hash_unit, mix, normal, stream};
 use crate::spatial::{random_rigid, sample_grid, warp_labels, SpatialTransform};
 use crate::vocabulary::Vocabulary;
@@ -22,7 +24,8 @@ use voxel::{Affine, LabelMap};
 pub struct SubjectSpec {
     /// Contrasts rendered in every session.
     pub contrasts: Vec<Contrast>,
-    /// Lesions placed in every subject (one of each listed class).
+    /// Lesions placed in every subject, one per entry (a class may repeat, e.g. several
+    /// metastases, each at its own site).
     pub lesions: Vec<LesionClass>,
     /// Number of sessions (≥ 1).
     pub sessions: usize,
@@ -41,7 +44,7 @@ pub struct Session {
     pub days_from_baseline: i64,
     /// Images per contrast (same grid as the labels).
     pub images: BTreeMap<Contrast, SynthImage>,
-    /// Anatomy label map (lesions not burnt in).
+    /// Anatomy label map (lesions not burnt in; extra-axial lesions' mass effect applied).
     pub labels: LabelMap,
     /// Lesion-component map (0 = no lesion; ids in `crate::lesion::ids`).
     pub lesions: LabelMap,
@@ -201,20 +204,33 @@ pub fn synthesize_subject(
             )
         };
         let warped = warp_labels(&anatomy.labels, &grid, &transform, &to_subject)?;
-        let labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
+        let mut labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
         if k == 0 {
             for &class in &spec.lesions {
-                shapes.push(sample_lesion(class, &labels, vocab, &mut lesion_rng)?);
+                let s = sample_lesion_apart(class, &labels, vocab, &mut lesion_rng, &shapes)?;
+                shapes.push(s);
             }
         } else {
             for s in shapes.iter_mut() {
+                // Mean log change of the linear scale per follow-up.
                 let drift = match s.class {
                     LesionClass::Glioma | LesionClass::Metastasis => 0.12,
                     LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => -0.06,
                     LesionClass::Wmh => 0.04,
+                    LesionClass::Meningioma => 0.03,
+                    LesionClass::ArachnoidCyst => 0.0,
+                    LesionClass::Haemorrhage => -0.25,
+                    LesionClass::SubduralHaematoma => match s.sdh_stage {
+                        Some(SdhStage::Acute) => -0.25,
+                        _ => 0.05,
+                    },
+                    LesionClass::Abscess => -0.2,
                 };
                 s.scale *= (drift + 0.08 * normal(&mut lesion_rng)).exp();
             }
+        }
+        for s in &shapes {
+            labels = crate::mass_effect::displace(s, &labels, &to_subject)?;
         }
         let mut lesions = labels.map(|_| 0i32);
         let mut painted = Vec::with_capacity(shapes.len());
@@ -225,7 +241,7 @@ pub fn synthesize_subject(
             .iter()
             .zip(&painted)
             .map(|(s, v)| {
-                record(
+                record_session(
                     s,
                     v,
                     &labels,
@@ -233,6 +249,7 @@ pub fn synthesize_subject(
                     &all_means,
                     vocab,
                     config.intensity.iso_tolerance,
+                    &to_subject,
                 )
             })
             .collect();

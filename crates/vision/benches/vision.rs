@@ -1,13 +1,15 @@
 //! `cargo bench -p vision`: speed of the vision network, against PyTorch where it is installed.
 //!
-//! Prints, for the `small` and `paper` configurations at 64³ and 96³ (one stream):
+//! Prints, for the `small` and `paper` configurations at 64³ and 96³, with one and with two
+//! streams (two streams exercise stream attention):
 //! forward and forward+backward seconds (best of a few runs), the same for the PyTorch script
 //! `scripts/vision_torch_bench.py` and the ratios; an operation-class profile of one
 //! forward+backward pass; and the time and peak resident memory (VmHWM) of full-resolution
 //! inference of the paper network on a 182×218×182 1 mm volume, run in a child process so the
 //! peak is its own.
 //!
-//! Environment: `VISION_BENCH_SIZES=64` limits the sizes; `VISION_BENCH_SKIP_FULLRES=1` and
+//! Environment: `VISION_BENCH_SIZES=64` limits the sizes, `VISION_BENCH_STREAMS=1` the stream
+//! counts; `VISION_BENCH_SKIP_FULLRES=1` and
 //! `VISION_BENCH_SKIP_TORCH=1` skip those parts.
 
 use std::path::{Path, PathBuf};
@@ -36,15 +38,19 @@ fn best_of(reps: usize, mut run: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-fn phi(device: &Device) -> Tensor<2> {
-    Tensor::random([1, 32], Distribution::Normal(0.0, 1.0), device)
+fn phi(streams: usize, device: &Device) -> Tensor<2> {
+    Tensor::random([streams, 32], Distribution::Normal(0.0, 1.0), device)
 }
 
-fn forward_seconds(config: &UnetConfig, size: usize, reps: usize) -> f64 {
+fn forward_seconds(config: &UnetConfig, size: usize, streams: usize, reps: usize) -> f64 {
     let device = Device::flex();
     let net = Unet::new(config, 1, &device).expect("preset builds");
-    let x = Tensor::<5>::random([1, 1, size, size, size], Distribution::Default, &device);
-    let phi = phi(&device);
+    let x = Tensor::<5>::random(
+        [streams, 1, size, size, size],
+        Distribution::Default,
+        &device,
+    );
+    let phi = phi(streams, &device);
     best_of(reps, || {
         let out = net.forward(x.clone(), [1.0; 3], &phi).expect("forward");
         let _ = out.probabilities.sum().into_scalar::<f32>();
@@ -59,11 +65,15 @@ fn forward_backward_once(net: &Unet, x: &Tensor<5>, phi: &Tensor<2>) {
     let _ = weight.grad(&grads).map(|g| g.sum().into_scalar::<f32>());
 }
 
-fn forward_backward_seconds(config: &UnetConfig, size: usize, reps: usize) -> f64 {
+fn forward_backward_seconds(config: &UnetConfig, size: usize, streams: usize, reps: usize) -> f64 {
     let device = Device::flex().autodiff();
     let net = Unet::new(config, 1, &device).expect("preset builds");
-    let x = Tensor::<5>::random([1, 1, size, size, size], Distribution::Default, &device);
-    let phi = phi(&device);
+    let x = Tensor::<5>::random(
+        [streams, 1, size, size, size],
+        Distribution::Default,
+        &device,
+    );
+    let phi = phi(streams, &device);
     best_of(reps, || forward_backward_once(&net, &x, &phi))
 }
 
@@ -71,7 +81,7 @@ fn print_profile(config: &UnetConfig, size: usize) {
     let device = Device::flex().autodiff();
     let net = Unet::new(config, 1, &device).expect("preset builds");
     let x = Tensor::<5>::random([1, 1, size, size, size], Distribution::Default, &device);
-    let phi = phi(&device);
+    let phi = phi(1, &device);
     forward_backward_once(&net, &x, &phi);
     profile::enable(true);
     let start = Instant::now();
@@ -119,7 +129,7 @@ fn json_number(line: &str, key: &str) -> Option<f64> {
     rest[..end].trim().parse().ok()
 }
 
-fn torch_rows(name: &str, sizes: &[usize], reps: usize) -> Vec<Option<TorchRow>> {
+fn torch_rows(name: &str, sizes: &[usize], streams: usize, reps: usize) -> Vec<Option<TorchRow>> {
     let root = workspace_root();
     let mut args = vec![
         root.join("scripts/vision_torch_bench.py")
@@ -131,6 +141,8 @@ fn torch_rows(name: &str, sizes: &[usize], reps: usize) -> Vec<Option<TorchRow>>
             .to_string(),
         "--reps".into(),
         reps.to_string(),
+        "--streams".into(),
+        streams.to_string(),
         "--size".into(),
     ];
     args.extend(sizes.iter().map(|s| s.to_string()));
@@ -180,7 +192,7 @@ fn fullres_child() {
     let net = Unet::new(&config, 1, &device).expect("paper net builds");
     let [sx, sy, sz] = FULLRES_SHAPE;
     let x = Tensor::<5>::random([1, 1, sx, sy, sz], Distribution::Default, &device);
-    let phi = phi(&device);
+    let phi = phi(1, &device);
     let before = peak_rss_gib();
     let start = Instant::now();
     let out = net
@@ -203,26 +215,33 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![64, 96]);
+    let stream_counts: Vec<usize> = std::env::var("VISION_BENCH_STREAMS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2]);
     let with_torch = std::env::var("VISION_BENCH_SKIP_TORCH").is_err() && torch_available();
     if !with_torch {
         println!("PyTorch not importable (or skipped): no reference ratios.");
     }
 
     println!(
-        "{:8} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "config", "size", "fwd s", "fwd+bwd s", "torch fwd", "torch f+b", "fwd ×", "f+b ×"
+        "{:8} {:>5} {:>3} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "config", "size", "S", "fwd s", "fwd+bwd s", "torch fwd", "torch f+b", "fwd ×", "f+b ×"
     );
-    for name in ["small", "paper"] {
+    for (name, &streams) in ["small", "paper"]
+        .into_iter()
+        .flat_map(|n| stream_counts.iter().map(move |s| (n, s)))
+    {
         let config = UnetConfig::preset(name).expect("preset");
         let reps = if name == "paper" { 1 } else { 2 };
         let torch = if with_torch {
-            torch_rows(name, &sizes, reps)
+            torch_rows(name, &sizes, streams, reps)
         } else {
             sizes.iter().map(|_| None).collect()
         };
         for (size, torch) in sizes.iter().zip(torch) {
-            let forward = forward_seconds(&config, *size, reps);
-            let forward_backward = forward_backward_seconds(&config, *size, reps);
+            let forward = forward_seconds(&config, *size, streams, reps);
+            let forward_backward = forward_backward_seconds(&config, *size, streams, reps);
             let (tf, tfb, rf, rfb) = match torch {
                 Some(t) => (
                     format!("{:.3}", t.forward_s),
@@ -233,7 +252,7 @@ fn main() {
                 None => ("-".into(), "-".into(), "-".into(), "-".into()),
             };
             println!(
-                "{name:8} {size:>4}³ {forward:>10.3} {forward_backward:>10.3} {tf:>10} {tfb:>10} {rf:>8} {rfb:>8}"
+                "{name:8} {size:>4}³ {streams:>3} {forward:>10.3} {forward_backward:>10.3} {tf:>10} {tfb:>10} {rf:>8} {rfb:>8}"
             );
         }
     }

@@ -17,7 +17,9 @@ pub struct SynthArgs {
     /// Contrasts, comma-separated: t1, t2, flair, pd, gre, dwi, adc, t1c, ct.
     #[arg(long, value_delimiter = ',', default_value = "t1")]
     contrasts: Vec<String>,
-    /// Lesion classes, comma-separated (empty for healthy subjects).
+    /// Lesion classes, comma-separated, repeatable (empty for healthy subjects): glioma,
+    /// metastasis, acute_infarct, chronic_infarct, wmh, meningioma, arachnoid_cyst, haemorrhage,
+    /// subdural_haematoma, abscess.
     #[arg(long, value_delimiter = ',')]
     lesions: Vec<String>,
     /// Sessions (visits) per subject.
