@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &Contrast::ALL,
         &[LesionClass::Glioma, LesionClass::AcuteInfarct],
         2,
-        2.0,
+        [2.0; 3],
         seed,
     )?;
     println!(

@@ -381,14 +381,15 @@ pub fn default_anatomy(config: &SynthConfig) -> Result<Anatomy> {
 /// Writes `n` subjects under `out_dir`: `sub-XXX/ses-K/{contrast}.nii.gz`, `labels.nii.gz`,
 /// `lesions.nii.gz`, `ct_hu.nii.gz` (CT), `{contrast}.png` previews, and `sub-XXX/subject.json`
 /// with every attribute. Uses the fsaverage anatomy when the cache has it, else the phantom.
-/// Returns the subject directories.
+/// `spacing_mm` is the output voxel size per axis; an anisotropic one (e.g. 1×1×5 mm) gives
+/// native thick-slice grids, as clinical scans have. Returns the subject directories.
 pub fn write_subjects(
     out_dir: &Path,
     n: usize,
     contrasts: &[Contrast],
     lesions: &[LesionClass],
     sessions: usize,
-    spacing_mm: f64,
+    spacing_mm: [f64; 3],
     seed: u64,
 ) -> Result<Vec<PathBuf>> {
     let config = SynthConfig::builtin()?;
@@ -398,7 +399,7 @@ pub fn write_subjects(
         contrasts: contrasts.to_vec(),
         lesions: lesions.to_vec(),
         sessions,
-        spacing_mm: [spacing_mm; 3],
+        spacing_mm,
         mode: IntensityMode::Realistic,
     };
     write_subjects_from(out_dir, n, &anatomy, &spec, &config, &vocab, seed)

@@ -242,3 +242,40 @@ fn synth_writes_a_deterministic_subject() {
     ]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn synth_writes_native_thick_slice_grids() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("thick");
+    let o = voxelprompt(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--contrasts",
+        "flair",
+        "--spacing",
+        "3,3,6",
+        "--seed",
+        "2",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    for file in ["ses-0/flair.nii.gz", "ses-0/labels.nii.gz"] {
+        let spacing = voxel::io::read_image(&out.join("sub-000").join(file))
+            .unwrap()
+            .geometry()
+            .spacing_mm();
+        for (got, want) in spacing.iter().zip([3.0, 3.0, 6.0]) {
+            assert!((got - want).abs() < 1e-4, "{file}: spacing {spacing:?}");
+        }
+    }
+    let o = voxelprompt(&[
+        "synth",
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+        "--spacing",
+        "1,2",
+    ]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("one voxel size or three"), "{err}");
+}

@@ -25,9 +25,10 @@ pub struct SynthArgs {
     /// Sessions (visits) per subject.
     #[arg(long, default_value_t = 1)]
     sessions: usize,
-    /// Voxel size in mm.
-    #[arg(long, default_value_t = 2.0)]
-    spacing: f64,
+    /// Voxel size in mm: one value (isotropic) or three, comma-separated, for a native
+    /// anisotropic grid such as thick axial slices (`1,1,5`).
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    spacing: Vec<f64>,
     /// Random seed; the same seed gives the same subjects.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -43,9 +44,17 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         (1..=10).contains(&args.sessions),
         "--sessions must be between 1 and 10"
     );
+    let spacing_mm: [f64; 3] = match args.spacing.as_slice() {
+        &[s] => [s; 3],
+        &[x, y, z] => [x, y, z],
+        other => anyhow::bail!(
+            "--spacing takes one voxel size or three (x,y,z), got {} values",
+            other.len()
+        ),
+    };
     anyhow::ensure!(
-        (0.5..=8.0).contains(&args.spacing),
-        "--spacing must be between 0.5 and 8 mm"
+        spacing_mm.iter().all(|s| (0.5..=8.0).contains(s)),
+        "--spacing must be between 0.5 and 8 mm on every axis, got {spacing_mm:?}"
     );
     let contrasts = args
         .contrasts
@@ -64,7 +73,7 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         &contrasts,
         &lesions,
         args.sessions,
-        args.spacing,
+        spacing_mm,
         args.seed,
     )
     .with_context(|| format!("synthesizing into {}", args.out.display()))?;
