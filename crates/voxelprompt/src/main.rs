@@ -27,6 +27,8 @@ enum Command {
     Example(cmd::example::ExampleArgs),
     /// Per-label volume (mL), extents (mm), centroid (mm) and image statistics of a label map.
     Measure(cmd::measure::MeasureArgs),
+    /// The task catalogue: list the families, or write a corpus for tokenizer training.
+    Tasks(cmd::tasks::TasksArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => cmd::exec::run(&args),
         Command::Synth(args) => cmd::synth::run(&args),
         Command::Measure(args) => cmd::measure::run(&args),
+        Command::Tasks(args) => cmd::tasks::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

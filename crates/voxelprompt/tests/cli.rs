@@ -279,3 +279,60 @@ fn synth_writes_native_thick_slice_grids() {
     assert!(!o.status.success());
     assert!(err.contains("one voxel size or three"), "{err}");
 }
+
+#[test]
+fn tasks_list_and_corpus() {
+    let o = voxelprompt(&["tasks", "list"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for id in [
+        "segment_anatomy",
+        "segment_by_size",
+        "mean_hu",
+        "asymmetry",
+        "ventricular_growth",
+        "enhancement",
+    ] {
+        assert!(
+            out.contains(&format!("{id}  [")),
+            "{id} missing from the list"
+        );
+    }
+    assert!(
+        out.contains("<step>") && out.contains("<mod>") && out.contains("<feedback>"),
+        "{out}"
+    );
+    let total_line = out.lines().last().unwrap();
+    let total: u128 = total_line
+        .split("; ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no total in {total_line:?}"));
+    assert!(total >= 1_000_000, "{total_line}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = |name: &str| {
+        let path = dir.path().join(name);
+        let o = voxelprompt(&[
+            "tasks",
+            "corpus",
+            "--n",
+            "40",
+            "--seed",
+            "3",
+            "--out",
+            path.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        std::fs::read_to_string(path).unwrap()
+    };
+    let a = corpus("a.txt");
+    assert_eq!(a, corpus("b.txt"), "the same seed gives the same corpus");
+    assert_eq!(a.matches("<bos>").count(), 40);
+    assert_eq!(a.matches("<bos>").count(), a.matches("<eos>").count());
+    assert!(a.contains("volume scan_1, modality "), "metadata lines");
+    assert!(a.matches("<step>").count() >= 80 && a.contains("<endfeedback>"));
+    let o = voxelprompt(&["tasks", "corpus", "--n", "0"]);
+    assert!(!o.status.success());
+}

@@ -6,3 +6,4 @@ pub mod info;
 pub mod measure;
 pub mod render;
 pub mod synth;
+pub mod tasks;

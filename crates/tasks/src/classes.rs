@@ -1,0 +1,484 @@
+//! Lesion classes as data: how prompts name each class and its components, which lesion-map
+//! ids make up the lesion proper and each component, the contrasts it is conspicuous on, and
+//! which kinds of question it suits. Families never match on [`LesionClass`] variants; they read
+//! this table, so a new class is one entry here.
+//!
+//! An entry is **active** when `synth` can synthesise it, i.e. when [`LesionClass::parse`]
+//! accepts its name; otherwise it is **pending** and every family skips it (the subdural
+//! haematoma family is unavailable until its class is active).
+//!
+//! TODO(lesions-landing): the last five entries (meningioma, arachnoid cyst, haemorrhage,
+//! subdural haematoma, abscess) are written for the lesion classes being added to `synth`
+//! (component ids 908–914, edema 903). They become active by themselves once
+//! `LesionClass::parse` accepts the names below; check the names match `LesionClass::name()`
+//! and run `cargo test -p tasks` (see docs/tasks.md, "Adding a lesion class").
+
+use synth::{Contrast, LesionClass};
+
+/// Lesion-map id of peritumoural / perilesional edema.
+pub const EDEMA: i32 = 903;
+
+/// A named part of a lesion ("enhancing tumour", "necrotic core").
+#[derive(Clone, Copy, Debug)]
+pub struct ComponentEntry {
+    /// Canonical name, used in responses.
+    pub name: &'static str,
+    /// Lesion-map ids that make up the component.
+    pub ids: &'static [i32],
+    /// How prompts name it.
+    pub phrases: &'static [&'static str],
+}
+
+/// One lesion class with everything prompts and programs need to know about it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassEntry {
+    /// The `synth` class name (`LesionClass::name()`, accepted by `LesionClass::parse`).
+    pub name: &'static str,
+    /// Canonical name in responses, e.g. `acute infarct`.
+    pub canonical: &'static str,
+    /// How prompts name one lesion of the class.
+    pub phrases: &'static [&'static str],
+    /// How prompts name several.
+    pub plurals: &'static [&'static str],
+    /// Lesion-map ids of the lesion proper (edema excluded).
+    pub proper: &'static [i32],
+    /// Named components (may be empty), including edema where the class has it.
+    pub components: &'static [ComponentEntry],
+    /// Contrasts the lesion is conspicuous on, most useful first.
+    pub contrasts: &'static [Contrast],
+    /// A single focus ("the lesion") rather than a diffuse pattern (WMH).
+    pub focal: bool,
+    /// Several lesions of the class in one subject are plausible (descriptor questions).
+    pub multiple: bool,
+    /// Arterial-territory questions make sense (infarcts).
+    pub vascular: bool,
+}
+
+const EDEMA_COMPONENT: ComponentEntry = ComponentEntry {
+    name: "perilesional edema",
+    ids: &[EDEMA],
+    phrases: &[
+        "edema",
+        "oedema",
+        "surrounding edema",
+        "perilesional edema",
+        "vasogenic edema",
+    ],
+};
+
+/// The table. Active entries first; the pending ones follow (see the module docs).
+pub const CLASSES: &[ClassEntry] = &[
+    ClassEntry {
+        name: "glioma",
+        canonical: "glioma",
+        phrases: &[
+            "glioma",
+            "tumour",
+            "tumor",
+            "brain tumour",
+            "glial tumour",
+            "mass",
+            "neoplasm",
+            "lesion",
+        ],
+        plurals: &["gliomas", "tumours", "tumors", "masses", "lesions"],
+        proper: &[901, 902, 904],
+        components: &[
+            ComponentEntry {
+                name: "necrotic core",
+                ids: &[901],
+                phrases: &[
+                    "necrotic core",
+                    "necrosis",
+                    "necrotic component",
+                    "central necrosis",
+                    "necrotic centre",
+                ],
+            },
+            ComponentEntry {
+                name: "enhancing tumour",
+                ids: &[902],
+                phrases: &[
+                    "enhancing tumour",
+                    "enhancing rim",
+                    "enhancing component",
+                    "enhancing part",
+                    "contrast-enhancing tumor",
+                ],
+            },
+            ComponentEntry {
+                name: "non-enhancing tumour",
+                ids: &[904],
+                phrases: &[
+                    "non-enhancing tumour",
+                    "non-enhancing component",
+                    "non-enhancing part",
+                    "solid non-enhancing tumor",
+                ],
+            },
+            ComponentEntry {
+                name: "peritumoural edema",
+                ids: &[EDEMA],
+                phrases: &[
+                    "edema",
+                    "oedema",
+                    "peritumoural edema",
+                    "peritumoral edema",
+                    "surrounding edema",
+                    "vasogenic edema",
+                ],
+            },
+            ComponentEntry {
+                name: "tumour core",
+                ids: &[901, 902, 904],
+                phrases: &["tumour core", "tumor core", "solid tumour with necrosis"],
+            },
+            ComponentEntry {
+                name: "whole tumour",
+                ids: &[901, 902, 903, 904],
+                phrases: &[
+                    "whole tumour",
+                    "whole tumor",
+                    "tumour including edema",
+                    "entire abnormality including edema",
+                ],
+            },
+        ],
+        contrasts: &[Contrast::Flair, Contrast::T1c, Contrast::T2, Contrast::T1],
+        focal: true,
+        multiple: true,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "metastasis",
+        canonical: "metastasis",
+        phrases: &[
+            "metastasis",
+            "metastatic lesion",
+            "metastatic deposit",
+            "met",
+            "secondary deposit",
+            "brain metastasis",
+            "lesion",
+        ],
+        plurals: &[
+            "metastases",
+            "mets",
+            "metastatic lesions",
+            "deposits",
+            "lesions",
+        ],
+        proper: &[901, 902],
+        components: &[
+            ComponentEntry {
+                name: "enhancing rim",
+                ids: &[902],
+                phrases: &[
+                    "enhancing rim",
+                    "enhancing component",
+                    "enhancing part",
+                    "solid enhancing tumour",
+                ],
+            },
+            ComponentEntry {
+                name: "necrotic core",
+                ids: &[901],
+                phrases: &[
+                    "necrotic core",
+                    "necrotic centre",
+                    "central necrosis",
+                    "necrosis",
+                ],
+            },
+            EDEMA_COMPONENT,
+        ],
+        contrasts: &[Contrast::T1c, Contrast::Flair, Contrast::T2],
+        focal: true,
+        multiple: true,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "acute_infarct",
+        canonical: "acute infarct",
+        phrases: &[
+            "acute infarct",
+            "acute stroke",
+            "infarct",
+            "stroke",
+            "ischaemic lesion",
+            "ischemic lesion",
+            "recent infarct",
+            "lesion",
+        ],
+        plurals: &[
+            "acute infarcts",
+            "infarcts",
+            "strokes",
+            "ischaemic lesions",
+            "lesions",
+        ],
+        proper: &[905],
+        components: &[],
+        contrasts: &[Contrast::Dwi, Contrast::Flair, Contrast::T2, Contrast::Adc],
+        focal: true,
+        multiple: true,
+        vascular: true,
+    },
+    ClassEntry {
+        name: "chronic_infarct",
+        canonical: "chronic infarct",
+        phrases: &[
+            "chronic infarct",
+            "old infarct",
+            "old stroke",
+            "prior infarct",
+            "remote infarct",
+            "lesion",
+        ],
+        plurals: &["chronic infarcts", "old infarcts", "old strokes", "lesions"],
+        proper: &[906, 915],
+        components: &[
+            ComponentEntry {
+                name: "encephalomalacia",
+                ids: &[906],
+                phrases: &[
+                    "encephalomalacia",
+                    "encephalomalacic cavity",
+                    "cystic encephalomalacia",
+                    "tissue loss",
+                ],
+            },
+            ComponentEntry {
+                name: "gliosis",
+                ids: &[915],
+                phrases: &[
+                    "gliosis",
+                    "gliotic rim",
+                    "surrounding gliosis",
+                    "gliotic tissue",
+                ],
+            },
+        ],
+        contrasts: &[Contrast::Flair, Contrast::T1, Contrast::T2],
+        focal: true,
+        multiple: true,
+        vascular: true,
+    },
+    ClassEntry {
+        name: "wmh",
+        canonical: "white matter hyperintensities",
+        phrases: &[
+            "white matter hyperintensities",
+            "WMH",
+            "white matter lesions",
+            "leukoaraiosis",
+            "small vessel disease lesions",
+            "FLAIR hyperintensities",
+        ],
+        plurals: &[
+            "white matter hyperintensities",
+            "WMHs",
+            "white matter lesions",
+        ],
+        proper: &[907],
+        components: &[],
+        contrasts: &[Contrast::Flair, Contrast::T2],
+        focal: false,
+        multiple: false,
+        vascular: false,
+    },
+    // TODO(lesions-landing): pending until synth's LesionClass has these variants.
+    ClassEntry {
+        name: "meningioma",
+        canonical: "meningioma",
+        phrases: &[
+            "meningioma",
+            "extra-axial mass",
+            "dural-based mass",
+            "extra-axial tumour",
+            "lesion",
+        ],
+        plurals: &["meningiomas", "extra-axial masses", "lesions"],
+        proper: &[908],
+        components: &[EDEMA_COMPONENT],
+        contrasts: &[Contrast::T1c, Contrast::T2, Contrast::Flair],
+        focal: true,
+        multiple: true,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "arachnoid_cyst",
+        canonical: "arachnoid cyst",
+        phrases: &[
+            "arachnoid cyst",
+            "cyst",
+            "extra-axial cyst",
+            "CSF-like cyst",
+            "lesion",
+        ],
+        plurals: &["arachnoid cysts", "cysts", "lesions"],
+        proper: &[909],
+        components: &[],
+        contrasts: &[Contrast::T2, Contrast::Flair, Contrast::T1],
+        focal: true,
+        multiple: false,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "haemorrhage",
+        canonical: "haemorrhage",
+        phrases: &[
+            "haemorrhage",
+            "hemorrhage",
+            "bleed",
+            "haematoma",
+            "intraparenchymal haemorrhage",
+            "ICH",
+            "lesion",
+        ],
+        plurals: &["haemorrhages", "hemorrhages", "bleeds", "lesions"],
+        proper: &[910],
+        components: &[EDEMA_COMPONENT],
+        contrasts: &[Contrast::Ct, Contrast::Gre, Contrast::T1],
+        focal: true,
+        multiple: true,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "subdural_haematoma",
+        canonical: "subdural haematoma",
+        phrases: &[
+            "subdural haematoma",
+            "subdural hematoma",
+            "SDH",
+            "subdural collection",
+            "subdural bleed",
+        ],
+        plurals: &["subdural haematomas", "subdural collections"],
+        proper: &[911, 912],
+        components: &[
+            ComponentEntry {
+                name: "acute component",
+                ids: &[911],
+                phrases: &[
+                    "acute component",
+                    "acute blood",
+                    "hyperdense component",
+                    "fresh blood",
+                ],
+            },
+            ComponentEntry {
+                name: "chronic component",
+                ids: &[912],
+                phrases: &[
+                    "chronic component",
+                    "chronic blood",
+                    "hypodense component",
+                    "old blood",
+                ],
+            },
+        ],
+        contrasts: &[Contrast::Ct, Contrast::Flair, Contrast::T1],
+        focal: false,
+        multiple: false,
+        vascular: false,
+    },
+    ClassEntry {
+        name: "abscess",
+        canonical: "abscess",
+        phrases: &[
+            "abscess",
+            "brain abscess",
+            "ring-enhancing lesion",
+            "infective lesion",
+            "lesion",
+        ],
+        plurals: &["abscesses", "ring-enhancing lesions", "lesions"],
+        proper: &[913, 914],
+        components: &[
+            ComponentEntry {
+                name: "abscess cavity",
+                ids: &[913],
+                phrases: &[
+                    "cavity",
+                    "abscess cavity",
+                    "central cavity",
+                    "pus-filled cavity",
+                ],
+            },
+            ComponentEntry {
+                name: "abscess capsule",
+                ids: &[914],
+                phrases: &[
+                    "capsule",
+                    "abscess capsule",
+                    "enhancing wall",
+                    "abscess wall",
+                ],
+            },
+            EDEMA_COMPONENT,
+        ],
+        contrasts: &[Contrast::T1c, Contrast::Dwi, Contrast::Flair],
+        focal: true,
+        multiple: true,
+        vascular: false,
+    },
+];
+
+/// A table entry that `synth` can synthesise, with its class.
+#[derive(Clone, Copy, Debug)]
+pub struct ActiveClass {
+    /// The entry.
+    pub entry: &'static ClassEntry,
+    /// The synth class.
+    pub class: LesionClass,
+}
+
+/// The entries `synth` can synthesise today, in table order.
+pub fn active_classes() -> Vec<ActiveClass> {
+    CLASSES
+        .iter()
+        .filter_map(|entry| {
+            LesionClass::parse(entry.name)
+                .ok()
+                .map(|class| ActiveClass { entry, class })
+        })
+        .collect()
+}
+
+/// The entries waiting for their `synth` class.
+pub fn pending_classes() -> Vec<&'static ClassEntry> {
+    CLASSES
+        .iter()
+        .filter(|e| LesionClass::parse(e.name).is_err())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_five_synth_classes_are_active_and_named_alike() {
+        let active = active_classes();
+        for c in [
+            LesionClass::Glioma,
+            LesionClass::Metastasis,
+            LesionClass::AcuteInfarct,
+            LesionClass::ChronicInfarct,
+            LesionClass::Wmh,
+        ] {
+            let a = active.iter().find(|a| a.class == c).expect("active");
+            assert_eq!(a.entry.name, c.name());
+        }
+        for e in CLASSES {
+            assert!(!e.phrases.is_empty() && !e.plurals.is_empty() && !e.proper.is_empty());
+            assert!(!e.contrasts.is_empty());
+            assert!(
+                !e.proper.contains(&EDEMA),
+                "{}: edema is not the lesion proper",
+                e.name
+            );
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The ground truth of a synthesized subject as the tasks need it: per session the anatomy and
+//! lesion-component maps, a map of which lesion painted each voxel, and the lesion records; and
+//! [`MaskDef`], the definition of every mask a program's `generate` calls stand for.
+//!
+//! `synth` records lesion components by id, and lesions of the same class share ids, so the
+//! per-lesion map is rebuilt by replaying `synth`'s own painting (`synth::lesion::paint`) of
+//! each lesion shape in order at the session's scale; the replay must reproduce the subject's
+//! lesion map voxel for voxel, otherwise building the truth fails.
+
+use crate::error::{Result, TaskError};
+use serde::Serialize;
+use synth::contrast::{tissue_of_label, Tissue};
+use synth::lesion::{paint, surroundings, LesionRecord, SURROUNDINGS_MM};
+use synth::{Subject, Vocabulary};
+use voxel::{LabelMap, Mask};
+
+/// What a generated mask should be, evaluated on one session's truth.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskDef {
+    /// Voxels of the anatomy label map whose label is one of `ids` (0 is the air around the
+    /// head).
+    Anatomy {
+        /// Label ids.
+        ids: Vec<i32>,
+    },
+    /// Voxels painted by lesion number `lesion` (in the subject's lesion list) whose
+    /// lesion-map id is one of `components`.
+    Lesion {
+        /// Index into the subject's lesions.
+        lesion: usize,
+        /// Lesion-map ids.
+        components: Vec<i32>,
+    },
+    /// Voxels of any lesion whose lesion-map id is one of `components`.
+    AnyLesion {
+        /// Lesion-map ids.
+        components: Vec<i32>,
+    },
+    /// The normal-appearing tissue around lesion number `lesion` that `synth` compares its
+    /// intensity classes against: lesion-free brain or CSF within
+    /// `synth::lesion::SURROUNDINGS_MM` of it, restricted to white and grey matter when there
+    /// is any.
+    Surroundings {
+        /// Index into the subject's lesions.
+        lesion: usize,
+    },
+}
+
+/// The truth of one session.
+#[derive(Clone, Debug)]
+pub struct SessionTruth {
+    /// ISO date of the scan.
+    pub date: String,
+    /// Days since the first session.
+    pub days_from_baseline: i64,
+    /// Anatomy labels.
+    pub labels: LabelMap,
+    /// Lesion-component map (ids 901…).
+    pub lesions: LabelMap,
+    /// 0 where no lesion, else 1 + the index of the lesion that painted the voxel.
+    pub owner: LabelMap,
+    /// One record per lesion, in the subject's lesion order.
+    pub records: Vec<LesionRecord>,
+}
+
+/// The truth of a subject: its sessions in date order.
+#[derive(Clone, Debug)]
+pub struct SubjectTruth {
+    /// Subject id.
+    pub id: String,
+    /// Seed the subject was synthesized from.
+    pub seed: u64,
+    /// Sessions.
+    pub sessions: Vec<SessionTruth>,
+}
+
+impl SubjectTruth {
+    /// Collects the truth of `subject`, replaying its lesion painting (see the module docs).
+    pub fn new(subject: &Subject, vocab: &Vocabulary) -> Result<SubjectTruth> {
+        let mut sessions = Vec::with_capacity(subject.sessions.len());
+        for (k, s) in subject.sessions.iter().enumerate() {
+            let mut replay = s.lesions.map(|_| 0i32);
+            let mut owner = vec![0i32; s.lesions.data().len()];
+            for (i, shape) in subject.lesion_shapes.iter().enumerate() {
+                let mut shape = shape.clone();
+                if let Some(r) = s.lesion_records.get(i) {
+                    shape.scale = r.scale;
+                }
+                for v in paint(&shape, &s.labels, &mut replay, &s.to_subject, vocab)? {
+                    owner[v] = i as i32 + 1;
+                }
+            }
+            let differ = replay
+                .data()
+                .iter()
+                .zip(s.lesions.data())
+                .filter(|(a, b)| a != b)
+                .count();
+            if differ > 0 {
+                return Err(TaskError::Replay {
+                    session: k,
+                    voxels: differ,
+                });
+            }
+            sessions.push(SessionTruth {
+                date: s.date.clone(),
+                days_from_baseline: s.days_from_baseline,
+                owner: s.lesions.with_data(owner)?,
+                labels: s.labels.clone(),
+                lesions: s.lesions.clone(),
+                records: s.lesion_records.clone(),
+            });
+        }
+        Ok(SubjectTruth {
+            id: subject.id.clone(),
+            seed: subject.seed,
+            sessions,
+        })
+    }
+
+    /// The session `k`, or an error naming it.
+    pub fn session(&self, k: usize) -> Result<&SessionTruth> {
+        self.sessions
+            .get(k)
+            .ok_or_else(|| TaskError::Mask(format!("the subject has no session {k}")))
+    }
+
+    /// The mask `def` stands for in session `k`, on that session's grid.
+    pub fn mask(&self, def: &MaskDef, k: usize) -> Result<Mask> {
+        let s = self.session(k)?;
+        Ok(match def {
+            MaskDef::Anatomy { ids } => s.labels.mask_of_any(ids),
+            MaskDef::Lesion { lesion, components } => {
+                if *lesion >= s.records.len() {
+                    return Err(TaskError::Mask(format!(
+                        "lesion {lesion} of a subject with {} lesions",
+                        s.records.len()
+                    )));
+                }
+                let want = *lesion as i32 + 1;
+                s.owner
+                    .zip_map(&s.lesions, |o, l| o == want && components.contains(&l))?
+            }
+            MaskDef::AnyLesion { components } => s.lesions.map(|l| components.contains(&l)),
+            MaskDef::Surroundings { lesion } => {
+                let want = *lesion as i32 + 1;
+                let voxels: Vec<usize> = s
+                    .owner
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &o)| o == want)
+                    .map(|(i, _)| i)
+                    .collect();
+                if voxels.is_empty() {
+                    return Err(TaskError::Mask(format!(
+                        "lesion {lesion} has no voxels in session {k}"
+                    )));
+                }
+                let around = surroundings(&s.labels, &s.lesions, &voxels, SURROUNDINGS_MM);
+                // The same restriction `synth::lesion::record` applies before classifying.
+                let parenchyma: Vec<usize> = around
+                    .iter()
+                    .copied()
+                    .filter(|&v| {
+                        matches!(
+                            tissue_of_label(s.labels.data()[v]),
+                            Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
+                        )
+                    })
+                    .collect();
+                let keep = if parenchyma.is_empty() {
+                    around
+                } else {
+                    parenchyma
+                };
+                let mut data = vec![false; s.labels.data().len()];
+                for v in keep {
+                    data[v] = true;
+                }
+                s.labels.with_data(data)?
+            }
+        })
+    }
+
+    /// Volume in mL of `def` in session `k`.
+    pub fn volume_ml(&self, def: &MaskDef, k: usize) -> Result<f64> {
+        Ok(voxel::measure::volume_ml(&self.mask(def, k)?))
+    }
+}
