@@ -404,7 +404,7 @@ pub struct Acquisition {
 }
 
 impl Acquisition {
-    /// Draws acquisition parameters for `contrast`; CT gets no bias field or gamma.
+    /// Draws acquisition parameters for `contrast`; CT and ADC get no bias field or gamma.
     pub fn sample(
         config: &SynthConfig,
         contrast: Contrast,
@@ -428,20 +428,28 @@ impl Acquisition {
             None
         };
         let is_ct = contrast == Contrast::Ct;
+        // CT and ADC are quantitative maps (HU, 10⁻³ mm²/s): no coil bias, no display gamma, so
+        // a value read from them is a physical value. ADC still draws both, to keep the random
+        // stream of the other contrasts unchanged.
+        let is_quantitative = is_ct || contrast == Contrast::Adc;
+        let blur_sigma_vox = uniform(rng, i.blur_sigma_vox[0], i.blur_sigma_vox[1]);
+        let texture_sd = uniform(rng, i.texture_sd[0], i.texture_sd[1]);
+        let bias_sd = if is_ct {
+            0.0
+        } else {
+            uniform(rng, i.bias_sd[0], i.bias_sd[1])
+        };
+        let gamma = if is_ct {
+            1.0
+        } else {
+            (i.gamma_sd * normal(rng)).exp()
+        };
         Acquisition {
-            blur_sigma_vox: uniform(rng, i.blur_sigma_vox[0], i.blur_sigma_vox[1]),
-            texture_sd: uniform(rng, i.texture_sd[0], i.texture_sd[1]),
+            blur_sigma_vox,
+            texture_sd,
             thick_slices: thick,
-            bias_sd: if is_ct {
-                0.0
-            } else {
-                uniform(rng, i.bias_sd[0], i.bias_sd[1])
-            },
-            gamma: if is_ct {
-                1.0
-            } else {
-                (i.gamma_sd * normal(rng)).exp()
-            },
+            bias_sd: if is_quantitative { 0.0 } else { bias_sd },
+            gamma: if is_quantitative { 1.0 } else { gamma },
             noise_sd: uniform(rng, i.noise_sd[0], i.noise_sd[1]),
             normalisation_scale: 1.0,
             noise_seed: rng.random(),

@@ -433,3 +433,47 @@ fn fsaverage_subject_when_cache_present() {
     let sub = synthesize_subject(&anatomy, &s, &config, &vocab, "fs", 1).unwrap();
     assert!(sub.sessions[0].lesion_records[0].volume_ml > 0.0);
 }
+
+/// ADC and CT are quantitative maps: no bias field or display gamma, so the ADC image times its
+/// normalisation scale reads in 10⁻³ mm²/s (white matter ≈ 0.75, CSF ≈ 3.0 in the tissue table,
+/// with the subject's random variation) and its white-matter values do not drift across the head.
+#[test]
+fn adc_maps_are_quantitative() {
+    let (anatomy, config, vocab) = setup();
+    for seed in [1, 2, 3, 4] {
+        let sub = synthesize_subject(
+            &anatomy,
+            &spec(&[Contrast::Adc, Contrast::Ct, Contrast::T1], &[], 1),
+            &config,
+            &vocab,
+            "adc",
+            seed,
+        )
+        .unwrap();
+        let s = &sub.sessions[0];
+        for c in [Contrast::Adc, Contrast::Ct] {
+            let acq = &s.images[&c].acquisition;
+            assert_eq!((acq.gamma, acq.bias_sd), (1.0, 0.0), "{c:?} seed {seed}");
+        }
+        let adc = &s.images[&Contrast::Adc];
+        let scale = adc.acquisition.normalisation_scale;
+        assert_eq!(scale, config.intensity.adc_max);
+        let wm = mean_where(&adc.image, &s.labels, &[2, 41]) * scale;
+        let csf = mean_where(&adc.image, &s.labels, &[4, 43]) * scale;
+        assert!(
+            (0.5..1.1).contains(&wm),
+            "white matter ADC {wm} (seed {seed})"
+        );
+        // Ventricles are a few 4 mm voxels wide: partial volume with white matter lowers them.
+        assert!(
+            (1.2..3.3).contains(&csf),
+            "ventricle ADC {csf} (seed {seed})"
+        );
+        // Left and right white matter agree: no bias field scales one side.
+        let (l, r) = (
+            mean_where(&adc.image, &s.labels, &[2]),
+            mean_where(&adc.image, &s.labels, &[41]),
+        );
+        assert!((l / r - 1.0).abs() < 0.05, "left/right WM ADC {l} vs {r}");
+    }
+}

@@ -173,19 +173,15 @@ pub fn synthesize(
     Ok(Ok(Synthesized { subject, truth }))
 }
 
-/// The image a program gets for `contrast`: CT in Hounsfield units, ADC in 10⁻³ mm²/s (the
-/// synthetic map with its display gamma and normalisation undone), other MR as synthesized
-/// (normalised to [0, 1]). Returns the image and its units.
+/// The image a program gets for `contrast`: CT in Hounsfield units, ADC in 10⁻³ mm²/s (synth's
+/// ADC map is quantitative — no bias field, no gamma — so only its normalisation is undone),
+/// other MR as synthesized (normalised to [0, 1]). Returns the image and its units.
 pub fn program_image(img: &SynthImage, contrast: Contrast) -> (Image, &'static str) {
     match (contrast, &img.hu) {
         (Contrast::Ct, Some(hu)) => (hu.clone(), "HU"),
         (Contrast::Adc, _) => {
             let scale = img.acquisition.normalisation_scale as f32;
-            let inv_gamma = (1.0 / img.acquisition.gamma) as f32;
-            (
-                img.image.map(|v| scale * v.max(0.0).powf(inv_gamma)),
-                "10^-3 mm^2/s",
-            )
+            (img.image.map(|v| scale * v.max(0.0)), "10^-3 mm^2/s")
         }
         _ => (img.image.clone(), "normalised"),
     }
