@@ -29,6 +29,8 @@ enum Command {
     Measure(cmd::measure::MeasureArgs),
     /// The task catalogue: list the families, or write a corpus for tokenizer training.
     Tasks(cmd::tasks::TasksArgs),
+    /// Single-task baseline UNet: train on synthesised subjects, segment real scans.
+    Baseline(cmd::baseline::BaselineArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => cmd::synth::run(&args),
         Command::Measure(args) => cmd::measure::run(&args),
         Command::Tasks(args) => cmd::tasks::run(&args),
+        Command::Baseline(args) => cmd::baseline::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

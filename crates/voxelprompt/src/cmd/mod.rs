@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod baseline;
 pub mod example;
 pub mod exec;
 pub mod info;

@@ -1,0 +1,60 @@
+//! The error type of the `train` crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while training or evaluating.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// An imaging operation (resampling, I/O, metrics) failed.
+    #[error(transparent)]
+    Voxel(#[from] voxel::VoxelError),
+    /// Synthesising a training subject failed.
+    #[error(transparent)]
+    Synth(#[from] synth::SynthError),
+    /// Building, running or (de)serialising a network failed.
+    #[error(transparent)]
+    Vision(#[from] vision::VisionError),
+    /// A training setting is out of range or inconsistent with the network.
+    #[error("invalid training settings ({what}): {problem}")]
+    Settings {
+        /// Where the settings came from, e.g. `configs/train/baseline.toml`.
+        what: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A checkpoint directory is incomplete or belongs to something else.
+    #[error("{path}: {problem}")]
+    Checkpoint {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The tensor backend returned data in an unexpected form.
+    #[error("tensor backend: {0}")]
+    Backend(String),
+    /// The background thread that synthesises training samples stopped unexpectedly.
+    #[error("the sample synthesis thread stopped: {0}")]
+    Sampler(String),
+}
+
+/// Result alias for `train`.
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+impl TrainError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> TrainError {
+        TrainError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `voxelprompt baseline train|segment`: the single-task baseline UNet trained on synthesised
+//! subjects only, and its inference on real scans (with Dice against a reference mask).
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use train::evaluation::{evaluate, segment};
+use train::{BaselineSettings, TrainOptions, TrainedBaseline};
+use vision::UnetConfig;
+use voxel::io;
+
+/// Arguments of `baseline`.
+#[derive(clap::Args)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    command: BaselineCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum BaselineCommand {
+    /// Train a baseline for one target on subjects synthesised on the fly.
+    Train(TrainArgs),
+    /// Segment a scan with a trained baseline (and score it against a reference mask).
+    Segment(SegmentArgs),
+}
+
+/// Arguments of `baseline train`.
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Vocabulary target to segment (default: the settings file's, `brain`).
+    #[arg(long)]
+    target: Option<String>,
+    /// Isotropic voxel size the network works at, mm (default: the settings file's, 3).
+    #[arg(long)]
+    spacing: Option<f64>,
+    /// Wall-time budget in minutes.
+    #[arg(long, default_value_t = 40.0)]
+    minutes: f64,
+    /// Stop after this many steps even if time is left.
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Network size: `tiny`, `small`, `paper`, or a TOML file like configs/vision/small.toml.
+    #[arg(long, default_value = "small")]
+    config: String,
+    /// Training settings TOML (default: the shipped configs/train/baseline.toml).
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// Training patch in voxels, three numbers (default: the settings file's).
+    #[arg(long, num_args = 3)]
+    patch: Option<Vec<usize>>,
+    /// Checkpoint directory to create (must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the weights and of the synthesised subjects.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Arguments of `baseline segment`.
+#[derive(clap::Args)]
+struct SegmentArgs {
+    /// Scan to segment.
+    image: PathBuf,
+    /// Checkpoint directory written by `baseline train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Mask to write (NIfTI or MGZ; never one of the inputs).
+    #[arg(long)]
+    out: PathBuf,
+    /// Reference mask (non-zero = inside); prints the Dice of the prediction against it.
+    #[arg(long)]
+    truth: Option<PathBuf>,
+}
+
+/// Runs `baseline train` or `baseline segment`.
+pub fn run(args: &BaselineArgs) -> Result<()> {
+    match &args.command {
+        BaselineCommand::Train(a) => run_train(a),
+        BaselineCommand::Segment(a) => run_segment(a),
+    }
+}
+
+fn network_config(name: &str) -> Result<UnetConfig> {
+    let path = Path::new(name);
+    if name.ends_with(".toml") || path.is_file() {
+        UnetConfig::from_toml_file(path).with_context(|| format!("reading {}", path.display()))
+    } else {
+        UnetConfig::preset(name).with_context(|| format!("network size {name:?}"))
+    }
+}
+
+fn run_train(args: &TrainArgs) -> Result<()> {
+    if args.out.exists() {
+        let empty = std::fs::read_dir(&args.out)
+            .with_context(|| format!("reading {}", args.out.display()))?
+            .next()
+            .is_none();
+        anyhow::ensure!(
+            empty,
+            "{} exists and is not empty; give a new directory so no earlier checkpoint is \
+             overwritten",
+            args.out.display()
+        );
+    }
+    let mut settings = match &args.settings {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            BaselineSettings::parse(&text, &p.display().to_string())?
+        }
+        None => BaselineSettings::builtin()?,
+    };
+    if let Some(t) = &args.target {
+        settings.target = t.clone();
+    }
+    if let Some(s) = args.spacing {
+        settings.spacing_mm = s;
+    }
+    if let Some(p) = &args.patch {
+        settings.patch_shape = [p[0], p[1], p[2]];
+    }
+    settings.validate("command line")?;
+    let network = network_config(&args.config)?;
+    let synth_config = synth::SynthConfig::builtin()?;
+    let vocabulary = synth::Vocabulary::builtin()?;
+    let anatomy = synth::subject::default_anatomy(&synth_config)
+        .context("loading the anatomy (run `python3 scripts/fetch_anatomy.py` to fetch it)")?;
+    println!(
+        "training a {} baseline for {:?} at {} mm, patch {:?}, on subjects synthesised from {}; \
+         budget {} min",
+        network.name,
+        settings.target,
+        settings.spacing_mm,
+        settings.patch_shape,
+        anatomy.name,
+        args.minutes
+    );
+    let options = TrainOptions {
+        settings,
+        network,
+        minutes: args.minutes,
+        max_steps: args.max_steps,
+        seed: args.seed,
+        out: Some(args.out.clone()),
+    };
+    let (_, report) = train::train(&options, &anatomy, &synth_config, &vocabulary, |log| {
+        println!(
+            "step {:>5}  loss {:.4}  {:>7.1} s  (waited {:.2} s/step for samples)",
+            log.step, log.mean_loss, log.seconds, log.wait_seconds
+        );
+    })
+    .context("training the baseline")?;
+    println!(
+        "trained {} steps in {:.1} min; checkpoint in {}",
+        report.steps,
+        report.seconds / 60.0,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_segment(args: &SegmentArgs) -> Result<()> {
+    let mut inputs = vec![args.image.as_path()];
+    inputs.extend(args.truth.as_deref());
+    io::ensure_not_input(&args.out, &inputs)?;
+    let device = burn::tensor::Device::flex();
+    let model = TrainedBaseline::load(&args.checkpoint, &device)
+        .with_context(|| format!("loading the checkpoint {}", args.checkpoint.display()))?;
+    let image =
+        io::read_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let mask =
+        segment(&model, &image).with_context(|| format!("segmenting {}", args.image.display()))?;
+    io::write_mask(&args.out, &mask).with_context(|| format!("writing {}", args.out.display()))?;
+    let ml = mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0;
+    println!(
+        "{}: {:?} {:.1} mL -> {}",
+        args.image.display(),
+        model.record.settings.target,
+        ml,
+        args.out.display()
+    );
+    if let Some(t) = &args.truth {
+        let truth = io::read_labels(t)
+            .with_context(|| format!("reading {}", t.display()))?
+            .map(|l| l != 0);
+        let e =
+            evaluate(&mask, &truth).with_context(|| format!("comparing with {}", t.display()))?;
+        println!(
+            "Dice {:.4} against {} (prediction {:.1} mL, reference {:.1} mL)",
+            e.dice,
+            t.display(),
+            e.predicted_ml,
+            e.reference_ml
+        );
+    }
+    Ok(())
+}
