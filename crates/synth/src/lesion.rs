@@ -862,6 +862,17 @@ fn sample_arachnoid_cyst(
         })
         .ok();
     }
+    if pick.is_none() && rng.random::<f64>() < 0.4 {
+        // Cerebellopontine angle: the cistern between the cerebellum and the pons, off the
+        // midline (falls through to the retrocerebellar site when the anatomy has none).
+        pick = random_voxel_where(labels, rng, "cerebellopontine angle CSF", csf, |i| {
+            midline.signed_mm(world(g, i)).abs() >= 8.0
+                && near(labels, i, 8.0, |l| l == BRAINSTEM)
+                && near(labels, i, 8.0, is_cerebellar_cortex)
+        })
+        .ok();
+    }
+    let in_cpa = pick.is_some() && !middle_fossa;
     let (i, side) = match pick {
         Some(i) => (i, midline.side(world(g, i))),
         None => {
@@ -872,7 +883,12 @@ fn sample_arachnoid_cyst(
             (i, Hemisphere::Both)
         }
     };
-    let r = uniform(rng, 12.0, 30.0);
+    // The angle is a small cistern: a cyst there stays small enough to remain in it.
+    let r = if in_cpa {
+        uniform(rng, 8.0, 15.0)
+    } else {
+        uniform(rng, 12.0, 30.0)
+    };
     let mut s = LesionShape::empty(LesionClass::ArachnoidCyst, world(g, i), r);
     s.ellipsoids = vec![Ellipsoid {
         offset_mm: [0.0; 3],
@@ -1561,6 +1577,30 @@ pub fn lobe_and_territory(
     }
 }
 
+/// FreeSurfer id of the brainstem.
+const BRAINSTEM: i32 = 16;
+
+/// The `site` recorded for an extra-axial lesion centred in the cerebellopontine angle.
+pub const CEREBELLOPONTINE_ANGLE: &str = "cerebellopontine angle";
+
+/// Whether voxel `idx` lies in the cerebellopontine angle: off the midline (≥ 8 mm) and within
+/// 12 mm of both the brainstem and the cerebellar cortex.
+fn is_cerebellopontine_angle(
+    labels: &LabelMap,
+    idx: usize,
+    midline: Option<Midline>,
+    to_subject: &Affine,
+) -> bool {
+    let off_midline = midline.is_some_and(|m| {
+        m.signed_mm(to_subject.apply(world(labels.geometry(), idx)))
+            .abs()
+            >= 8.0
+    });
+    off_midline
+        && near(labels, idx, 12.0, |l| l == BRAINSTEM)
+        && near(labels, idx, 12.0, |l| l == 8 || l == 47)
+}
+
 /// The lobe or compartment of the brain nearest voxel `idx` (within 40 mm): a cerebral lobe,
 /// `cerebellum` or `infratentorial` — where an extra-axial lesion is reported.
 pub fn nearest_lobe(labels: &LabelMap, idx: usize, vocab: &Vocabulary) -> String {
@@ -1779,10 +1819,15 @@ pub fn record_session(
     } else {
         Hemisphere::Both
     };
-    let site = vocab
-        .structure_of_label(labels.data()[cidx])
-        .map(|t| t.name.clone())
-        .unwrap_or_else(|| "outside the brain".into());
+    let site = if extra_axial && is_cerebellopontine_angle(labels, cidx, shape.midline, to_subject)
+    {
+        CEREBELLOPONTINE_ANGLE.to_string()
+    } else {
+        vocab
+            .structure_of_label(labels.data()[cidx])
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| "outside the brain".into())
+    };
     let (lobe, territory) = if extra_axial {
         (nearest_lobe(labels, cidx, vocab), None)
     } else {

@@ -272,7 +272,11 @@ fn extra_axial_lesions_lie_between_skull_and_brain() {
                         .any(|&i| touches(&s.labels, i, |l| l == SKULL)),
                 "{class:?} seed {seed} does not touch the skull"
             );
-            assert_eq!(r.site, "extracerebral CSF");
+            assert!(
+                r.site == "extracerebral CSF" || r.site == synth::lesion::CEREBELLOPONTINE_ANGLE,
+                "{class:?} seed {seed} site {}",
+                r.site
+            );
             assert!(r.territory.is_none());
             match class {
                 LesionClass::Meningioma => assert!(r.enhancement && !r.restricted_diffusion),
@@ -695,4 +699,48 @@ fn follow_up_sessions_of_new_lesions_are_measured() {
             sub.growth[1]
         );
     }
+}
+
+/// Distance from world point `p` to the nearest voxel of `map` with label `id` (brute force).
+fn distance_to_label_mm(map: &LabelMap, id: i32, p: [f64; 3]) -> f64 {
+    let g = map.geometry();
+    map.data()
+        .iter()
+        .enumerate()
+        .filter(|(_, &l)| l == id)
+        .map(|(i, _)| {
+            let c = g.coords(i);
+            let q = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
+            (0..3).map(|a| (q[a] - p[a]).powi(2)).sum::<f64>().sqrt()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn some_arachnoid_cysts_sit_in_the_cerebellopontine_angle() {
+    let setup = setup();
+    let mut found = 0;
+    for seed in 0..24 {
+        let sub = subject(&setup, &[LesionClass::ArachnoidCyst], &[Contrast::T2], seed);
+        let s = &sub.sessions[0];
+        let r = &s.lesion_records[0];
+        if r.site != synth::lesion::CEREBELLOPONTINE_ANGLE {
+            continue;
+        }
+        found += 1;
+        // Beside the pons and the cerebellum, on one side.
+        let brainstem = distance_to_label_mm(&s.labels, 16, r.centroid_mm);
+        let cerebellum = distance_to_label_mm(&s.labels, 8, r.centroid_mm)
+            .min(distance_to_label_mm(&s.labels, 47, r.centroid_mm));
+        assert!(
+            brainstem <= 12.0 + SPACING_MM,
+            "seed {seed}: {brainstem} mm from the brainstem"
+        );
+        assert!(
+            cerebellum <= 12.0 + SPACING_MM,
+            "seed {seed}: {cerebellum} mm from the cerebellum"
+        );
+        assert_ne!(r.hemisphere, Hemisphere::Both, "seed {seed}");
+    }
+    assert!(found >= 1, "no cerebellopontine angle cyst in 24 seeds");
 }

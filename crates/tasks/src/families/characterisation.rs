@@ -81,6 +81,9 @@ const LOCATIONS: &[(&str, &[&str])] = &[
 /// record's site is not one of the answers.
 pub fn location_of(r: &LesionRecord) -> Option<(&'static str, bool)> {
     let site = r.site.as_str();
+    if site == synth::lesion::CEREBELLOPONTINE_ANGLE {
+        return Some(("cerebellopontine angle", true));
+    }
     if site.contains("lateral ventricle") && !site.contains("inferior") {
         return Some(("lateral ventricle", true));
     }
