@@ -13,14 +13,15 @@ use crate::catalogue::Catalogue;
 use crate::checker::{Expected, ExpectedChoice, ExpectedOutput};
 use crate::error::Result;
 use crate::family::{
-    bind_inputs, roi_def, roi_lesions, synthesize, Family, Outcome, Realised, Synthesized,
-    MIN_ROI_VOXELS,
+    bind_inputs, pick_contrasts, roi_def, roi_lesions, synthesize, Family, Outcome, Realised,
+    Synthesized, MIN_ROI_VOXELS,
 };
 use crate::program::{encode_call, ProgramBuilder, Reply};
 use crate::sample::InputVolume;
 use crate::scenario::{Key, Roi, Scenario};
 use crate::truth::MaskDef;
 use rand::rngs::StdRng;
+use rand::Rng;
 use std::sync::Arc;
 use synth::Contrast;
 use voxel::Mask;
@@ -167,6 +168,19 @@ pub(crate) fn roi_case(
         name,
         mask,
     }))
+}
+
+/// [`roi_case`] with one or two contrasts drawn from the region's pool ([`roi_pool`]): the
+/// common start of families that ask about one region and do not name a contrast.
+pub(crate) fn roi_case_any_contrasts(
+    cat: &Catalogue,
+    roi: Roi,
+    rng: &mut StdRng,
+) -> Result<std::result::Result<RoiCase, String>> {
+    let pool = roi_pool(cat, roi)?;
+    let n = rng.random_range(1..=2);
+    let contrasts = pick_contrasts(None, &pool, n, rng);
+    roi_case(cat, roi, &contrasts, rng)
 }
 
 /// The input bound to `contrast`.

@@ -2,16 +2,15 @@
 //! largest diameter).
 
 use super::segmentation::missing;
-use super::{done, encode_step, roi_case, roi_feasible, roi_pool, roi_space, scenario_roi};
+use super::{done, encode_step, roi_case_any_contrasts, roi_feasible, roi_space, scenario_roi};
 use crate::catalogue::Catalogue;
 use crate::checker::Quantity;
 use crate::error::Result;
-use crate::family::{pick_contrasts, Family, FamilyInfo, Group, Outcome};
+use crate::family::{Family, FamilyInfo, Group, Outcome};
 use crate::grammar::GrammarBuilder;
 use crate::program::{generate_first, ProgramBuilder, Reply};
 use crate::scenario::{Dimension, Key, Scenario};
 use rand::rngs::StdRng;
-use rand::Rng;
 
 /// The morphology families.
 pub fn families() -> Vec<Box<dyn Family>> {
@@ -124,10 +123,7 @@ impl Family for Morphology {
     fn realise(&self, cat: &Catalogue, s: &Scenario, rng: &mut StdRng) -> Result<Outcome> {
         let id = self.info().id;
         let roi = scenario_roi(s, "roi").ok_or_else(|| missing(id, "roi"))?;
-        let pool = roi_pool(cat, roi)?;
-        let n = rng.random_range(1..=2);
-        let contrasts = pick_contrasts(None, &pool, n, rng);
-        let case = match roi_case(cat, roi, &contrasts, rng)? {
+        let case = match roi_case_any_contrasts(cat, roi, rng)? {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };

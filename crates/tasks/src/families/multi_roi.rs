@@ -4,7 +4,8 @@
 
 use super::segmentation::missing;
 use super::{
-    done, encode_step, roi_case, roi_feasible, roi_pool, roi_space, scenario_roi, ANATOMY_CONTRASTS,
+    done, encode_step, roi_case, roi_case_any_contrasts, roi_feasible, roi_space, scenario_roi,
+    ANATOMY_CONTRASTS,
 };
 use crate::catalogue::Catalogue;
 use crate::checker::Quantity;
@@ -351,10 +352,7 @@ impl Family for IcvNormalised {
     }
     fn realise(&self, cat: &Catalogue, s: &Scenario, rng: &mut StdRng) -> Result<Outcome> {
         let roi = scenario_roi(s, "roi").ok_or_else(|| missing("icv_normalised", "roi"))?;
-        let pool = roi_pool(cat, roi)?;
-        let n = rng.random_range(1..=2);
-        let contrasts = pick_contrasts(None, &pool, n, rng);
-        let case = match roi_case(cat, roi, &contrasts, rng)? {
+        let case = match roi_case_any_contrasts(cat, roi, rng)? {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
