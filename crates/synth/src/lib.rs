@@ -1,7 +1,8 @@
 //! `synth`: the VoxelPrompt data engine. It turns real anatomical label maps (FreeSurfer
-//! fsaverage, fetched by `scripts/fetch_anatomy.py`) or analytic phantoms into unlimited
-//! synthetic subjects: a head model around the brain, random spatial variation, MRI/CT
-//! contrasts, lesions with recorded attributes, and dated follow-up sessions.
+//! fsaverage and the CAT12 neuromorphometrics atlas, fetched by `scripts/fetch_anatomy.py`) or
+//! analytic phantoms into unlimited synthetic subjects: a head model around the brain, random
+//! spatial variation, MRI/CT contrasts, lesions with recorded attributes, and dated follow-up
+//! sessions.
 
 pub mod error;
 pub mod rng;
@@ -15,7 +16,9 @@ pub mod contrast;
 pub mod field;
 pub mod lesion;
 pub mod mass_effect;
+pub mod neuromorphometrics;
 pub mod preview;
+pub mod slab;
 pub mod spatial;
 pub mod subject;
 

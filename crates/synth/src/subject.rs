@@ -50,6 +50,10 @@ pub struct Session {
     pub lesions: LabelMap,
     /// One record per lesion, in the order of the subject's lesion list.
     pub lesion_records: Vec<LesionRecord>,
+    /// The lesion geometries as painted in this session (scaled by growth; a subdural
+    /// haematoma's stage as aged), so a lesion's own mask can be repainted with
+    /// [`crate::lesion::paint`].
+    pub lesion_shapes: Vec<LesionShape>,
     /// Session world → subject world (identity for the first session).
     pub to_subject: Affine,
     /// Measured volume of the ventricular system.
@@ -111,7 +115,25 @@ fn iso_date(days: i64) -> String {
 }
 
 fn count_ml(labels: &LabelMap, ids: &[i32]) -> f64 {
-    let n = labels.data().iter().filter(|l| ids.contains(l)).count();
+    // A table for the usual FreeSurfer range: scanning dozens of brain ids per voxel would cost
+    // more than the rest of the count.
+    const LEN: usize = 4096;
+    let mut table = vec![false; LEN];
+    for &id in ids {
+        if let Some(t) = usize::try_from(id).ok().and_then(|i| table.get_mut(i)) {
+            *t = true;
+        }
+    }
+    let n = labels
+        .data()
+        .iter()
+        .filter(
+            |&&l| match usize::try_from(l).ok().and_then(|i| table.get(i)) {
+                Some(&t) => t,
+                None => ids.contains(&l),
+            },
+        )
+        .count();
     n as f64 * labels.geometry().voxel_volume_mm3() / 1000.0
 }
 
@@ -160,6 +182,10 @@ fn progress(labels: &LabelMap, k: usize, key: u64) -> Result<LabelMap> {
     Ok(labels.with_data(out)?)
 }
 
+/// Days after which an acute subdural haematoma is recorded and painted as chronic (CT: from
+/// hyperdense through isodense at 1–3 weeks to hypodense).
+pub const SDH_CHRONIC_AFTER_DAYS: i64 = 21;
+
 /// Synthesises one subject from `anatomy`, deterministic in `seed`.
 pub fn synthesize_subject(
     anatomy: &Anatomy,
@@ -203,7 +229,14 @@ pub fn synthesize_subject(
                 config.spatial.session_translation_mm,
             )
         };
-        let warped = warp_labels(&anatomy.labels, &grid, &transform, &to_subject)?;
+        // Native thick-slice grids are synthesised on sub-slices and reduced below.
+        let k_sub = crate::slab::subslices(spec.spacing_mm);
+        let work_grid = if k_sub == [1, 1, 1] {
+            grid.clone()
+        } else {
+            crate::slab::fine_grid(&grid, k_sub)?
+        };
+        let warped = warp_labels(&anatomy.labels, &work_grid, &transform, &to_subject)?;
         let mut labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
         if k == 0 {
             for &class in &spec.lesions {
@@ -227,6 +260,13 @@ pub fn synthesize_subject(
                     LesionClass::Abscess => -0.2,
                 };
                 s.scale *= (drift + 0.08 * normal(&mut lesion_rng)).exp();
+                // Blood ages: after about three weeks a subdural collection is no longer
+                // hyperdense, and the fresh blood of an acute-on-chronic one has resorbed.
+                if day >= SDH_CHRONIC_AFTER_DAYS && s.sdh_stage.is_some() {
+                    s.sdh_stage = Some(SdhStage::Chronic);
+                    s.second.clear();
+                    s.core_level = 0.0;
+                }
             }
         }
         for s in &shapes {
@@ -236,6 +276,31 @@ pub fn synthesize_subject(
         let mut painted = Vec::with_capacity(shapes.len());
         for s in &shapes {
             painted.push(paint(s, &labels, &mut lesions, &to_subject, vocab)?);
+        }
+        let mut images = BTreeMap::new();
+        for &c in &spec.contrasts {
+            let mut crng = stream(seed, 1000 + 16 * k as u64 + c as u64);
+            let acq = Acquisition::sample(config, c, spec.spacing_mm, &mut crng);
+            let means = &all_means[Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+            let mut img = render(&labels, &lesions, means, &acq, config)?;
+            if k_sub != [1, 1, 1] {
+                img.image = crate::slab::average(&img.image, &grid, k_sub)?;
+                if let Some(hu) = &img.hu {
+                    img.hu = Some(crate::slab::average(hu, &grid, k_sub)?);
+                }
+            }
+            images.insert(c, img);
+        }
+        if k_sub != [1, 1, 1] {
+            let fine = labels.geometry().clone();
+            labels = crate::slab::centre(&labels, &grid, k_sub)?;
+            lesions = crate::slab::centre(&lesions, &grid, k_sub)?;
+            for p in painted.iter_mut() {
+                *p = p
+                    .iter()
+                    .filter_map(|&f| crate::slab::centre_index(f, &fine, k_sub))
+                    .collect();
+            }
         }
         let lesion_records = shapes
             .iter()
@@ -253,13 +318,6 @@ pub fn synthesize_subject(
                 )
             })
             .collect();
-        let mut images = BTreeMap::new();
-        for &c in &spec.contrasts {
-            let mut crng = stream(seed, 1000 + 16 * k as u64 + c as u64);
-            let acq = Acquisition::sample(config, c, spec.spacing_mm, &mut crng);
-            let means = &all_means[Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
-            images.insert(c, render(&labels, &lesions, means, &acq, config)?);
-        }
         let ventricles = vocab.require("ventricular system")?.anatomy_ids();
         let brain = vocab.require("brain")?.anatomy_ids();
         sessions.push(Session {
@@ -271,6 +329,7 @@ pub fn synthesize_subject(
             labels,
             lesions,
             lesion_records,
+            lesion_shapes: shapes.clone(),
             to_subject,
         });
     }
@@ -302,7 +361,10 @@ pub fn synthesize_subject(
         seed,
         anatomy: anatomy.name.clone(),
         transform,
-        lesion_shapes: shapes,
+        lesion_shapes: sessions
+            .first()
+            .map(|s| s.lesion_shapes.clone())
+            .unwrap_or_default(),
         sessions,
         growth,
     })
@@ -378,6 +440,38 @@ pub fn default_anatomy(config: &SynthConfig) -> Result<Anatomy> {
     Anatomy::phantom(2.0, &config.head)
 }
 
+/// The anatomies `choice` names, from the default anatomy cache: `default` ([`default_anatomy`]),
+/// one of [`crate::anatomy::ANATOMY_NAMES`], or `all` (every real anatomy the cache has, in
+/// that order; the phantom when it has none). Subjects take them in turn
+/// ([`write_subjects_from_anatomies`]).
+pub fn load_anatomies(choice: &str, config: &SynthConfig) -> Result<Vec<Anatomy>> {
+    let dir = crate::anatomy::default_cache_dir();
+    match choice {
+        "default" => Ok(vec![default_anatomy(config)?]),
+        "all" => {
+            let found = dir
+                .as_deref()
+                .map(crate::anatomy::available_anatomies)
+                .unwrap_or_default();
+            match dir {
+                Some(dir) if !found.is_empty() => found
+                    .iter()
+                    .map(|n| Anatomy::load(n, &dir, config))
+                    .collect(),
+                _ => Ok(vec![Anatomy::phantom(2.0, &config.head)?]),
+            }
+        }
+        name => {
+            let dir = dir.ok_or_else(|| {
+                SynthError::InvalidArgument(
+                    "no anatomy cache: set VOXELPROMPT_ANATOMY or HOME".into(),
+                )
+            })?;
+            Ok(vec![Anatomy::load(name, &dir, config)?])
+        }
+    }
+}
+
 /// Writes `n` subjects under `out_dir`: `sub-XXX/ses-K/{contrast}.nii.gz`, `labels.nii.gz`,
 /// `lesions.nii.gz`, `ct_hu.nii.gz` (CT), `{contrast}.png` previews, and `sub-XXX/subject.json`
 /// with every attribute. Uses the fsaverage anatomy when the cache has it, else the phantom.
@@ -415,6 +509,33 @@ pub fn write_subjects_from(
     vocab: &Vocabulary,
     seed: u64,
 ) -> Result<Vec<PathBuf>> {
+    write_subjects_from_anatomies(
+        out_dir,
+        n,
+        std::slice::from_ref(anatomy),
+        spec,
+        config,
+        vocab,
+        seed,
+    )
+}
+
+/// [`write_subjects_from`] with several anatomies taken in turn: subject `i` is synthesised
+/// from `anatomies[i % anatomies.len()]` (its `subject.json` records which).
+pub fn write_subjects_from_anatomies(
+    out_dir: &Path,
+    n: usize,
+    anatomies: &[Anatomy],
+    spec: &SubjectSpec,
+    config: &SynthConfig,
+    vocab: &Vocabulary,
+    seed: u64,
+) -> Result<Vec<PathBuf>> {
+    if anatomies.is_empty() {
+        return Err(SynthError::InvalidArgument(
+            "no anatomy to synthesise subjects from".into(),
+        ));
+    }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SynthError::Io { path, source }
@@ -422,6 +543,7 @@ pub fn write_subjects_from(
     let mut dirs = Vec::with_capacity(n);
     for i in 0..n {
         let id = format!("sub-{i:03}");
+        let anatomy = &anatomies[i % anatomies.len()];
         let subject = synthesize_subject(anatomy, spec, config, vocab, &id, mix(seed, i as u64))?;
         let dir = out_dir.join(&id);
         for (k, s) in subject.sessions.iter().enumerate() {

@@ -30,6 +30,11 @@ pub enum Source {
     FsAseg,
     /// FreeSurfer `fsaverage/mri/aparc+aseg.mgz` (cortex split into Desikan–Killiany parcels).
     FsAparcAseg,
+    /// The CAT12 neuromorphometrics atlas remapped by `configs/synth/neuromorphometrics.toml`:
+    /// aseg ids where FreeSurfer has the structure, `1000 + x` / `2000 + x` for its cortical
+    /// parcels and basal forebrain (x = the atlas id of the left structure), 630–632 for the
+    /// vermis.
+    Neuromorphometrics,
     /// Labels the synth head model adds to either FreeSurfer map (extracerebral CSF, skull,
     /// scalp).
     HeadModel,
@@ -81,16 +86,25 @@ impl Target {
             .unwrap_or(&[])
     }
 
-    /// All anatomical ids (both FreeSurfer sources and the head model), sorted and unique;
-    /// a label map from either FreeSurfer source is measured with these.
+    /// All anatomical ids (every anatomy source and the head model), sorted and unique; a label
+    /// map from any anatomy source is measured with these (the sources agree on every id they
+    /// share, and a target a source lacks has none of that source's ids).
     pub fn anatomy_ids(&self) -> Vec<i32> {
         let mut ids: BTreeSet<i32> = BTreeSet::new();
-        for s in [Source::FsAseg, Source::FsAparcAseg, Source::HeadModel] {
+        for s in ANATOMY_SOURCES {
             ids.extend(self.ids_in(s));
         }
         ids.into_iter().collect()
     }
 }
+
+/// The sources anatomy label maps are built from, plus the head model's labels.
+const ANATOMY_SOURCES: [Source; 4] = [
+    Source::FsAseg,
+    Source::FsAparcAseg,
+    Source::Neuromorphometrics,
+    Source::HeadModel,
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +116,9 @@ struct Entry {
     #[serde(default)]
     aseg: Vec<i32>,
     aparc: Option<i32>,
+    #[serde(default)]
+    nmm: Vec<i32>,
+    nmm_parcel: Option<i32>,
     #[serde(default)]
     head: Vec<i32>,
     #[serde(default)]
@@ -195,6 +212,24 @@ impl Vocabulary {
                 }
                 if !aparc_ids.is_empty() {
                     labels.insert(Source::FsAparcAseg, aparc_ids);
+                }
+                let mut nmm_ids = pick(&e.nmm)?;
+                if let Some(x) = e.nmm_parcel {
+                    if !(36..1000).contains(&x) {
+                        return Err(err(format!(
+                            "{}: nmm_parcel {x} outside 36..1000 (ids 1000 + x / 2000 + x must \
+                             stay clear of the Desikan-Killiany parcels)",
+                            e.name
+                        )));
+                    }
+                    match side {
+                        Hemisphere::Left => nmm_ids.push(1000 + x),
+                        Hemisphere::Right => nmm_ids.push(2000 + x),
+                        Hemisphere::Both => nmm_ids.extend([1000 + x, 2000 + x]),
+                    }
+                }
+                if !nmm_ids.is_empty() {
+                    labels.insert(Source::Neuromorphometrics, nmm_ids);
                 }
                 if !e.head.is_empty() {
                     labels.insert(Source::HeadModel, e.head.clone());
@@ -399,10 +434,12 @@ pub fn to_markdown(vocabulary: &Vocabulary) -> String {
     let mut out = String::from(
         "# Vocabulary of targets\n\nGenerated from `configs/synth/vocabulary.toml` by \
          `cargo test -p synth --test vocabulary` (set `VOXELPROMPT_WRITE_DOCS=1` to rewrite). \
-         Ids: `aseg` = FreeSurfer aseg.mgz, `aparc+aseg` = FreeSurfer aparc+aseg.mgz, `head` = \
-         labels added by the synth head model, `lesion` = the lesion-component map.\n\n\
-         | target | hemisphere | kind | parents | territory | synonyms | aseg | aparc+aseg | head | lesion |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         Ids: `aseg` = FreeSurfer aseg.mgz, `aparc+aseg` = FreeSurfer aparc+aseg.mgz, `nmm` = \
+         the CAT12 neuromorphometrics atlas remapped by `configs/synth/neuromorphometrics.toml`, \
+         `head` = labels added by the synth head model, `lesion` = the lesion-component map. \
+         An empty cell: the source does not have the target.\n\n\
+         | target | hemisphere | kind | parents | territory | synonyms | aseg | aparc+aseg | nmm | head | lesion |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let ids = |t: &Target, s: Source| -> String {
         let v = t.ids_in(s);
@@ -417,7 +454,7 @@ pub fn to_markdown(vocabulary: &Vocabulary) -> String {
     };
     for t in vocabulary.targets() {
         out.push_str(&format!(
-            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             t.name,
             t.hemisphere,
             if t.is_group { "group" } else { "structure" },
@@ -426,6 +463,7 @@ pub fn to_markdown(vocabulary: &Vocabulary) -> String {
             t.synonyms.join(", "),
             ids(t, Source::FsAseg),
             ids(t, Source::FsAparcAseg),
+            ids(t, Source::Neuromorphometrics),
             ids(t, Source::HeadModel),
             ids(t, Source::LesionMap),
         ));

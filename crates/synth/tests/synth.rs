@@ -213,6 +213,29 @@ fn lesion_vs_shell(
 #[test]
 fn recorded_attributes_are_measurably_true() {
     let (anatomy, config, vocab) = setup();
+    let checked = check_recorded_attributes(
+        &anatomy,
+        &config,
+        &vocab,
+        &[
+            (11, LesionClass::Glioma),
+            (12, LesionClass::AcuteInfarct),
+            (13, LesionClass::Metastasis),
+            (14, LesionClass::Glioma),
+        ],
+    );
+    assert!(checked >= 10, "only {checked} intensity checks ran");
+}
+
+/// Synthesises one 4 mm subject per `(seed, class)` from `anatomy` and checks that its lesion
+/// record is measurably true of the volumes (volume, lobe, side, territory, intensity classes,
+/// enhancement, restriction); returns the number of intensity checks that ran.
+fn check_recorded_attributes(
+    anatomy: &Anatomy,
+    config: &SynthConfig,
+    vocab: &Vocabulary,
+    cases: &[(u64, LesionClass)],
+) -> usize {
     let contrasts = [
         Contrast::T1,
         Contrast::Flair,
@@ -221,17 +244,12 @@ fn recorded_attributes_are_measurably_true() {
         Contrast::Adc,
     ];
     let mut checked = 0;
-    for (seed, class) in [
-        (11, LesionClass::Glioma),
-        (12, LesionClass::AcuteInfarct),
-        (13, LesionClass::Metastasis),
-        (14, LesionClass::Glioma),
-    ] {
+    for &(seed, class) in cases {
         let sub = synthesize_subject(
-            &anatomy,
+            anatomy,
             &spec(&contrasts, &[class], 1),
-            &config,
-            &vocab,
+            config,
+            vocab,
             "t",
             seed,
         )
@@ -352,7 +370,7 @@ fn recorded_attributes_are_measurably_true() {
             );
         }
     }
-    assert!(checked >= 10, "only {checked} intensity checks ran");
+    checked
 }
 
 #[test]
@@ -414,6 +432,52 @@ fn writes_nifti_json_and_png() {
 }
 
 #[test]
+fn subjects_take_the_anatomies_in_turn() {
+    let (anatomy, config, vocab) = setup();
+    let mut other = anatomy.clone();
+    other.name = "phantom-b".into();
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(&[Contrast::T1], &[], 1);
+    let dirs = synth::subject::write_subjects_from_anatomies(
+        dir.path(),
+        3,
+        &[anatomy.clone(), other],
+        &s,
+        &config,
+        &vocab,
+        5,
+    )
+    .unwrap();
+    let names: Vec<String> = dirs
+        .iter()
+        .map(|d| {
+            let j: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("subject.json")).unwrap())
+                    .unwrap();
+            j["anatomy"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["phantom", "phantom-b", "phantom"]);
+    assert!(synth::subject::write_subjects_from_anatomies(
+        dir.path(),
+        1,
+        &[],
+        &s,
+        &config,
+        &vocab,
+        5
+    )
+    .is_err());
+    let nowhere = std::path::Path::new("/nonexistent");
+    assert!(Anatomy::load("nope", nowhere, &config).is_err());
+    assert!(matches!(
+        Anatomy::load("neuromorphometrics", nowhere, &config),
+        Err(synth::SynthError::MissingSource { .. })
+    ));
+    assert!(synth::anatomy::available_anatomies(nowhere).is_empty());
+}
+
+#[test]
 fn fsaverage_subject_when_cache_present() {
     let Some(dir) =
         synth::anatomy::default_cache_dir().filter(|d| d.join("fsaverage/aparc+aseg.mgz").exists())
@@ -432,6 +496,58 @@ fn fsaverage_subject_when_cache_present() {
     s.spacing_mm = [4.0; 3];
     let sub = synthesize_subject(&anatomy, &s, &config, &vocab, "fs", 1).unwrap();
     assert!(sub.sessions[0].lesion_records[0].volume_ml > 0.0);
+}
+
+/// Subjects from the second real anatomy (the CAT12 neuromorphometrics atlas) pass the same
+/// attribute checks as the phantom's, and every lesion class can be placed in it.
+#[test]
+fn neuromorphometrics_subjects_when_cache_present() {
+    let present = synth::anatomy::default_cache_dir()
+        .is_some_and(|d| synth::anatomy::available_anatomies(&d).contains(&"neuromorphometrics"));
+    if !present {
+        println!("skipping: anatomy cache absent (run python3 scripts/fetch_anatomy.py)");
+        return;
+    }
+    let config = SynthConfig::builtin().unwrap();
+    let vocab = Vocabulary::builtin().unwrap();
+    let mut loaded = synth::subject::load_anatomies("neuromorphometrics", &config).unwrap();
+    assert_eq!(loaded.len(), 1);
+    let anatomy = loaded.remove(0);
+    assert_eq!(anatomy.source, synth::Source::Neuromorphometrics);
+    let checked = check_recorded_attributes(
+        &anatomy,
+        &config,
+        &vocab,
+        &[
+            (11, LesionClass::Glioma),
+            (12, LesionClass::AcuteInfarct),
+            (13, LesionClass::Metastasis),
+            (14, LesionClass::ChronicInfarct),
+            (15, LesionClass::Haemorrhage),
+            (16, LesionClass::Glioma),
+            (17, LesionClass::Glioma),
+            (18, LesionClass::Haemorrhage),
+        ],
+    );
+    assert!(checked >= 10, "only {checked} intensity checks ran");
+    for (seed, class) in LesionClass::ALL.iter().enumerate() {
+        let sub = synthesize_subject(
+            &anatomy,
+            &spec(&[Contrast::T1], &[*class], 1),
+            &config,
+            &vocab,
+            "nmm",
+            100 + seed as u64,
+        )
+        .unwrap_or_else(|e| panic!("{class:?}: {e}"));
+        let r = &sub.sessions[0].lesion_records[0];
+        assert!(r.volume_ml > 0.0, "{class:?} painted nothing");
+        assert!(
+            !r.lobe.is_empty() && r.lobe != "unknown",
+            "{class:?} lobe {:?}",
+            r.lobe
+        );
+    }
 }
 
 /// ADC and CT are quantitative maps: no bias field or display gamma, so the ADC image times its

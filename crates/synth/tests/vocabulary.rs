@@ -93,3 +93,122 @@ fn docs_page_is_current() {
         "docs/vocabulary.md is stale; rerun with VOXELPROMPT_WRITE_DOCS=1"
     );
 }
+
+/// The neuromorphometrics atlas added targets the Desikan-Killiany atlas lacks; the lobes hold
+/// parcels of both sources, each atlas cortical parcel in exactly one lobe-level group, and
+/// targets of one source only have no ids in the other.
+#[test]
+fn neuromorphometrics_targets_and_lobes() {
+    let v = Vocabulary::builtin().unwrap();
+    // 249 targets from FreeSurfer alone; each new bilateral structure adds three.
+    assert!(v.targets().len() >= 340, "{} targets", v.targets().len());
+    let lobe_level = [
+        "frontal lobe",
+        "parietal lobe",
+        "temporal lobe",
+        "occipital lobe",
+        "cingulate cortex",
+        "insula",
+    ];
+    for lobe in &lobe_level[..5] {
+        let t = v.get(&format!("left {lobe}")).unwrap();
+        let dk = t.ids_in(Source::FsAparcAseg);
+        let nmm = t.ids_in(Source::Neuromorphometrics);
+        assert!(
+            !dk.is_empty() && !nmm.is_empty(),
+            "{lobe}: {dk:?} / {nmm:?}"
+        );
+        assert!(
+            dk.iter().all(|&i| (1001..=1035).contains(&i)),
+            "{lobe} {dk:?}"
+        );
+        assert!(
+            nmm.iter().all(|&i| (1101..=1207).contains(&i)),
+            "{lobe} {nmm:?}"
+        );
+    }
+    let cortex = v
+        .get("left cerebral cortex")
+        .unwrap()
+        .ids_in(Source::Neuromorphometrics)
+        .to_vec();
+    assert_eq!(cortex.len(), 49, "{cortex:?}");
+    for id in &cortex {
+        let owners: Vec<&str> = lobe_level
+            .iter()
+            .filter(|l| {
+                v.get(&format!("left {l}"))
+                    .unwrap()
+                    .ids_in(Source::Neuromorphometrics)
+                    .contains(id)
+            })
+            .copied()
+            .collect();
+        assert_eq!(
+            owners.len(),
+            1,
+            "{id} ({:?}) in {owners:?}",
+            v.structure_of_label(*id).map(|t| &t.name)
+        );
+    }
+    // Same structure in both sources.
+    let pre = v.get("left precentral gyrus").unwrap();
+    assert_eq!(pre.ids_in(Source::FsAparcAseg), &[1024]);
+    assert_eq!(pre.ids_in(Source::Neuromorphometrics), &[1183]);
+    assert_eq!(v.get("PrG").unwrap().name, "precentral gyrus");
+    assert_eq!(
+        v.get("right hippocampus")
+            .unwrap()
+            .ids_in(Source::Neuromorphometrics),
+        &[53]
+    );
+    // Atlas-only targets, with the atlas' abbreviations.
+    for (abbr, name) in [
+        ("left AIns", "left anterior insula"),
+        ("left GRe", "left gyrus rectus"),
+        ("r PT", "right planum temporale"),
+        ("SMC", "supplementary motor cortex"),
+        ("vermis", "cerebellar vermis"),
+    ] {
+        let t = v.get(abbr).unwrap_or_else(|| panic!("{abbr}"));
+        assert_eq!(t.name, name);
+        assert!(t.ids_in(Source::FsAparcAseg).is_empty() && t.ids_in(Source::FsAseg).is_empty());
+        assert!(!t.ids_in(Source::Neuromorphometrics).is_empty());
+    }
+    assert_eq!(
+        v.structure_of_label(1125).unwrap().name,
+        "left gyrus rectus"
+    );
+    assert_eq!(
+        v.structure_of_label(2075).unwrap().name,
+        "right basal forebrain"
+    );
+    assert_eq!(
+        v.structure_of_label(631).unwrap().name,
+        "cerebellar vermal lobules VI-VII"
+    );
+    assert!(v.is_within("left gyrus rectus", "frontal lobe"));
+    assert!(v.is_within("right parietal operculum", "parietal lobe"));
+    assert!(v.is_within(
+        "cerebellar vermal lobules I-V",
+        "infratentorial compartment"
+    ));
+    // FreeSurfer-only targets: no atlas ids.
+    for name in [
+        "banks of the superior temporal sulcus",
+        "choroid plexus",
+        "corpus callosum",
+    ] {
+        assert!(
+            v.get(name)
+                .unwrap()
+                .ids_in(Source::Neuromorphometrics)
+                .is_empty(),
+            "{name}"
+        );
+    }
+    // Parents spanning both sources: the atlas' middle frontal gyrus holds DK's two parts.
+    let mfg = v.get("left middle frontal gyrus").unwrap();
+    assert_eq!(mfg.ids_in(Source::FsAparcAseg), &[1003, 1027]);
+    assert_eq!(mfg.ids_in(Source::Neuromorphometrics), &[1143]);
+}

@@ -4,7 +4,7 @@
 //!
 //! `synth` records lesion components by id, and lesions of the same class share ids, so the
 //! per-lesion map is rebuilt by replaying `synth`'s own painting (`synth::lesion::paint`) of
-//! each lesion shape in order at the session's scale; the replay must reproduce the subject's
+//! each lesion shape in order as that session painted it; the replay must reproduce the subject's
 //! lesion map voxel for voxel, otherwise building the truth fails.
 
 use crate::error::{Result, TaskError};
@@ -82,12 +82,8 @@ impl SubjectTruth {
         for (k, s) in subject.sessions.iter().enumerate() {
             let mut replay = s.lesions.map(|_| 0i32);
             let mut owner = vec![0i32; s.lesions.data().len()];
-            for (i, shape) in subject.lesion_shapes.iter().enumerate() {
-                let mut shape = shape.clone();
-                if let Some(r) = s.lesion_records.get(i) {
-                    shape.scale = r.scale;
-                }
-                for v in paint(&shape, &s.labels, &mut replay, &s.to_subject, vocab)? {
+            for (i, shape) in s.lesion_shapes.iter().enumerate() {
+                for v in paint(shape, &s.labels, &mut replay, &s.to_subject, vocab)? {
                     owner[v] = i as i32 + 1;
                 }
             }

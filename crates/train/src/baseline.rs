@@ -30,19 +30,34 @@ pub struct BaselineTrainer {
     net: BaselineUnet,
     optimizer: ModuleOptimizer,
     learning_rate: f64,
+    /// The autodiff device training runs on.
     device: Device,
+    /// The same device without autodiff, for inference.
+    inference_device: Device,
     steps: usize,
 }
 
 impl BaselineTrainer {
     /// A freshly initialised network of `config` (weights from `seed`) on the CPU backend.
     pub fn new(config: &UnetConfig, learning_rate: f64, seed: u64) -> Result<Self> {
-        let device = Device::flex().autodiff();
+        Self::on_device(config, learning_rate, seed, &Device::flex())
+    }
+
+    /// As [`BaselineTrainer::new`], on `device` (e.g. from [`vision::compute_device`]); the
+    /// same weights for the same seed on every device.
+    pub fn on_device(
+        config: &UnetConfig,
+        learning_rate: f64,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let autodiff = device.clone().autodiff();
         Ok(Self {
-            net: BaselineUnet::new(config, seed, &device)?,
+            net: BaselineUnet::new(config, seed, &autodiff)?,
             optimizer: AdamConfig::new().init(),
             learning_rate,
-            device,
+            device: autodiff,
+            inference_device: device.clone(),
             steps: 0,
         })
     }
@@ -75,7 +90,7 @@ impl BaselineTrainer {
         self.steps
     }
 
-    /// The network for inference (no autodiff), on the CPU backend.
+    /// The network for inference (no autodiff), on the training device.
     pub fn inference_net(&self) -> BaselineUnet {
         self.net.valid()
     }
@@ -85,7 +100,7 @@ impl BaselineTrainer {
         TrainedBaseline {
             net: self.inference_net(),
             record,
-            device: Device::flex(),
+            device: self.inference_device.clone(),
         }
     }
 }
@@ -103,6 +118,8 @@ pub struct TrainOptions {
     pub max_steps: Option<usize>,
     /// Seed of the weights and of the sample stream.
     pub seed: u64,
+    /// Where the network trains (`Device::flex()` for the CPU).
+    pub device: Device,
     /// Checkpoint directory (written every `checkpoint_every` steps and at the end), if any.
     pub out: Option<PathBuf>,
 }
@@ -146,7 +163,12 @@ pub fn train(
     options.network.validate()?;
     settings.check_patch_for(options.network.levels)?;
     let sampler = Sampler::new(anatomy, synth_config, vocabulary, settings)?;
-    let mut trainer = BaselineTrainer::new(&options.network, settings.learning_rate, options.seed)?;
+    let mut trainer = BaselineTrainer::on_device(
+        &options.network,
+        settings.learning_rate,
+        options.seed,
+        &options.device,
+    )?;
     let record = |steps: usize, seconds: f64, recent_loss: Option<f64>| TrainingRecord {
         settings: settings.clone(),
         network: options.network.name.clone(),

@@ -148,6 +148,7 @@ fn train_writes_a_checkpoint_that_reloads_with_identical_predictions() {
         minutes: 5.0,
         max_steps: Some(4),
         seed: 5,
+        device: burn::tensor::Device::flex(),
         out: Some(out.clone()),
     };
     let mut logged = Vec::new();

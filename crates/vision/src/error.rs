@@ -32,6 +32,14 @@ pub enum VisionError {
     /// No configuration of that name ships with the crate.
     #[error("unknown vision preset `{0}` (known: tiny, small, paper; or pass a TOML file)")]
     UnknownPreset(String),
+    /// The requested compute device is unknown or not built in.
+    #[error("cannot use device `{name}`: {reason}")]
+    Device {
+        /// The name asked for.
+        name: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// An input tensor or vector has the wrong shape for this network.
     #[error("bad input: {0}")]
     Shape(String),

@@ -29,6 +29,7 @@ pub mod config;
 pub mod conv;
 pub mod conv_kernel;
 pub mod conv_op;
+pub mod device;
 pub mod error;
 mod init;
 pub mod norm_kernel;
@@ -44,6 +45,7 @@ pub mod upsample;
 
 pub use baseline::{BaselineUnet, Classifier};
 pub use config::UnetConfig;
+pub use device::{available_devices, compute_device};
 pub use error::{Result, VisionError};
 pub use schedule::{LevelGeometry, NativeSchedule};
 pub use streamed::StreamOptions;

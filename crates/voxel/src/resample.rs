@@ -397,7 +397,18 @@ fn label_linear<T: Copy + PartialEq>(src: &[T], shape: [usize; 3], p: [f64; 3], 
 /// d`) boundaries, the kernel truncated at 4σ and normalised, as `scipy.ndimage.gaussian_filter`.
 /// Axes with σ = 0 are skipped. The in-plane passes (x, y) run slice by slice through a
 /// slice-sized scratch buffer that stays in cache; the z pass streams whole slices.
-pub(crate) fn gaussian_blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Vec<f32> {
+///
+/// `data` is `[x fastest]` of `shape` (as [`Volume::data`](crate::Volume::data)); panics when
+/// its length is not `nx·ny·nz`.
+pub fn gaussian_blur(data: &[f32], shape: [usize; 3], sigma_vox: [f64; 3]) -> Vec<f32> {
+    assert_eq!(
+        data.len(),
+        shape.iter().product::<usize>(),
+        "gaussian_blur: data length does not match shape {shape:?}"
+    );
+    if data.is_empty() {
+        return Vec::new();
+    }
     let kernel = |a: usize| (sigma_vox[a] > 0.0).then(|| gaussian_kernel(sigma_vox[a]));
     let (kx, ky, kz) = (kernel(0), kernel(1), kernel(2));
     let [nx, ny, nz] = shape;
@@ -461,6 +472,17 @@ fn gaussian_kernel(sigma: f64) -> Vec<f32> {
 #[inline]
 fn reflect(i: i64, n: usize) -> usize {
     let n = n as i64;
+    // Inside or within one period of the edge (every kernel narrower than the line): no
+    // division, which would cost more than the blur of the voxel.
+    if (0..n).contains(&i) {
+        return i as usize;
+    }
+    if (-n..0).contains(&i) {
+        return (-1 - i) as usize;
+    }
+    if (n..2 * n).contains(&i) {
+        return (2 * n - 1 - i) as usize;
+    }
     let m = i.rem_euclid(2 * n);
     (if m >= n { 2 * n - 1 - m } else { m }) as usize
 }

@@ -53,6 +53,9 @@ struct TrainArgs {
     /// Seed of the weights and of the synthesised subjects.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Arguments of `baseline segment`.
@@ -69,6 +72,9 @@ struct SegmentArgs {
     /// Reference mask (non-zero = inside); prints the Dice of the prediction against it.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Runs `baseline train` or `baseline segment`.
@@ -120,19 +126,21 @@ fn run_train(args: &TrainArgs) -> Result<()> {
     }
     settings.validate("command line")?;
     let network = network_config(&args.config)?;
+    let device = vision::compute_device(&args.device)?;
     let synth_config = synth::SynthConfig::builtin()?;
     let vocabulary = synth::Vocabulary::builtin()?;
     let anatomy = synth::subject::default_anatomy(&synth_config)
         .context("loading the anatomy (run `python3 scripts/fetch_anatomy.py` to fetch it)")?;
     println!(
         "training a {} baseline for {:?} at {} mm, patch {:?}, on subjects synthesised from {}; \
-         budget {} min",
+         budget {} min, device {}",
         network.name,
         settings.target,
         settings.spacing_mm,
         settings.patch_shape,
         anatomy.name,
-        args.minutes
+        args.minutes,
+        args.device
     );
     let options = TrainOptions {
         settings,
@@ -140,6 +148,7 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         minutes: args.minutes,
         max_steps: args.max_steps,
         seed: args.seed,
+        device,
         out: Some(args.out.clone()),
     };
     let (_, report) = train::train(&options, &anatomy, &synth_config, &vocabulary, |log| {
@@ -162,7 +171,7 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
     let mut inputs = vec![args.image.as_path()];
     inputs.extend(args.truth.as_deref());
     io::ensure_not_input(&args.out, &inputs)?;
-    let device = burn::tensor::Device::flex();
+    let device = vision::compute_device(&args.device)?;
     let model = TrainedBaseline::load(&args.checkpoint, &device)
         .with_context(|| format!("loading the checkpoint {}", args.checkpoint.display()))?;
     let image =

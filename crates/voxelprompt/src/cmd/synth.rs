@@ -1,9 +1,10 @@
 //! `voxelprompt synth --out DIR --n N --contrasts t1,flair --lesions glioma --sessions 2
-//! --spacing 2 --seed S`: synthesized training subjects (images, labels, lesion attributes).
+//! --spacing 2 --seed S --anatomy all`: synthesized training subjects (images, labels, lesion
+//! attributes).
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use synth::{Contrast, LesionClass};
+use synth::{Contrast, IntensityMode, LesionClass, SubjectSpec};
 
 /// Arguments of `synth`.
 #[derive(clap::Args)]
@@ -32,6 +33,11 @@ pub struct SynthArgs {
     /// Random seed; the same seed gives the same subjects.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Anatomy the subjects are built from: fsaverage, neuromorphometrics, phantom, all (every
+    /// real anatomy in the cache, taken in turn by subject index), or default (fsaverage when
+    /// the anatomy cache has it, else the phantom).
+    #[arg(long, default_value = "default")]
+    anatomy: String,
 }
 
 /// Writes the subjects and lists what it wrote.
@@ -67,14 +73,21 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| LesionClass::parse(l.trim()))
         .collect::<synth::Result<Vec<_>>>()?;
-    let written = synth::write_subjects(
-        &args.out,
-        args.n,
-        &contrasts,
-        &lesions,
-        args.sessions,
+    let config = synth::SynthConfig::builtin()?;
+    let vocab = synth::Vocabulary::builtin()?;
+    let anatomies = synth::subject::load_anatomies(args.anatomy.trim(), &config)
+        .with_context(|| format!("loading anatomy {:?}", args.anatomy))?;
+    let names: Vec<&str> = anatomies.iter().map(|a| a.name.as_str()).collect();
+    println!("anatomy: {}", names.join(", "));
+    let spec = SubjectSpec {
+        contrasts,
+        lesions,
+        sessions: args.sessions,
         spacing_mm,
-        args.seed,
+        mode: IntensityMode::Realistic,
+    };
+    let written = synth::subject::write_subjects_from_anatomies(
+        &args.out, args.n, &anatomies, &spec, &config, &vocab, args.seed,
     )
     .with_context(|| format!("synthesizing into {}", args.out.display()))?;
     for p in written {
