@@ -416,7 +416,8 @@ pub struct Acquisition {
 }
 
 impl Acquisition {
-    /// Draws acquisition parameters for `contrast`; CT and ADC get no bias field or gamma.
+    /// Draws acquisition parameters for `contrast`; CT and ADC get no bias field or gamma, and
+    /// CT's thick slices are axial.
     pub fn sample(
         config: &SynthConfig,
         contrast: Contrast,
@@ -426,7 +427,9 @@ impl Acquisition {
         let i = &config.intensity;
         let s = &config.spatial;
         let thick = if rng.random::<f64>() < s.thick_slice_probability {
-            let axis = rng.random_range(0..3usize);
+            let drawn = rng.random_range(0..3usize);
+            // Head CT is acquired (or reformatted) in thick axial slices; MR in any plane.
+            let axis = if contrast == Contrast::Ct { 2 } else { drawn };
             let t = uniform(
                 rng,
                 s.slice_spacing_mm[0].max(spacing_mm[axis]),

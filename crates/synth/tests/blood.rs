@@ -101,3 +101,25 @@ fn thin_collections_against_the_skull_read_their_own_density() {
         "chronic subdural collections read far from their density: {errors:.0?} HU"
     );
 }
+
+#[test]
+fn ct_thick_slices_are_axial_and_mr_ones_take_any_plane() {
+    let mut config = SynthConfig::builtin().unwrap();
+    config.spatial.thick_slice_probability = 1.0;
+    let mut rng = synth::rng::stream(9, 0);
+    let mut mr_axes = [0usize; 3];
+    for _ in 0..300 {
+        let ct = synth::contrast::Acquisition::sample(&config, Contrast::Ct, [1.0; 3], &mut rng);
+        if let Some(t) = ct.thick_slices {
+            assert_eq!(t.axis, 2, "CT slices across axis {}", t.axis);
+        }
+        let mr = synth::contrast::Acquisition::sample(&config, Contrast::T2, [1.0; 3], &mut rng);
+        if let Some(t) = mr.thick_slices {
+            mr_axes[t.axis] += 1;
+        }
+    }
+    assert!(
+        mr_axes.iter().all(|&n| n > 30),
+        "MR slice planes {mr_axes:?}"
+    );
+}
