@@ -3,6 +3,8 @@
 //! flipped subject swaps sides, and the head model surrounds the brain. Skips (with a message)
 //! when the anatomy cache is absent; the remap-table checks run always.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use synth::anatomy::{Anatomy, EXTRACEREBRAL_CSF, SCALP, SKULL};
@@ -307,19 +309,7 @@ fn head_model_surrounds_the_brain() {
     let c = g
         .world_to_voxel([0.0, -10.0, 20.0])
         .map(|x| x.round() as usize);
-    let mut seq: Vec<i32> = Vec::new();
-    for k in c[2]..g.shape()[2] {
-        let class = match labels.at(c[0] + 10, c[1], k) {
-            EXTRACEREBRAL_CSF => 1,
-            SKULL => 2,
-            SCALP => 3,
-            0 => 4,
-            _ => 0,
-        };
-        if seq.last() != Some(&class) {
-            seq.push(class);
-        }
-    }
+    let seq = common::layers_upward(labels, [c[0] + 10, c[1], c[2]]);
     // Sulci on the way up are CSF pockets inside the brain; the outer layers are in order.
     let tail: Vec<i32> = seq[seq.len() - 4..].to_vec();
     assert_eq!(tail, vec![1, 2, 3, 4], "radial layers {seq:?}");

@@ -2,6 +2,8 @@
 //! head model, determinism, contrast ordering, and that every recorded lesion attribute is
 //! measurably true of the written volumes.
 
+mod common;
+
 use synth::anatomy::{Anatomy, EXTRACEREBRAL_CSF, SCALP, SKULL};
 use synth::contrast::Contrast;
 use synth::lesion::{ids, IntensityClass, LesionClass};
@@ -48,20 +50,7 @@ fn head_model_surrounds_the_brain() {
     let c = g
         .world_to_voxel([0.0, -8.0, 0.0])
         .map(|x| x.round() as usize);
-    let mut seq: Vec<i32> = Vec::new();
-    for k in c[2]..g.shape()[2] {
-        let l = anatomy.labels.at(c[0] + 8, c[1], k);
-        let class = match l {
-            EXTRACEREBRAL_CSF => 1,
-            SKULL => 2,
-            SCALP => 3,
-            0 => 4,
-            _ => 0,
-        };
-        if seq.last() != Some(&class) {
-            seq.push(class);
-        }
-    }
+    let seq = common::layers_upward(&anatomy.labels, [c[0] + 8, c[1], c[2]]);
     assert_eq!(seq, vec![0, 1, 2, 3, 4], "radial layer order");
     // ICV = brain + CSF and is larger than the brain.
     let icv = anatomy
