@@ -260,6 +260,14 @@ impl LabelMeans {
         self.lesion[k]
     }
 
+    /// Sets the mean of lesion id `id` (ids outside the table are ignored).
+    pub fn set_lesion(&mut self, id: i32, mean: f32) {
+        let k = id - LESION_ID_BASE;
+        if (0..LESION_LUT_LEN as i32).contains(&k) {
+            self.lesion[k as usize] = mean;
+        }
+    }
+
     /// Mean at a voxel: the lesion's where there is one, else the anatomy's.
     #[inline]
     pub fn at(&self, label: i32, lesion: i32) -> f32 {

@@ -8,7 +8,8 @@ use crate::config::SynthConfig;
 use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
 use crate::error::{Result, SynthError};
 use crate::lesion::{
-    paint, record_session, sample_lesion_apart, LesionClass, LesionRecord, LesionShape, SdhStage,
+    ids, paint, record_session, sample_lesion_apart, LesionClass, LesionRecord, LesionShape,
+    SdhStage,
 };
 use crate::rng::{hash_unit, mix, normal, stream};
 use crate::spatial::{random_rigid, sample_grid, warp_labels, SpatialTransform};
@@ -182,8 +183,9 @@ fn progress(labels: &LabelMap, k: usize, key: u64) -> Result<LabelMap> {
     Ok(labels.with_data(out)?)
 }
 
-/// Days after which an acute subdural haematoma is recorded and painted as chronic (CT: from
-/// hyperdense through isodense at 1–3 weeks to hypodense).
+/// Days after which blood is chronic: a subdural haematoma is recorded and painted with its
+/// chronic component, and an intraparenchymal haemorrhage takes the chronic-blood intensities
+/// (CT: from hyperdense through isodense at 1–3 weeks to hypodense).
 pub const SDH_CHRONIC_AFTER_DAYS: i64 = 21;
 
 /// Synthesises one subject from `anatomy`, deterministic in `seed`.
@@ -277,11 +279,18 @@ pub fn synthesize_subject(
         for s in &shapes {
             painted.push(paint(s, &labels, &mut lesions, &to_subject, vocab)?);
         }
+        // An intraparenchymal haematoma seen weeks later has lost its fresh-blood signal.
+        let mut session_means = all_means.clone();
+        if day >= SDH_CHRONIC_AFTER_DAYS {
+            for m in &mut session_means {
+                m.set_lesion(ids::HAEMORRHAGE, m.of_lesion(ids::SDH_CHRONIC));
+            }
+        }
         let mut images = BTreeMap::new();
         for &c in &spec.contrasts {
             let mut crng = stream(seed, 1000 + 16 * k as u64 + c as u64);
             let acq = Acquisition::sample(config, c, spec.spacing_mm, &mut crng);
-            let means = &all_means[Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
+            let means = &session_means[Contrast::ALL.iter().position(|&x| x == c).unwrap_or(0)];
             let mut img = render(&labels, &lesions, means, &acq, config)?;
             if k_sub != [1, 1, 1] {
                 img.image = crate::slab::average(&img.image, &grid, k_sub)?;
@@ -311,7 +320,7 @@ pub fn synthesize_subject(
                     v,
                     &labels,
                     &lesions,
-                    &all_means,
+                    &session_means,
                     vocab,
                     config.intensity.iso_tolerance,
                     &to_subject,

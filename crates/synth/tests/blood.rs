@@ -123,3 +123,48 @@ fn ct_thick_slices_are_axial_and_mr_ones_take_any_plane() {
         "MR slice planes {mr_axes:?}"
     );
 }
+
+#[test]
+fn intraparenchymal_haemorrhage_is_no_longer_dense_at_follow_up() {
+    let mut config = SynthConfig::builtin().unwrap();
+    config.spatial.thick_slice_probability = 0.0;
+    let vocab = Vocabulary::builtin().unwrap();
+    let anatomy = Anatomy::phantom(3.0, &config.head).unwrap();
+    let spec = SubjectSpec {
+        contrasts: vec![Contrast::Ct],
+        lesions: vec![LesionClass::Haemorrhage],
+        sessions: 2,
+        spacing_mm: [3.0; 3],
+        mode: IntensityMode::Realistic,
+    };
+    let mut checked = 0;
+    for seed in 0..4 {
+        let s = synthesize_subject(&anatomy, &spec, &config, &vocab, "iph", seed).unwrap();
+        let hu = |k: usize| {
+            let ses = &s.sessions[k];
+            let img = ses.images[&Contrast::Ct].hu.as_ref().unwrap();
+            mean_hu(img.data(), ses.lesions.data(), ids::HAEMORRHAGE)
+        };
+        let (Some(acute), Some(late)) = (hu(0), hu(1)) else {
+            continue; // resorbed completely at this resolution
+        };
+        assert!(acute > 50.0, "seed {seed}: fresh haemorrhage {acute:.0} HU");
+        assert!(
+            late < 30.0,
+            "seed {seed}: {late:.0} HU after {} days",
+            s.sessions[1].days_from_baseline
+        );
+        let class = |k: usize| s.sessions[k].lesion_records[0].intensity[&Contrast::Ct];
+        assert_eq!(
+            class(0),
+            synth::lesion::IntensityClass::Hyper,
+            "seed {seed}"
+        );
+        assert_eq!(class(1), synth::lesion::IntensityClass::Hypo, "seed {seed}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "only {checked} haemorrhages were still visible at follow-up"
+    );
+}
