@@ -3,7 +3,7 @@
 
 use super::{
     done, encode_step, roi_case, roi_feasible, roi_pool, roi_scenarios, roi_space, scenario_roi,
-    ANATOMY_CONTRASTS,
+    RoiCase, ANATOMY_CONTRASTS,
 };
 use crate::catalogue::Catalogue;
 use crate::checker::{ExpectedOutput, OutputKind, Quantity};
@@ -56,6 +56,23 @@ fn segmentation_program(
         reply.code()
     ));
     reply
+}
+
+/// The whole outcome of segmenting the region of `case`: its target, the shared program, the
+/// volume reply and the mask output.
+fn segment_case(case: RoiCase) -> Result<Outcome> {
+    let mut p = ProgramBuilder::new();
+    p.target("target", &case.name, case.def.clone());
+    let ml = voxel::measure::volume_ml(&case.mask);
+    let reply = segmentation_program(&mut p, &case.inputs, &case.name, ml);
+    done(
+        &p,
+        case.inputs,
+        &case.synth,
+        &[reply],
+        vec![],
+        vec![mask_output(case.def)],
+    )
 }
 
 fn mask_output(def: MaskDef) -> ExpectedOutput {
@@ -113,18 +130,7 @@ impl Family for SegmentAnatomy {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
-        let mut p = ProgramBuilder::new();
-        p.target("target", &case.name, case.def.clone());
-        let ml = voxel::measure::volume_ml(&case.mask);
-        let reply = segmentation_program(&mut p, &case.inputs, &case.name, ml);
-        done(
-            &p,
-            case.inputs,
-            &case.synth,
-            &[reply],
-            vec![],
-            vec![mask_output(case.def)],
-        )
+        segment_case(case)
     }
 }
 
@@ -169,18 +175,7 @@ impl Family for SegmentLesion {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
-        let mut p = ProgramBuilder::new();
-        p.target("target", &case.name, case.def.clone());
-        let ml = voxel::measure::volume_ml(&case.mask);
-        let reply = segmentation_program(&mut p, &case.inputs, &case.name, ml);
-        done(
-            &p,
-            case.inputs,
-            &case.synth,
-            &[reply],
-            vec![],
-            vec![mask_output(case.def)],
-        )
+        segment_case(case)
     }
 }
 
