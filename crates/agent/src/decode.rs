@@ -134,13 +134,7 @@ impl<'a> DecodeSession<'a> {
     /// Appends a step's feedback; `eps` holds one ε° row (`[n, d_model]`) per `<vol>` slot in
     /// `items`, in order.
     pub fn push_feedback(&mut self, items: &[FeedbackItem], eps: Option<Tensor<2>>) -> Result<()> {
-        let slots: usize = items
-            .iter()
-            .map(|i| match i {
-                FeedbackItem::Volumes(n) => *n,
-                FeedbackItem::Text(_) => 0,
-            })
-            .sum();
+        let slots: usize = items.iter().map(FeedbackItem::vol_slots).sum();
         // Both calls validate before they change anything, so an error leaves the session as
         // it was.
         let before = self.eps.len();

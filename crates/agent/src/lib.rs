@@ -45,4 +45,4 @@ pub use error::{AgentError, Result};
 pub use model::{cross_entropy, masked_cross_entropy, AgentModel, TeacherOutput};
 pub use phi_head::PhiHead;
 pub use sequence::{AgentSequence, FeedbackItem, SequenceBatch, TokenRole, VolumeInfo};
-pub use tokenizer::{AgentTokenizer, SpecialIds, MOD_MARKER, SPECIAL_TOKENS};
+pub use tokenizer::{AgentTokenizer, SpecialIds, MOD_MARKER, SPECIAL_TOKENS, VOL_MARKER};

@@ -27,7 +27,8 @@
 //! and date parts left out when unknown.
 
 use crate::error::{AgentError, Result};
-use crate::tokenizer::{AgentTokenizer, SpecialIds};
+use crate::tokenizer::{AgentTokenizer, SpecialIds, VOL_MARKER};
+use serde::{Deserialize, Serialize};
 
 /// What a token of a sequence is, which decides the loss mask and the ϕ and ε° slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +94,37 @@ impl VolumeInfo {
     }
 }
 
-/// One item of a step's feedback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One item of a step's feedback, in the order the `read` calls ran: the one feedback type of
+/// the runtime (which produces it) and the agent (which reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FeedbackItem {
     /// Text appended as is (the runtime formats numbers with their fixed precision and units).
     Text(String),
-    /// `n` `<vol>` slots, one per stream of an image encoding; their ε° rows are supplied at
-    /// forward time in order of appearance.
-    Volumes(usize),
+    /// An encoding: one ε° vector per stream. The agent sees one `<vol>` slot per stream whose
+    /// input embedding is the vector (supplied at forward time in order of appearance).
+    Encoding {
+        /// ε° of each stream, in stream order.
+        streams: Vec<Vec<f32>>,
+    },
+}
+
+impl FeedbackItem {
+    /// The item as trace text: the text itself, or one `<vol>` per stream for an encoding.
+    pub fn as_text(&self) -> String {
+        match self {
+            FeedbackItem::Text(t) => t.clone(),
+            FeedbackItem::Encoding { streams } => VOL_MARKER.repeat(streams.len()),
+        }
+    }
+
+    /// Number of `<vol>` slots the item takes.
+    pub fn vol_slots(&self) -> usize {
+        match self {
+            FeedbackItem::Text(_) => 0,
+            FeedbackItem::Encoding { streams } => streams.len(),
+        }
+    }
 }
 
 /// A token sequence with the role of every token.
@@ -225,9 +249,10 @@ impl AgentSequence {
                         .into_iter()
                         .map(|id| (id, TokenRole::FeedbackText)),
                 ),
-                FeedbackItem::Volumes(n) => {
-                    tokens.extend(std::iter::repeat_n((self.ids.vol, TokenRole::VolSlot), *n))
-                }
+                FeedbackItem::Encoding { streams } => tokens.extend(std::iter::repeat_n(
+                    (self.ids.vol, TokenRole::VolSlot),
+                    streams.len(),
+                )),
             }
         }
         tokens.push((self.ids.endfeedback, TokenRole::FeedbackMarker));
@@ -467,8 +492,13 @@ mod tests {
         }
         assert_eq!(seq, before);
         seq.close_step().unwrap();
-        seq.push_feedback(&tok, &[FeedbackItem::Volumes(3)])
-            .unwrap();
+        seq.push_feedback(
+            &tok,
+            &[FeedbackItem::Encoding {
+                streams: vec![Vec::new(); 3],
+            }],
+        )
+        .unwrap();
         assert_eq!(seq.vol_positions().len(), 3);
         seq.push_eos();
         assert_eq!(*seq.roles().last().unwrap(), TokenRole::Eos);
@@ -482,7 +512,13 @@ mod tests {
         a.push_step(&tok, "read(volume(m));").unwrap();
         let mut b = AgentSequence::initial(&tok, "hi", &[]).unwrap();
         b.push_step(&tok, "encode([scan_1]<mod>)").unwrap();
-        b.push_feedback(&tok, &[FeedbackItem::Volumes(1)]).unwrap();
+        b.push_feedback(
+            &tok,
+            &[FeedbackItem::Encoding {
+                streams: vec![Vec::new()],
+            }],
+        )
+        .unwrap();
         let batch = SequenceBatch::new(&[&a, &b]).unwrap();
         let len = a.len().max(b.len());
         assert_eq!((batch.batch, batch.len), (2, len));

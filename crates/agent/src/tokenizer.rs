@@ -31,13 +31,18 @@ pub const SPECIAL_TOKENS: [&str; 10] = [
     "<endstep>",
     "<feedback>",
     "<endfeedback>",
-    "<mod>",
-    "<vol>",
+    MOD_MARKER,
+    VOL_MARKER,
     "<phi>",
 ];
 
-/// The marker that program code uses for a modulation point (`encode([scan_1]<mod>)`).
+/// The marker that program code uses for a modulation point (`encode([scan_1]<mod>)`): the one
+/// definition that the tokenizer, the runtime's ϕ binding and the task programs use.
 pub const MOD_MARKER: &str = "<mod>";
+
+/// The feedback token whose input embedding is an encoding's ε° (one per stream); traces show
+/// encodings with it.
+pub const VOL_MARKER: &str = "<vol>";
 
 /// Merges seen fewer times than this in the corpus are not learned: a pair that occurs once
 /// saves nothing and only spends vocabulary.
@@ -174,8 +179,8 @@ impl AgentTokenizer {
             endstep: id("<endstep>")?,
             feedback: id("<feedback>")?,
             endfeedback: id("<endfeedback>")?,
-            mod_marker: id("<mod>")?,
-            vol: id("<vol>")?,
+            mod_marker: id(MOD_MARKER)?,
+            vol: id(VOL_MARKER)?,
             phi: id("<phi>")?,
         };
         // Not stored in tokenizer.json: text never gets to name a special token (module doc).

@@ -29,7 +29,9 @@ fn kv_cache_decoding_matches_full_recompute() {
     let eps = fixed_eps(1, d, 11, &device);
     let feedback = vec![
         FeedbackItem::Text("z = ".into()),
-        FeedbackItem::Volumes(1),
+        FeedbackItem::Encoding {
+            streams: vec![Vec::new(); 1],
+        },
         FeedbackItem::Text(" and some more feedback text to push the prefix past 64 tokens".into()),
     ];
 
@@ -160,7 +162,9 @@ fn loss_mask_excludes_prompt_feedback_and_phi() {
         &tok,
         &[
             FeedbackItem::Text("m = mask".into()),
-            FeedbackItem::Volumes(2),
+            FeedbackItem::Encoding {
+                streams: vec![Vec::new(); 2],
+            },
         ],
     )
     .unwrap();

@@ -22,31 +22,8 @@
 
 use crate::values::{EncodingHandle, MaskHandle, PhiValue, VolumeHandle};
 use rhai::Dynamic;
-use serde::{Deserialize, Serialize};
 
-/// One item of a step's feedback, in the order the `read` calls ran.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackItem {
-    /// Text the agent reads as tokens.
-    Text(String),
-    /// An encoding: one ε° vector per stream; the agent sees one `<vol>` position per stream
-    /// whose embedding is replaced by the vector.
-    Encoding {
-        /// ε° of each stream, in stream order.
-        streams: Vec<Vec<f32>>,
-    },
-}
-
-impl FeedbackItem {
-    /// The item as trace text: the text itself, or one `<vol>` per stream for an encoding.
-    pub fn as_text(&self) -> String {
-        match self {
-            FeedbackItem::Text(t) => t.clone(),
-            FeedbackItem::Encoding { streams } => "<vol>".repeat(streams.len()),
-        }
-    }
-}
+pub use agent::FeedbackItem;
 
 /// The feedback of a whole step as text: items joined by newlines.
 pub fn feedback_text(items: &[FeedbackItem]) -> String {

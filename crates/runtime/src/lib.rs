@@ -23,6 +23,7 @@ mod context;
 mod diagnose;
 mod phi_binding;
 
+pub use agent::{MOD_MARKER, VOL_MARKER};
 pub use context::{OutputData, OutputVolume};
 pub use error::{Result, RuntimeError, StepError, StepErrorKind};
 pub use feedback::{format_number, FeedbackItem};

@@ -20,7 +20,7 @@ use runtime::{
 use serde::Serialize;
 use std::sync::Arc;
 use voxel::crop::crop_or_pad;
-use voxel::Image;
+use voxel::{Image, Mask};
 
 /// Marks a ϕ vector as made by [`oracle_phi`].
 const TAG: f32 = 7919.0;
@@ -51,11 +51,7 @@ impl OracleBackend {
     pub fn new(sample: &TaskSample) -> OracleBackend {
         OracleBackend {
             truth: sample.truth.clone(),
-            inputs: sample
-                .inputs
-                .iter()
-                .map(|i| (i.image.clone(), i.session))
-                .collect(),
+            inputs: sample.input_sessions(),
             targets: sample
                 .mods()
                 .map(|m| match m {
@@ -65,27 +61,6 @@ impl OracleBackend {
                 .collect(),
             stats: GroundTruthBackend::new(StructureTable::new()),
         }
-    }
-
-    /// The session of a stream and its offset in that session's grid (a crop of an input).
-    fn locate(&self, stream: &Arc<Image>) -> Result<(usize, Option<[i64; 3]>)> {
-        if let Some((_, s)) = self.inputs.iter().find(|(i, _)| Arc::ptr_eq(i, stream)) {
-            return Ok((*s, None));
-        }
-        let mut sessions: Vec<usize> = self.inputs.iter().map(|(_, s)| *s).collect();
-        sessions.sort_unstable();
-        sessions.dedup();
-        let [session] = sessions[..] else {
-            return Err(TaskError::Mask(
-                "the oracle can place derived volumes only when all inputs are of one session"
-                    .into(),
-            ));
-        };
-        let grid = self.truth.session(session)?.labels.geometry();
-        let off = integer_offset(grid, stream.geometry()).ok_or_else(|| {
-            TaskError::Mask("an encoded volume is not on (a crop of) an input's grid".into())
-        })?;
-        Ok((session, Some(off)))
     }
 }
 
@@ -110,22 +85,57 @@ impl VisionBackend for OracleBackend {
             .streams()
             .iter()
             .map(|s| {
-                let (session, offset) = self.locate(s).map_err(|e| vision(e.to_string()))?;
-                let mask = self
-                    .truth
-                    .mask(def, session)
-                    .map_err(|e| vision(e.to_string()))?;
-                let mask = match offset {
-                    None => mask,
-                    Some(off) => crop_or_pad(&mask, off, s.shape(), false)?,
-                };
-                Ok(mask.to_image())
+                stream_truth(&self.truth, &self.inputs, def, s)
+                    .map(|m| m.to_image())
+                    .map_err(|e| vision(e.to_string()))
             })
             .collect()
     }
 
     fn embedding(&self, encoding: &EncodingHandle) -> runtime::Result<Vec<Vec<f32>>> {
         self.stats.embedding(encoding)
+    }
+}
+
+/// The true mask of `def` for one encoded stream: the stream is an input (matched by identity,
+/// `inputs` pairs each input image with its session) or a crop of one when all inputs share a
+/// session. Used by the oracle and by the joint trainer's Dice loss.
+pub fn stream_truth(
+    truth: &SubjectTruth,
+    inputs: &[(Arc<Image>, usize)],
+    def: &MaskDef,
+    stream: &Arc<Image>,
+) -> Result<Mask> {
+    if let Some((_, s)) = inputs.iter().find(|(i, _)| Arc::ptr_eq(i, stream)) {
+        return truth.mask(def, *s);
+    }
+    let mut sessions: Vec<usize> = inputs.iter().map(|(_, s)| *s).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    let [session] = sessions[..] else {
+        return Err(TaskError::Mask(
+            "the truth of a derived volume is known only when all inputs are of one session".into(),
+        ));
+    };
+    let grid = truth.session(session)?.labels.geometry();
+    let off = integer_offset(grid, stream.geometry()).ok_or_else(|| {
+        TaskError::Mask("an encoded volume is not on (a crop of) an input's grid".into())
+    })?;
+    Ok(crop_or_pad(
+        &truth.mask(def, session)?,
+        off,
+        stream.shape(),
+        false,
+    )?)
+}
+
+impl TaskSample {
+    /// Each input image with its session index, as [`stream_truth`] takes them.
+    pub fn input_sessions(&self) -> Vec<(Arc<Image>, usize)> {
+        self.inputs
+            .iter()
+            .map(|i| (i.image.clone(), i.session))
+            .collect()
     }
 }
 

@@ -140,7 +140,7 @@ impl ProgramBuilder {
                         target: target.clone(),
                     });
                 }
-                plain.push_str("<mod>");
+                plain.push_str(runtime::MOD_MARKER);
                 rest = &after[close + 1..];
             }
             plain.push_str(rest);

@@ -20,7 +20,7 @@ use crate::error::{Result, TrainError};
 use crate::loss::dice_bce_loss;
 use crate::sampling::{Sampler, TrainingSample};
 use crate::settings::BaselineSettings;
-use crate::tensor::{image_to_tensor, tensor_spacing};
+use vision::tensor::{image_to_tensor, tensor_spacing};
 
 /// Samples synthesised ahead of the optimiser.
 const PREFETCH: usize = 2;

@@ -41,6 +41,15 @@ pub enum TrainError {
     /// The tensor backend returned data in an unexpected form.
     #[error("tensor backend: {0}")]
     Backend(String),
+    /// The agent failed (tokenizer, sequence, decoder).
+    #[error(transparent)]
+    Agent(#[from] agent::AgentError),
+    /// The runtime refused a program or session.
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    /// Drawing a task sample failed.
+    #[error(transparent)]
+    Task(#[from] tasks::TaskError),
     /// The background thread that synthesises training samples stopped unexpectedly.
     #[error("the sample synthesis thread stopped: {0}")]
     Sampler(String),
@@ -55,6 +64,14 @@ impl TrainError {
         TrainError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A problem with a checkpoint or model file at `path`.
+    pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> TrainError {
+        TrainError::Checkpoint {
+            path: path.into(),
+            problem: problem.into(),
         }
     }
 }

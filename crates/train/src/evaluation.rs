@@ -11,7 +11,7 @@ use voxel::{Image, Mask};
 
 use crate::checkpoint::TrainedBaseline;
 use crate::error::Result;
-use crate::tensor::{image_to_tensor, tensor_spacing, tensor_to_image};
+use vision::tensor::{image_to_tensor, tensor_spacing, tensor_to_image};
 
 /// Probability above which a voxel belongs to the target.
 pub const THRESHOLD: f32 = 0.5;
@@ -26,7 +26,7 @@ pub fn probabilities_on_network_grid(model: &TrainedBaseline, image: &Image) -> 
         voxel::intensity::normalize_percentile(&resampled, &settings.normalisation.options())?;
     let input = image_to_tensor(&normalised, &model.device);
     let output = model.net.forward(input, tensor_spacing(&grid))?;
-    tensor_to_image(output.probabilities, &grid)
+    Ok(tensor_to_image(output.probabilities, &grid)?)
 }
 
 /// Target probabilities of `image` on its own grid (linear interpolation).

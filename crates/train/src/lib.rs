@@ -1,25 +1,38 @@
 //! `train`: training and evaluation of VoxelPrompt's networks (DESIGN.md §7).
 //!
-//! For now it holds the single-task baseline: a [`vision::BaselineUnet`] trained for one
-//! vocabulary target on subjects synthesised on the fly ([`sampling`]), with soft Dice + BCE
-//! ([`loss`]), checkpoints with their training settings ([`checkpoint`]) and inference plus
-//! overlap metrics on real scans ([`evaluation`]). The joint agent + vision loop will sit
-//! beside [`baseline`] and reuse the sampling, losses and evaluation.
+//! - The joint model: [`model`] (agent + vision + tokenizer + preprocessing, saved with a
+//!   checksum manifest), [`preprocess`] (the one conform/restore path of training and
+//!   inference), [`backend`] (the runtime's `VisionBackend` running the vision network),
+//!   [`joint`] (the teacher-forced loss of one task sample) and [`trainer`] (the resumable
+//!   training run behind `voxelprompt train`).
+//! - The single-task baseline: a [`vision::BaselineUnet`] trained for one vocabulary target on
+//!   subjects synthesised on the fly ([`sampling`]), with soft Dice + BCE ([`loss`]),
+//!   checkpoints ([`checkpoint`]) and inference plus overlap metrics on real scans
+//!   ([`evaluation`]).
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod baseline;
 pub mod checkpoint;
 pub mod error;
 pub mod evaluation;
+pub mod joint;
 pub mod loss;
+pub mod model;
+pub mod plot;
+pub mod preprocess;
 pub mod sampling;
 pub mod settings;
-pub mod tensor;
+pub mod trainer;
 
+pub use backend::UnetBackend;
 pub use baseline::{train, BaselineTrainer, StepLog, TrainOptions, TrainReport};
 pub use checkpoint::TrainedBaseline;
 pub use error::{Result, TrainError};
 pub use evaluation::{segment, Evaluation};
+pub use model::{JointNet, Model, ModelConfig};
+pub use preprocess::{Modality, Preprocessing};
 pub use sampling::{Sampler, TrainingSample};
 pub use settings::BaselineSettings;
+pub use trainer::{JointSettings, JointTrainer, SeedPurpose};

@@ -40,6 +40,7 @@ pub mod profile;
 pub mod schedule;
 pub mod stream_attention;
 pub mod streamed;
+pub mod tensor;
 pub mod unet;
 pub mod upsample;
 

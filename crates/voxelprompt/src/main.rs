@@ -31,6 +31,8 @@ enum Command {
     Tasks(cmd::tasks::TasksArgs),
     /// Single-task baseline UNet: train on synthesised subjects, segment real scans.
     Baseline(cmd::baseline::BaselineArgs),
+    /// Joint training of the agent and the vision network on synthesised task samples.
+    Train(cmd::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Measure(args) => cmd::measure::run(&args),
         Command::Tasks(args) => cmd::tasks::run(&args),
         Command::Baseline(args) => cmd::baseline::run(&args),
+        Command::Train(args) => cmd::train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

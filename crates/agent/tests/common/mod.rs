@@ -114,7 +114,7 @@ pub fn examples() -> Vec<Example> {
                         "let z = encode([scan_1]<mod>); read(z);".into(),
                         vec![
                             FeedbackItem::Text("z = ".into()),
-                            FeedbackItem::Volumes(1),
+                            FeedbackItem::Encoding { streams: vec![Vec::new(); 1] },
                         ],
                     ),
                     (
@@ -178,10 +178,7 @@ pub fn n_vol(ex: &Example) -> usize {
     ex.steps
         .iter()
         .flat_map(|(_, f)| f)
-        .map(|i| match i {
-            FeedbackItem::Volumes(n) => *n,
-            FeedbackItem::Text(_) => 0,
-        })
+        .map(FeedbackItem::vol_slots)
         .sum()
 }
 
@@ -206,13 +203,7 @@ pub fn feedback_eps(
     salt: u64,
     device: &Device,
 ) -> Option<Tensor<2>> {
-    let slots: usize = feedback
-        .iter()
-        .map(|f| match f {
-            FeedbackItem::Volumes(n) => *n,
-            FeedbackItem::Text(_) => 0,
-        })
-        .sum();
+    let slots: usize = feedback.iter().map(FeedbackItem::vol_slots).sum();
     (slots > 0).then(|| fixed_eps(slots, d, salt, device))
 }
 

@@ -8,3 +8,4 @@ pub mod measure;
 pub mod render;
 pub mod synth;
 pub mod tasks;
+pub mod train;

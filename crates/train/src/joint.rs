@@ -1,0 +1,307 @@
+//! One joint training sample, end to end (DESIGN.md §7): a task sample's prompt becomes μ₁; its
+//! ground-truth program φ* is executed step by step with teacher forcing. For each step the
+//! agent's forward pass over the new tokens (continuing a KV cache, so the whole sequence is
+//! processed once) gives the ϕ of that step's `<mod>` markers; the runtime executes the step
+//! with the model's own vision network ([`UnetBackend`] in its training flavour); the step's
+//! feedback (text, and ε° at `<vol>` slots) extends the sequence. The loss is the cross-entropy
+//! on program tokens plus λ × the soft Dice of every `generate` against the true mask, and one
+//! backward pass reaches agent and vision together: through ϕ, Dice trains the ϕ head and the
+//! decoder; through ε°, the agent's later tokens train the encoder.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use agent::{AgentSequence, AgentTokenizer, KvCache, VolumeInfo};
+use burn::tensor::{Int, Tensor, TensorData};
+use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
+use tasks::program::ModMeaning;
+use tasks::TaskSample;
+use vision::tensor::images_to_tensor;
+use voxel::Image;
+
+use crate::backend::{Generated, UnetBackend};
+use crate::error::{Result, TrainError};
+use crate::model::JointNet;
+use crate::preprocess::{Modality, Preprocessing};
+
+/// Seconds spent in each stage of one sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct StageSeconds {
+    /// Synthesising the task sample (measured by the sampler).
+    pub synthesis: f64,
+    /// Agent forward passes (all chunks).
+    pub agent_forward: f64,
+    /// Runtime steps, including the vision forward passes they make.
+    pub runtime: f64,
+    /// Of `runtime`: inside vision `encode`/`generate` calls.
+    pub vision_forward: f64,
+    /// Building the loss terms (targets, Dice, cross-entropy).
+    pub loss: f64,
+    /// The backward pass through agent and vision.
+    pub backward: f64,
+}
+
+impl StageSeconds {
+    /// Adds `other` stage by stage.
+    pub fn add(&mut self, other: &StageSeconds) {
+        self.synthesis += other.synthesis;
+        self.agent_forward += other.agent_forward;
+        self.runtime += other.runtime;
+        self.vision_forward += other.vision_forward;
+        self.loss += other.loss;
+        self.backward += other.backward;
+    }
+
+    /// Every stage divided by `n`.
+    pub fn scaled(&self, n: f64) -> StageSeconds {
+        StageSeconds {
+            synthesis: self.synthesis / n,
+            agent_forward: self.agent_forward / n,
+            runtime: self.runtime / n,
+            vision_forward: self.vision_forward / n,
+            loss: self.loss / n,
+            backward: self.backward / n,
+        }
+    }
+}
+
+/// The loss of one sample, with the graph for the backward pass.
+pub struct SampleLoss {
+    /// Cross-entropy + λ × Σ soft Dice, shape `[1]`.
+    pub total: Tensor<1>,
+    /// Mean cross-entropy over the program tokens.
+    pub cross_entropy: f64,
+    /// Σ over `generate` calls of (1 − soft Dice), averaged over streams.
+    pub dice: f64,
+    /// Σ over `generate` calls of the Dice loss, unweighted, with its graph (`None` when the
+    /// program generated nothing).
+    pub dice_loss: Option<Tensor<1>>,
+    /// Number of `generate` calls scored.
+    pub generated: usize,
+    /// Steps whose execution reported an error (expected while the vision net is untrained:
+    /// e.g. an empty mask has no largest component).
+    pub step_errors: usize,
+    /// Where the time went.
+    pub seconds: StageSeconds,
+}
+
+/// Everything the sample loss needs besides the sample.
+pub struct LossContext<'a> {
+    /// The networks (on an autodiff device for training).
+    pub net: &'a JointNet,
+    /// The tokenizer.
+    pub tokenizer: &'a AgentTokenizer,
+    /// The model's preprocessing.
+    pub preprocessing: &'a Preprocessing,
+    /// λ of the Dice term.
+    pub dice_weight: f64,
+}
+
+/// The agent's view of an input volume.
+pub fn volume_info(input: &tasks::InputVolume) -> VolumeInfo {
+    VolumeInfo {
+        name: input.name.clone(),
+        modality: Some(input.modality.clone()),
+        acquired: Some(input.date.clone()),
+    }
+}
+
+/// Soft Dice loss `1 − 2Σpt / (Σp + Σt)` per stream of `[S, 1, …]` maps, averaged over streams
+/// (smoothed by 1 voxel so an empty target asks for an empty prediction).
+pub fn soft_dice_loss(probabilities: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
+    let s = probabilities.dims()[0];
+    let p = probabilities.reshape([s as i32, -1]);
+    let t = target.reshape([s as i32, -1]);
+    let inter = (p.clone() * t.clone()).sum_dim(1);
+    let sums = p.sum_dim(1) + t.sum_dim(1);
+    let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / sums.add_scalar(1.0);
+    dice.neg().add_scalar(1.0).mean()
+}
+
+/// The loss of `sample` under teacher forcing (see the module docs).
+pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleLoss> {
+    let net = ctx.net;
+    let tok = ctx.tokenizer;
+    let device = net.agent.device();
+    let mut seconds = StageSeconds::default();
+
+    let infos: Vec<VolumeInfo> = sample.inputs.iter().map(volume_info).collect();
+    let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
+    let modalities = sample
+        .inputs
+        .iter()
+        .map(|i| (i.image.clone(), Modality::of_contrast(i.contrast)))
+        .collect();
+    let backend = Arc::new(UnetBackend::training(
+        net.vision.clone(),
+        device.clone(),
+        ctx.preprocessing.clone(),
+        modalities,
+    ));
+    let inputs = sample
+        .inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.image.clone()))
+        .collect();
+    let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
+    let mut session = Session::new(inputs, dyn_backend, Limits::default())?;
+    let input_sessions = sample.input_sessions();
+
+    let mut cache = KvCache::new(&net.agent.decoder);
+    let mut processed = 0usize;
+    let mut hidden_chunks: Vec<Tensor<3>> = Vec::new();
+    let mut pending_eps: Vec<Tensor<2>> = Vec::new();
+    let mut dice_terms: Vec<Tensor<1>> = Vec::new();
+    let mut step_errors = 0usize;
+
+    for (index, step) in sample.program.iter().enumerate() {
+        seq.push_step(tok, &step.code)?;
+        let started = Instant::now();
+        let chunk = &seq.tokens()[processed..];
+        let vol_positions: Vec<usize> = seq
+            .vol_positions()
+            .into_iter()
+            .filter(|&p| p >= processed)
+            .map(|p| p - processed)
+            .collect();
+        let eps =
+            (!pending_eps.is_empty()).then(|| Tensor::cat(std::mem::take(&mut pending_eps), 0));
+        let x = net
+            .agent
+            .input_embeddings(chunk, 1, chunk.len(), &vol_positions, eps)?;
+        let hidden = net.agent.forward_hidden(x, Some(&mut cache))?;
+        let phi_positions: Vec<usize> = seq
+            .phi_positions()
+            .into_iter()
+            .filter(|&p| p >= processed)
+            .map(|p| p - processed)
+            .collect();
+        let phi_rows = net.agent.phi_at(hidden.clone(), &phi_positions)?;
+        processed = seq.len();
+        hidden_chunks.push(hidden);
+        let phis = match phi_rows {
+            Some(rows) => backend.register_phi(rows)?,
+            None => Vec::new(),
+        };
+        seconds.agent_forward += started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let outcome = session.step(&step.code, &phis)?;
+        seconds.runtime += started.elapsed().as_secs_f64();
+        seconds.vision_forward += backend.take_vision_seconds();
+        if outcome.error.is_some() {
+            step_errors += 1;
+        }
+
+        let started = Instant::now();
+        for generated in backend.take_generated() {
+            let Some(term) = dice_term(ctx, sample, &input_sessions, step, &phis, &generated)?
+            else {
+                continue;
+            };
+            dice_terms.push(term);
+        }
+        seconds.loss += started.elapsed().as_secs_f64();
+
+        if outcome.stopped || index + 1 == sample.program.len() {
+            break;
+        }
+        for item in &outcome.feedback {
+            if let FeedbackItem::Encoding { streams } = item {
+                for values in streams {
+                    let row = backend.eps_row(values).unwrap_or_else(|| {
+                        let d = values.len();
+                        Tensor::<2>::from_data(TensorData::new(values.clone(), [1, d]), &device)
+                    });
+                    pending_eps.push(row);
+                }
+            }
+        }
+        seq.push_feedback(tok, &outcome.feedback)?;
+    }
+
+    let started = Instant::now();
+    let hidden = Tensor::cat(hidden_chunks, 1);
+    let [_, len, d] = hidden.dims();
+    let mask = seq.loss_mask();
+    let (positions, targets): (Vec<i64>, Vec<i64>) = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &scored)| scored)
+        .map(|(i, _)| (i as i64, i64::from(seq.tokens()[i + 1])))
+        .unzip();
+    if positions.is_empty() {
+        return Err(TrainError::Backend(format!(
+            "sample {} ({}) has no program token to score",
+            sample.seed, sample.family
+        )));
+    }
+    let n = positions.len();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &device);
+    let rows = hidden.reshape([len, d]).select(0, index);
+    let logits = net.agent.decoder.logits(rows);
+    let cross_entropy = agent::cross_entropy(
+        logits,
+        &targets.iter().map(|&t| t as u32).collect::<Vec<_>>(),
+    )?;
+    let generated = dice_terms.len();
+    let mut total = cross_entropy.clone();
+    let mut dice_value = 0.0;
+    let mut dice_loss = None;
+    if !dice_terms.is_empty() {
+        let dice = Tensor::cat(dice_terms, 0).sum();
+        dice_value = scalar(dice.clone())?;
+        total = total + dice.clone().mul_scalar(ctx.dice_weight);
+        dice_loss = Some(dice);
+    }
+    seconds.loss += started.elapsed().as_secs_f64();
+    Ok(SampleLoss {
+        total,
+        cross_entropy: scalar(cross_entropy)?,
+        dice: dice_value,
+        dice_loss,
+        generated,
+        step_errors,
+        seconds,
+    })
+}
+
+/// The Dice loss of one `generate` call, or `None` when its ϕ is not one of this step's
+/// generator markers (a program that generates with an encoder's ϕ has no target).
+fn dice_term(
+    ctx: &LossContext<'_>,
+    sample: &TaskSample,
+    input_sessions: &[(Arc<Image>, usize)],
+    step: &tasks::program::ProgramStep,
+    phis: &[Phi],
+    generated: &Generated,
+) -> Result<Option<Tensor<1>>> {
+    let Some(marker) = phis.iter().position(|p| *p == generated.phi) else {
+        return Ok(None);
+    };
+    let Some(ModMeaning::Generate { target }) = step.mods.get(marker) else {
+        return Ok(None);
+    };
+    let mut carried = Vec::with_capacity(generated.streams.len());
+    for stream in &generated.streams {
+        let mask =
+            tasks::oracle::stream_truth(&sample.truth, input_sessions, &target.mask, stream)?;
+        carried.push(
+            ctx.preprocessing
+                .carry_mask(&mask.to_image(), &generated.grid)?,
+        );
+    }
+    let refs: Vec<&Image> = carried.iter().collect();
+    let truth = images_to_tensor(&refs, &generated.probabilities.device())?;
+    Ok(Some(
+        soft_dice_loss(generated.probabilities.clone(), truth).reshape([1]),
+    ))
+}
+
+/// The single value of a `[1]` tensor.
+pub fn scalar(t: Tensor<1>) -> Result<f64> {
+    let v = vision::tensor::tensor_values(t)?;
+    v.first()
+        .map(|&x| f64::from(x))
+        .ok_or_else(|| TrainError::Backend("empty loss tensor".into()))
+}

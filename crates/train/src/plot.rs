@@ -1,0 +1,175 @@
+//! `loss.png`: the learning curves of a run from its `train.csv` (training loss, its
+//! cross-entropy and Dice parts, and the validation loss), drawn with `plotters`.
+//!
+//! Text needs a TrueType font; the first of [`FONT_PATHS`] that exists is used (Debian's
+//! `fonts-dejavu-core` provides it). Without one the plot is an error, never a panic.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::error::{Result, TrainError};
+
+/// Where a sans-serif TrueType font is looked for.
+pub const FONT_PATHS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/Library/Fonts/Arial.ttf",
+];
+
+fn ensure_font() -> Result<()> {
+    use std::sync::OnceLock;
+    static FONT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let path = FONT_PATHS
+            .iter()
+            .find(|p| Path::new(p).is_file())
+            .ok_or_else(|| {
+                format!(
+                    "no TrueType font found (looked in {}; install fonts-dejavu-core)",
+                    FONT_PATHS.join(", ")
+                )
+            })?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+        // plotters keeps the font for the life of the process.
+        let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        register_font("sans-serif", FontStyle::Normal, leaked)
+            .map_err(|_| format!("{path}: not a usable TrueType font"))
+    })
+    .clone()
+    .map_err(TrainError::Backend)
+}
+
+/// A named curve and its colour.
+type Series<'a> = (&'a str, &'a Vec<(f64, f64)>, RGBColor);
+
+/// Curves read from `train.csv`: (samples, value) per series.
+struct Curves {
+    loss: Vec<(f64, f64)>,
+    cross_entropy: Vec<(f64, f64)>,
+    dice: Vec<(f64, f64)>,
+    validation: Vec<(f64, f64)>,
+}
+
+fn read_csv(csv: &Path) -> Result<Curves> {
+    let text = std::fs::read_to_string(csv).map_err(|e| TrainError::io(csv, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| TrainError::checkpoint(csv, format!("has no column {name:?}")))
+    };
+    let (samples, loss, ce, dice, val) = (
+        col("samples")?,
+        col("loss")?,
+        col("cross_entropy")?,
+        col("dice")?,
+        col("validation")?,
+    );
+    let mut c = Curves {
+        loss: Vec::new(),
+        cross_entropy: Vec::new(),
+        dice: Vec::new(),
+        validation: Vec::new(),
+    };
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let get = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
+        let Some(x) = get(samples) else { continue };
+        for (i, series) in [
+            (loss, &mut c.loss),
+            (ce, &mut c.cross_entropy),
+            (dice, &mut c.dice),
+            (val, &mut c.validation),
+        ] {
+            if let Some(y) = get(i).filter(|y| y.is_finite()) {
+                series.push((x, y));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Draws `loss.png` from a run's `train.csv`.
+pub fn loss_png(csv: &Path, out: &Path) -> Result<()> {
+    ensure_font()?;
+    let curves = read_csv(csv)?;
+    if curves.loss.is_empty() {
+        return Err(TrainError::checkpoint(csv, "has no rows to plot"));
+    }
+    let draw_error = |e: String| TrainError::Backend(format!("drawing {}: {e}", out.display()));
+    let x_max = curves
+        .loss
+        .iter()
+        .chain(&curves.validation)
+        .map(|p| p.0)
+        .fold(1.0f64, f64::max);
+    let y_max = curves
+        .loss
+        .iter()
+        .chain(&curves.validation)
+        .chain(&curves.cross_entropy)
+        .map(|p| p.1)
+        .fold(1e-3f64, f64::max)
+        * 1.05;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "loss.png".into());
+    let tmp = out.with_file_name(format!(".partial-{name}"));
+    {
+        let root = BitMapBackend::new(&tmp, (900, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_error(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("VoxelPrompt joint training", ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .map_err(|e| draw_error(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("training samples")
+            .y_desc("loss")
+            .draw()
+            .map_err(|e| draw_error(e.to_string()))?;
+        let series: [Series<'_>; 4] = [
+            ("loss (ce + λ·dice)", &curves.loss, RGBColor(31, 119, 180)),
+            (
+                "cross-entropy",
+                &curves.cross_entropy,
+                RGBColor(255, 127, 14),
+            ),
+            ("Σ dice loss", &curves.dice, RGBColor(44, 160, 44)),
+            ("validation loss", &curves.validation, RGBColor(214, 39, 40)),
+        ];
+        for (name, points, color) in series {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| draw_error(e.to_string()))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| draw_error(e.to_string()))?;
+        root.present().map_err(|e| draw_error(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| TrainError::io(out, e))?;
+    Ok(())
+}

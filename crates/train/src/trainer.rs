@@ -1,0 +1,757 @@
+//! The joint training run (`voxelprompt train`): samples drawn from the task catalogue on a
+//! background thread, [`crate::joint::sample_loss`] per sample, Adam with gradient
+//! accumulation and clipping, the learning rate halved on a validation plateau, and a
+//! crash-safe checkpoint that a later run resumes exactly.
+//!
+//! A run directory holds
+//!
+//! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `optimizer.bin` (Adam's state),
+//!   `state.json` ([`RunState`]: step, next sample index, learning rate, plateau counters,
+//!   settings). Written to a sibling directory first and swapped in by renames, so a crash
+//!   leaves the previous checkpoint intact;
+//! - `train.csv`: one row per optimiser step (rows past the checkpoint are dropped on resume);
+//! - `tokenizer.json`: the tokenizer trained for the run (also inside every model).
+//!
+//! Samples are a pure function of the run seed and their index, so resuming at the saved
+//! index replays exactly the samples an uninterrupted run would have drawn.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use agent::AgentTokenizer;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use synth::{SynthConfig, Vocabulary};
+use tasks::{Catalogue, TaskError, TaskSample};
+
+use crate::error::{Result, TrainError};
+use crate::joint::{sample_loss, LossContext, StageSeconds};
+use crate::model::{JointNet, Model, ModelConfig};
+
+/// The shipped joint-training settings (`configs/train/joint.toml`).
+pub const JOINT_TOML: &str = include_str!("../../../configs/train/joint.toml");
+
+/// Settings of a joint training run (see `configs/train/joint.toml` for each field).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointSettings {
+    /// Adam learning rate at the start.
+    pub learning_rate: f64,
+    /// Samples per optimiser step.
+    pub accumulation: usize,
+    /// Per-parameter gradient L2 norm limit.
+    pub grad_clip_norm: f64,
+    /// λ of the Dice term.
+    pub dice_weight: f64,
+    /// Optimiser steps between progress rows.
+    pub log_every: usize,
+    /// Minutes between checkpoints.
+    pub checkpoint_minutes: f64,
+    /// Optimiser steps between validations (0: none).
+    pub validate_every: usize,
+    /// Validation samples.
+    pub validation_samples: usize,
+    /// Validations without improvement before the learning rate is halved.
+    pub plateau_patience: usize,
+    /// Task samples whose text trains a new run's tokenizer.
+    pub tokenizer_samples: usize,
+    /// Anatomy choice (`all`, `phantom`, `fsaverage`, `neuromorphometrics`).
+    pub anatomy: String,
+    /// Weight of families not listed in `families`.
+    pub default_family_weight: f64,
+    /// Sampling weight by family id.
+    #[serde(default)]
+    pub families: BTreeMap<String, f64>,
+}
+
+impl JointSettings {
+    /// The shipped defaults.
+    pub fn builtin() -> Result<JointSettings> {
+        Self::from_toml_str(JOINT_TOML, "configs/train/joint.toml")
+    }
+
+    /// Parses and validates settings.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<JointSettings> {
+        let s: JointSettings = toml::from_str(text).map_err(|e| TrainError::Settings {
+            what: origin.into(),
+            problem: e.to_string(),
+        })?;
+        s.validate(origin)?;
+        Ok(s)
+    }
+
+    /// Checks every field's range.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        let bad = |problem: String| {
+            Err(TrainError::Settings {
+                what: origin.into(),
+                problem,
+            })
+        };
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(format!(
+                "learning_rate {} must be positive",
+                self.learning_rate
+            ));
+        }
+        if self.accumulation == 0 || self.log_every == 0 {
+            return bad("accumulation and log_every must be at least 1".into());
+        }
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let not_negative = |x: f64| x >= 0.0 && x.is_finite();
+        if !positive(self.grad_clip_norm) || !not_negative(self.dice_weight) {
+            return bad("grad_clip_norm must be positive and dice_weight not negative".into());
+        }
+        if !positive(self.checkpoint_minutes) {
+            return bad("checkpoint_minutes must be positive".into());
+        }
+        if self.families.values().any(|&w| !not_negative(w))
+            || !not_negative(self.default_family_weight)
+        {
+            return bad("family weights must be finite and not negative".into());
+        }
+        Ok(())
+    }
+}
+
+/// What each 64-bit sample seed is drawn for; the purposes occupy disjoint quarters of the
+/// seed space (the top two bits), so no training sample is ever a validation or evaluation one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedPurpose {
+    /// Training samples.
+    Training = 0,
+    /// Validation samples (the plateau rule).
+    Validation = 1,
+    /// Held-out evaluation samples (`voxelprompt eval`).
+    Evaluation = 2,
+}
+
+/// The seed of sample `index` of a run seeded `run_seed`, for `purpose`.
+pub fn sample_seed(purpose: SeedPurpose, run_seed: u64, index: u64) -> u64 {
+    let mut z = run_seed
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(index)
+        .wrapping_add(0x632b_e59b_d9b4_e019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((purpose as u64) << 62) | (z >> 2)
+}
+
+/// The purpose a sample seed was drawn for.
+pub fn seed_purpose(seed: u64) -> u64 {
+    seed >> 62
+}
+
+/// Draws task samples: anatomy by index in turn, family by weight, deterministic in
+/// (run seed, purpose, index).
+pub struct JointSampler {
+    catalogues: Vec<Catalogue>,
+    families: Vec<(String, f64)>,
+    run_seed: u64,
+}
+
+impl JointSampler {
+    /// A sampler over `settings.anatomy` at `spacing_mm`.
+    pub fn new(settings: &JointSettings, spacing_mm: f64, run_seed: u64) -> Result<JointSampler> {
+        let config = SynthConfig::builtin()?;
+        let anatomies = synth::subject::load_anatomies(&settings.anatomy, &config)?;
+        let mut catalogues = Vec::with_capacity(anatomies.len());
+        for a in anatomies {
+            catalogues.push(Catalogue::new(a, spacing_mm)?);
+        }
+        let _ = Vocabulary::builtin()?;
+        let first = catalogues
+            .first()
+            .ok_or_else(|| TrainError::Sampler("no anatomy to synthesise from".into()))?;
+        let mut families = Vec::new();
+        for f in first.families() {
+            if first.unavailable(f.id)?.is_some() {
+                continue;
+            }
+            let w = settings
+                .families
+                .get(f.id)
+                .copied()
+                .unwrap_or(settings.default_family_weight);
+            if w > 0.0 {
+                families.push((f.id.to_string(), w));
+            }
+        }
+        for name in settings.families.keys() {
+            if first.families().iter().all(|f| f.id != name) {
+                return Err(TrainError::Settings {
+                    what: "[families]".into(),
+                    problem: format!("no task family {name:?} (see `voxelprompt tasks list`)"),
+                });
+            }
+        }
+        if families.is_empty() {
+            return Err(TrainError::Settings {
+                what: "[families]".into(),
+                problem: "every family has weight 0".into(),
+            });
+        }
+        Ok(JointSampler {
+            catalogues,
+            families,
+            run_seed,
+        })
+    }
+
+    /// The catalogues, one per anatomy.
+    pub fn catalogues(&self) -> &[Catalogue] {
+        &self.catalogues
+    }
+
+    /// Sample `index` for `purpose`; `Ok(None)` when no subject fitting the drawn task was
+    /// found (the index is skipped, deterministically).
+    pub fn sample(&self, purpose: SeedPurpose, index: u64) -> Result<Option<TaskSample>> {
+        let seed = sample_seed(purpose, self.run_seed, index);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let total: f64 = self.families.iter().map(|(_, w)| w).sum();
+        let mut pick = rng.random::<f64>() * total;
+        let mut family = &self.families[self.families.len() - 1].0;
+        for (id, w) in &self.families {
+            if pick < *w {
+                family = id;
+                break;
+            }
+            pick -= w;
+        }
+        let cat = &self.catalogues[(index as usize) % self.catalogues.len()];
+        match cat.sample(family, seed) {
+            Ok(s) => Ok(Some(s)),
+            Err(TaskError::NoSample { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A new tokenizer trained on the text of `n` task samples of `cat`.
+pub fn train_tokenizer(
+    cat: &Catalogue,
+    n: usize,
+    vocab_size: usize,
+    seed: u64,
+) -> Result<AgentTokenizer> {
+    let mut text = Vec::new();
+    tasks::corpus::write_corpus(cat, n.max(1), seed, &mut text)?;
+    let text = String::from_utf8_lossy(&text).to_string();
+    Ok(AgentTokenizer::train(text.lines(), vocab_size)?)
+}
+
+/// The run's progress, saved with every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Run seed (weights and samples).
+    pub seed: u64,
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Index of the next training sample.
+    pub next_sample: u64,
+    /// Training samples used (skipped indices not counted).
+    pub samples: u64,
+    /// Current learning rate.
+    pub learning_rate: f64,
+    /// Best validation loss so far.
+    pub best_validation: Option<f64>,
+    /// Validations since the best one.
+    pub plateau: usize,
+    /// Training wall time so far, seconds (all sessions).
+    pub seconds: f64,
+    /// The settings of the run.
+    pub settings: JointSettings,
+}
+
+/// One row of `train.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogRow {
+    /// Optimiser step.
+    pub step: u64,
+    /// Training samples used so far.
+    pub samples: u64,
+    /// Training wall time so far, seconds.
+    pub seconds: f64,
+    /// Learning rate of this step.
+    pub learning_rate: f64,
+    /// Mean total loss of this step's samples.
+    pub loss: f64,
+    /// Mean cross-entropy.
+    pub cross_entropy: f64,
+    /// Mean Σ Dice loss per sample.
+    pub dice: f64,
+    /// Mean program steps that reported an error, per sample.
+    pub step_errors: f64,
+    /// Validation loss, when this step validated.
+    pub validation: Option<f64>,
+    /// Mean seconds per sample by stage over this step.
+    pub stages: StageSeconds,
+}
+
+/// The CSV header of `train.csv`.
+pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s";
+
+impl LogRow {
+    /// The row as CSV.
+    pub fn csv(&self) -> String {
+        let s = &self.stages;
+        format!(
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+            self.step,
+            self.samples,
+            self.seconds,
+            self.learning_rate,
+            self.loss,
+            self.cross_entropy,
+            self.dice,
+            self.step_errors,
+            self.validation
+                .map(|v| format!("{v:.5}"))
+                .unwrap_or_default(),
+            s.synthesis,
+            s.agent_forward,
+            s.runtime,
+            s.vision_forward,
+            s.loss,
+            s.backward
+        )
+    }
+}
+
+/// The optimisation state: the model on an autodiff device, Adam, the accumulator.
+pub struct JointTrainer {
+    model: Model,
+    optimizer: ModuleOptimizer,
+    accumulator: GradientsAccumulator<JointNet>,
+    accumulated: usize,
+    /// The run's progress.
+    pub state: RunState,
+}
+
+fn optimizer(settings: &JointSettings) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(
+            settings.grad_clip_norm as f32,
+        )))
+        .init()
+}
+
+/// Aggregates of the samples of one optimiser step.
+#[derive(Default)]
+struct StepSums {
+    n: usize,
+    loss: f64,
+    cross_entropy: f64,
+    dice: f64,
+    step_errors: f64,
+    stages: StageSeconds,
+}
+
+impl JointTrainer {
+    /// A trainer for `model` (moved to the autodiff flavour of `device`).
+    pub fn new(
+        model: Model,
+        settings: JointSettings,
+        seed: u64,
+        device: &Device,
+    ) -> Result<JointTrainer> {
+        settings.validate("joint settings")?;
+        // `train()` turns on autodiff with each parameter's recorded training state; a model
+        // built or loaded on a plain device only records it.
+        let model = Model {
+            net: model.net.to_device(device).train().with_stable_ids(),
+            ..model
+        };
+        Ok(JointTrainer {
+            model,
+            optimizer: optimizer(&settings),
+            accumulator: GradientsAccumulator::new(),
+            accumulated: 0,
+            state: RunState {
+                seed,
+                step: 0,
+                next_sample: 0,
+                samples: 0,
+                learning_rate: settings.learning_rate,
+                best_validation: None,
+                plateau: 0,
+                seconds: 0.0,
+                settings,
+            },
+        })
+    }
+
+    /// The current model for inference (no autodiff).
+    pub fn model(&self) -> Model {
+        self.model.valid()
+    }
+
+    /// Forward and backward on one sample; takes an optimiser step when `accumulation`
+    /// samples have been seen. Returns the sample's loss values.
+    fn train_sample(&mut self, sample: &TaskSample, sums: &mut StepSums) -> Result<bool> {
+        let ctx = LossContext {
+            net: &self.model.net,
+            tokenizer: &self.model.tokenizer,
+            preprocessing: &self.model.config.preprocessing,
+            dice_weight: self.state.settings.dice_weight,
+        };
+        let mut loss = sample_loss(&ctx, sample)?;
+        let n = self.state.settings.accumulation;
+        let started = Instant::now();
+        let scaled = loss.total.clone().div_scalar(n as f64);
+        let grads = GradientsParams::from_grads(scaled.backward(), &self.model.net);
+        self.accumulator.accumulate(&self.model.net, grads);
+        loss.seconds.backward = started.elapsed().as_secs_f64();
+        self.accumulated += 1;
+        self.state.samples += 1;
+        sums.n += 1;
+        sums.loss += crate::joint::scalar(loss.total)?;
+        sums.cross_entropy += loss.cross_entropy;
+        sums.dice += loss.dice;
+        sums.step_errors += loss.step_errors as f64;
+        sums.stages.add(&loss.seconds);
+        if self.accumulated < n {
+            return Ok(false);
+        }
+        let grads = self.accumulator.grads();
+        let net = self.model.net.clone();
+        self.model.net = self.optimizer.step(self.state.learning_rate, net, grads);
+        self.accumulated = 0;
+        self.state.step += 1;
+        Ok(true)
+    }
+
+    /// Mean loss over `samples` without gradients.
+    pub fn validation_loss(&self, samples: &[TaskSample]) -> Result<f64> {
+        if samples.is_empty() {
+            return Ok(f64::NAN);
+        }
+        let model = self.model();
+        let ctx = LossContext {
+            net: &model.net,
+            tokenizer: &model.tokenizer,
+            preprocessing: &model.config.preprocessing,
+            dice_weight: self.state.settings.dice_weight,
+        };
+        let mut total = 0.0;
+        for s in samples {
+            total += crate::joint::scalar(sample_loss(&ctx, s)?.total)?;
+        }
+        Ok(total / samples.len() as f64)
+    }
+
+    /// Applies the plateau rule to a new validation loss.
+    fn on_validation(&mut self, loss: f64) {
+        let s = &mut self.state;
+        match s.best_validation {
+            Some(best) if loss >= best - 1e-4 * best.abs().max(1.0) => {
+                s.plateau += 1;
+                if s.plateau >= s.settings.plateau_patience.max(1) {
+                    s.learning_rate /= 2.0;
+                    s.plateau = 0;
+                }
+            }
+            _ => {
+                s.best_validation = Some(loss);
+                s.plateau = 0;
+            }
+        }
+    }
+
+    /// Writes the checkpoint into `run_dir/checkpoint` (see the module docs).
+    pub fn save_checkpoint(&self, run_dir: &Path) -> Result<()> {
+        let staging = run_dir.join(".checkpoint.partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+        self.model().save(&staging.join("model"))?;
+        let opt = staging.join("optimizer.bin");
+        self.optimizer
+            .to_record()
+            .save(&opt)
+            .map_err(|e| TrainError::checkpoint(&opt, format!("{e:?}")))?;
+        let state = staging.join("state.json");
+        let text = serde_json::to_string_pretty(&self.state)
+            .map_err(|e| TrainError::Backend(e.to_string()))?;
+        std::fs::write(&state, text).map_err(|e| TrainError::io(&state, e))?;
+        let dir = run_dir.join("checkpoint");
+        let old = run_dir.join(".checkpoint.old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+        if dir.exists() {
+            std::fs::rename(&dir, &old).map_err(|e| TrainError::io(&dir, e))?;
+        }
+        std::fs::rename(&staging, &dir).map_err(|e| TrainError::io(&dir, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::io(&old, e))?;
+        }
+        Ok(())
+    }
+
+    /// A trainer continuing the checkpoint of `run_dir` on `device`.
+    pub fn resume(run_dir: &Path, device: &Device) -> Result<JointTrainer> {
+        let mut dir = run_dir.join("checkpoint");
+        if !dir.is_dir() {
+            // A crash between the two renames of `save_checkpoint` leaves only the old one.
+            let old = run_dir.join(".checkpoint.old");
+            if old.is_dir() {
+                dir = old;
+            } else {
+                return Err(TrainError::checkpoint(
+                    run_dir,
+                    "holds no checkpoint to resume (start a run with --out)",
+                ));
+            }
+        }
+        let state_path = dir.join("state.json");
+        let text =
+            std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| TrainError::checkpoint(&state_path, e.to_string()))?;
+        let (model, _) = Model::load(&dir.join("model"), device)?;
+        let mut trainer = JointTrainer::new(model, state.settings.clone(), state.seed, device)?;
+        let opt = dir.join("optimizer.bin");
+        let record = burn::optim::OptimizerRecord::load(&opt)
+            .map_err(|e| TrainError::checkpoint(&opt, format!("cannot read: {e:?}")))?;
+        trainer.optimizer = optimizer(&state.settings).load_record(record);
+        trainer.state = state;
+        Ok(trainer)
+    }
+}
+
+/// How to run [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainJob {
+    /// The run directory (checkpoint, `train.csv`).
+    pub out: PathBuf,
+    /// Wall-time budget of this invocation, minutes.
+    pub minutes: Option<f64>,
+    /// Stop when the run has taken this many optimiser steps in total.
+    pub steps: Option<u64>,
+}
+
+/// What [`train`] did in this invocation.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Rows logged in this invocation (one per optimiser step).
+    pub rows: Vec<LogRow>,
+    /// Optimiser steps of the whole run.
+    pub step: u64,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+    /// Whether it stopped because `stop` was raised.
+    pub interrupted: bool,
+}
+
+/// Samples synthesised ahead of the optimiser.
+const PREFETCH: usize = 2;
+
+/// Trains `trainer` until the budget of `job` is spent or `stop` is raised, checkpointing into
+/// `job.out` periodically and at the end; `on_row` sees every optimiser step's row.
+pub fn train(
+    trainer: &mut JointTrainer,
+    job: &TrainJob,
+    stop: &AtomicBool,
+    mut on_row: impl FnMut(&LogRow),
+) -> Result<TrainSummary> {
+    std::fs::create_dir_all(&job.out).map_err(|e| TrainError::io(&job.out, e))?;
+    let csv_path = job.out.join("train.csv");
+    trim_csv(&csv_path, trainer.state.step)?;
+    let mut csv = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&csv_path)
+        .map_err(|e| TrainError::io(&csv_path, e))?;
+    if csv
+        .metadata()
+        .map_err(|e| TrainError::io(&csv_path, e))?
+        .len()
+        == 0
+    {
+        writeln!(csv, "{CSV_HEADER}").map_err(|e| TrainError::io(&csv_path, e))?;
+    }
+
+    let settings = trainer.state.settings.clone();
+    let spacing = trainer.model.config.preprocessing.spacing_mm;
+    let seed = trainer.state.seed;
+    let validation: Vec<TaskSample> = if settings.validate_every > 0 {
+        let sampler = JointSampler::new(&settings, spacing, seed)?;
+        let mut out = Vec::new();
+        let mut i = 0u64;
+        while out.len() < settings.validation_samples
+            && i < 10 * settings.validation_samples as u64 + 10
+        {
+            if let Some(s) = sampler.sample(SeedPurpose::Validation, i)? {
+                out.push(s);
+            }
+            i += 1;
+        }
+        out
+    } else {
+        Vec::new()
+    };
+
+    let started = Instant::now();
+    let seconds_before = trainer.state.seconds;
+    let mut last_checkpoint = Instant::now();
+    let budget_s = job.minutes.map(|m| m * 60.0).unwrap_or(f64::INFINITY);
+    let max_steps = job.steps.unwrap_or(u64::MAX);
+    let mut rows = Vec::new();
+    let mut interrupted = false;
+    let first_index = trainer.state.next_sample;
+    // Index of the first sample of the optimiser step being accumulated.
+    let mut step_start = first_index;
+
+    std::thread::scope(|scope| -> Result<()> {
+        type Item = (u64, Result<Option<TaskSample>>, f64);
+        let (sender, receiver) = mpsc::sync_channel::<Item>(PREFETCH);
+        let settings_for_thread = settings.clone();
+        scope.spawn(move || {
+            let sampler = match JointSampler::new(&settings_for_thread, spacing, seed) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = sender.send((first_index, Err(e), 0.0));
+                    return;
+                }
+            };
+            for k in first_index.. {
+                let t = Instant::now();
+                let s = sampler.sample(SeedPurpose::Training, k);
+                let failed = s.is_err();
+                if sender.send((k, s, t.elapsed().as_secs_f64())).is_err() || failed {
+                    break;
+                }
+            }
+        });
+
+        let mut sums = StepSums::default();
+        while trainer.state.step < max_steps {
+            if stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
+            if trainer.accumulated == 0 && started.elapsed().as_secs_f64() >= budget_s {
+                break;
+            }
+            let (k, sample, synth_s) = receiver
+                .recv()
+                .map_err(|e| TrainError::Sampler(e.to_string()))?;
+            let sample = sample?;
+            trainer.state.next_sample = k + 1;
+            let Some(sample) = sample else { continue };
+            sums.stages.synthesis += synth_s;
+            let stepped = trainer.train_sample(&sample, &mut sums)?;
+            if !stepped {
+                continue;
+            }
+            step_start = trainer.state.next_sample;
+            trainer.state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            let mut validation_loss = None;
+            if settings.validate_every > 0
+                && trainer
+                    .state
+                    .step
+                    .is_multiple_of(settings.validate_every as u64)
+            {
+                let v = trainer.validation_loss(&validation)?;
+                trainer.on_validation(v);
+                validation_loss = Some(v);
+            }
+            let n = sums.n.max(1) as f64;
+            let row = LogRow {
+                step: trainer.state.step,
+                samples: trainer.state.samples,
+                seconds: trainer.state.seconds,
+                learning_rate: trainer.state.learning_rate,
+                loss: sums.loss / n,
+                cross_entropy: sums.cross_entropy / n,
+                dice: sums.dice / n,
+                step_errors: sums.step_errors / n,
+                validation: validation_loss,
+                stages: sums.stages.scaled(n),
+            };
+            writeln!(csv, "{}", row.csv()).map_err(|e| TrainError::io(&csv_path, e))?;
+            on_row(&row);
+            rows.push(row);
+            sums = StepSums::default();
+            if last_checkpoint.elapsed().as_secs_f64() >= settings.checkpoint_minutes * 60.0 {
+                trainer.save_checkpoint(&job.out)?;
+                last_checkpoint = Instant::now();
+            }
+        }
+        drop(receiver);
+        Ok(())
+    })?;
+
+    // A partial accumulation is dropped: the checkpoint holds whole optimiser steps only, and
+    // the next run resumes at the first sample of the unfinished step.
+    if trainer.accumulated > 0 {
+        trainer.state.samples -= trainer.accumulated as u64;
+        trainer.state.next_sample = step_start;
+        trainer.accumulated = 0;
+        trainer.accumulator = GradientsAccumulator::new();
+    }
+    trainer.state.seconds = seconds_before + started.elapsed().as_secs_f64();
+    trainer.save_checkpoint(&job.out)?;
+    Ok(TrainSummary {
+        step: trainer.state.step,
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+        interrupted,
+    })
+}
+
+/// Drops rows of `train.csv` past `step` (written after the checkpoint a run resumes from).
+fn trim_csv(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_none_or(|s| s <= step)
+        })
+        .collect();
+    let mut out = kept.join("\n");
+    out.push('\n');
+    if out != text {
+        std::fs::write(path, out).map_err(|e| TrainError::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// A fresh model of `config` with a tokenizer trained for it.
+pub fn new_model(
+    config: ModelConfig,
+    settings: &JointSettings,
+    seed: u64,
+    device: &Device,
+) -> Result<Model> {
+    let sampler_settings = JointSettings {
+        validate_every: 0,
+        ..settings.clone()
+    };
+    let sampler = JointSampler::new(&sampler_settings, config.preprocessing.spacing_mm, seed)?;
+    let tokenizer = train_tokenizer(
+        &sampler.catalogues()[0],
+        settings.tokenizer_samples,
+        config.agent.vocab_size,
+        seed,
+    )?;
+    Model::new(config, tokenizer, seed, device)
+}

@@ -1,0 +1,329 @@
+//! The joint model end to end at `tiny` size on the phantom anatomy (4 mm): preprocessing round
+//! trips, the model directory with its manifest, gradient flow from the Dice term into the
+//! agent, and a short training run that resumes exactly.
+
+use std::sync::atomic::AtomicBool;
+
+use agent::AgentTokenizer;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use tasks::Catalogue;
+use train::joint::{sample_loss, LossContext};
+use train::model::{Model, ModelConfig};
+use train::preprocess::{Modality, Preprocessing};
+use train::trainer::{self, JointSettings, JointTrainer, SeedPurpose, TrainJob};
+use voxel::metrics::dice;
+use voxel::{Affine, Geometry, Image};
+
+/// An ellipsoid (radii in mm) centred at the world origin, as a 0/1 image on `geometry`.
+fn ellipsoid(geometry: &Geometry, radii_mm: [f64; 3]) -> Image {
+    let [nx, ny, nz] = geometry.shape();
+    let mut data = Vec::with_capacity(nx * ny * nz);
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let p = geometry.voxel_to_world([i as f64, j as f64, k as f64]);
+                let r: f64 = (0..3).map(|a| (p[a] / radii_mm[a]).powi(2)).sum();
+                data.push(if r <= 1.0 { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    Image::new(geometry.clone(), data).unwrap()
+}
+
+fn round_trip_dice(geometry: &Geometry, working_mm: f64) -> f64 {
+    let prep = Preprocessing::at_spacing(working_mm);
+    let truth = ellipsoid(geometry, [38.0, 30.0, 26.0]);
+    let grid = prep.grid(geometry).unwrap();
+    let conformed = prep.carry_mask(&truth, &grid).unwrap();
+    let back = prep.restore(&conformed, geometry).unwrap();
+    dice(&back.threshold(0.5), &truth.threshold(0.5)).unwrap()
+}
+
+#[test]
+fn conform_then_restore_keeps_a_mask_on_a_1mm_scan() {
+    // LPS-ordered 1 mm grid centred on the origin: conform reorients and resamples to 2 mm.
+    let n = 100usize;
+    let c = (n as f64 - 1.0) / 2.0;
+    let affine = Affine([
+        [-1.0, 0.0, 0.0, c],
+        [0.0, -1.0, 0.0, c],
+        [0.0, 0.0, 1.0, -c],
+        [0.0, 0.0, 0.0, 1.0],
+    ]);
+    let g = Geometry::new([n, n, n], affine).unwrap();
+    let prep = Preprocessing::at_spacing(2.0);
+    let grid = prep.grid(&g).unwrap();
+    assert_eq!(grid.orientation().to_string(), "RAS");
+    assert!(grid.spacing_mm().iter().all(|s| (s - 2.0).abs() < 1e-6));
+    let d = round_trip_dice(&g, 2.0);
+    assert!(d >= 0.99, "Dice after conform → restore {d}");
+}
+
+#[test]
+fn conform_then_restore_keeps_a_mask_on_an_oblique_thick_slice_scan() {
+    // 1 × 1 × 5 mm, rotated 20° about x and 12° about z: the thick axis keeps its 5 mm, the
+    // in-plane axes go to 2 mm, and nothing is rotated.
+    let (a, b) = (20f64.to_radians(), 12f64.to_radians());
+    let rx = [
+        [1.0, 0.0, 0.0],
+        [0.0, a.cos(), -a.sin()],
+        [0.0, a.sin(), a.cos()],
+    ];
+    let rz = [
+        [b.cos(), -b.sin(), 0.0],
+        [b.sin(), b.cos(), 0.0],
+        [0.0, 0.0, 1.0],
+    ];
+    let spacing = [1.0, 1.0, 5.0];
+    let shape = [110usize, 110, 20];
+    let mut m = [[0.0; 4]; 4];
+    for r in 0..3 {
+        for col in 0..3 {
+            let rot: f64 = (0..3).map(|k| rz[r][k] * rx[k][col]).sum();
+            m[r][col] = rot * spacing[col];
+        }
+    }
+    m[3][3] = 1.0;
+    // Centre the grid on the origin.
+    let centre: Vec<f64> = (0..3).map(|a| (shape[a] as f64 - 1.0) / 2.0).collect();
+    for row in m.iter_mut().take(3) {
+        row[3] = -(0..3).map(|col| row[col] * centre[col]).sum::<f64>();
+    }
+    let g = Geometry::new(shape, Affine(m)).unwrap();
+    let grid = Preprocessing::at_spacing(2.0).grid(&g).unwrap();
+    let mut s = grid.spacing_mm();
+    s.sort_by(f64::total_cmp);
+    assert!((s[0] - 2.0).abs() < 1e-6 && (s[1] - 2.0).abs() < 1e-6 && (s[2] - 5.0).abs() < 1e-6);
+    let d = round_trip_dice(&g, 2.0);
+    assert!(d >= 0.99, "Dice after conform → restore {d}");
+}
+
+#[test]
+fn normalisation_follows_the_modality() {
+    let g = Geometry::from_spacing([4, 4, 4], [1.0; 3], [0.0; 3]).unwrap();
+    let prep = Preprocessing::at_spacing(1.0);
+    let hu: Vec<f32> = (0..64).map(|i| -1000.0 + 50.0 * i as f32).collect();
+    let ct = prep
+        .normalise(&Image::new(g.clone(), hu.clone()).unwrap(), Modality::Ct)
+        .unwrap();
+    for (&h, &v) in hu.iter().zip(ct.data()) {
+        let want = ((f64::from(h) + 100.0) / 300.0).clamp(0.0, 1.0) as f32;
+        assert!((v - want).abs() < 1e-6, "{h} HU → {v}, want {want}");
+    }
+    let adc = prep
+        .normalise(&Image::filled(g.clone(), 1.75f32), Modality::Adc)
+        .unwrap();
+    assert!(adc.data().iter().all(|&v| (v - 0.5).abs() < 1e-6));
+    assert_eq!(Modality::guess(&Image::new(g, hu).unwrap()), Modality::Ct);
+    assert_eq!(Modality::from_name("CT"), Modality::Ct);
+    assert_eq!(Modality::from_name("T1w post-contrast"), Modality::Mr);
+}
+
+fn tiny_settings() -> JointSettings {
+    let mut s = JointSettings::builtin().unwrap();
+    s.anatomy = "phantom".into();
+    s.tokenizer_samples = 40;
+    s.accumulation = 2;
+    s.validate_every = 0;
+    s.learning_rate = 1e-3;
+    s
+}
+
+fn tiny_model(settings: &JointSettings) -> Model {
+    let config = ModelConfig::builtin("tiny").unwrap();
+    trainer::new_model(config, settings, 3, &Device::flex()).unwrap()
+}
+
+#[test]
+fn model_configs_derive_the_shared_widths() {
+    for name in ["tiny", "small"] {
+        let c = ModelConfig::builtin(name).unwrap();
+        assert_eq!(c.vision.embedding_dim, c.agent.d_model, "{name}");
+        assert_eq!(c.vision.phi_dim, runtime::PHI_DIM);
+        assert_eq!(c.agent.phi_dim, runtime::PHI_DIM);
+    }
+    let mut bad = ModelConfig::builtin("tiny").unwrap();
+    bad.vision.embedding_dim += 1;
+    let e = bad.validate("test").unwrap_err().to_string();
+    assert!(e.contains("d_model"), "{e}");
+}
+
+#[test]
+fn a_saved_model_reloads_with_identical_outputs_and_bad_files_are_named() {
+    let tok = AgentTokenizer::train(
+        ["let e = encode(scan_1 <mod>); read(volume(generate(e <mod>)));"],
+        300,
+    )
+    .unwrap();
+    let device = Device::flex();
+    let model = Model::new(ModelConfig::builtin("tiny").unwrap(), tok, 11, &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m");
+    let manifest = model.save(&path).unwrap();
+    assert_eq!(manifest.weights_id().len(), 12);
+    let (loaded, again) = Model::load(&path, &device).unwrap();
+    assert_eq!(manifest, again);
+
+    let scans = Tensor::<5>::from_data(
+        TensorData::new(
+            (0..16 * 16 * 16)
+                .map(|i| (i % 7) as f32 / 7.0)
+                .collect::<Vec<_>>(),
+            [1, 1, 16, 16, 16],
+        ),
+        &device,
+    );
+    let phi = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..32).map(|i| i as f32 / 32.0).collect::<Vec<_>>(),
+            [1, 32],
+        ),
+        &device,
+    );
+    let a = model
+        .net
+        .vision
+        .forward(scans.clone(), [4.0; 3], &phi)
+        .unwrap();
+    let b = loaded.net.vision.forward(scans, [4.0; 3], &phi).unwrap();
+    let (a, b) = (
+        a.probabilities.into_data().try_to_vec::<f32>().unwrap(),
+        b.probabilities.into_data().try_to_vec::<f32>().unwrap(),
+    );
+    assert_eq!(a, b);
+    let tokens = loaded.tokenizer.encode_text("read(volume(m))").unwrap();
+    let x1 = model
+        .net
+        .agent
+        .input_embeddings(&tokens, 1, tokens.len(), &[], None)
+        .unwrap();
+    let x2 = loaded
+        .net
+        .agent
+        .input_embeddings(&tokens, 1, tokens.len(), &[], None)
+        .unwrap();
+    let h1 = model.net.agent.forward_hidden(x1, None).unwrap();
+    let h2 = loaded.net.agent.forward_hidden(x2, None).unwrap();
+    assert_eq!(
+        h1.into_data().try_to_vec::<f32>().unwrap(),
+        h2.into_data().try_to_vec::<f32>().unwrap()
+    );
+
+    // A truncated weights file, an edited config and a missing tokenizer are named.
+    let weights = path.join("weights.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Model::load(&path, &device).unwrap_err().to_string();
+    assert!(
+        e.contains("weights.safetensors") && e.contains("bytes"),
+        "{e}"
+    );
+    std::fs::write(&weights, &bytes).unwrap();
+    let config = path.join("model.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("\"tiny\"", "\"tinx\"")).unwrap();
+    let e = Model::load(&path, &device).unwrap_err().to_string();
+    assert!(e.contains("model.json") && e.contains("SHA-256"), "{e}");
+    std::fs::write(&config, text).unwrap();
+    std::fs::remove_file(path.join("tokenizer.json")).unwrap();
+    let e = Model::load(&path, &device).unwrap_err().to_string();
+    assert!(e.contains("tokenizer.json") && e.contains("missing"), "{e}");
+}
+
+#[test]
+fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
+    let settings = tiny_settings();
+    let model = tiny_model(&settings);
+    let net = model.net.clone().train();
+    let cat = Catalogue::phantom(4.0).unwrap();
+    let sample = cat.sample("segment_anatomy", 5).unwrap();
+    let ctx = LossContext {
+        net: &net,
+        tokenizer: &model.tokenizer,
+        preprocessing: &model.config.preprocessing,
+        dice_weight: 0.1,
+    };
+    let loss = sample_loss(&ctx, &sample).unwrap();
+    assert!(loss.generated >= 1, "a segmentation program generates");
+    let dice = loss.dice_loss.expect("a Dice term");
+    let grads = dice.backward();
+    let norm = |t: Option<Tensor<2>>| -> f64 {
+        let v = t
+            .expect("a gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+    };
+    let phi_head = norm(net.agent.phi_head.proj.weight.val().grad(&grads));
+    let embed = norm(net.agent.decoder.embed.weight.val().grad(&grads));
+    assert!(
+        phi_head.is_finite() && phi_head > 1e-8,
+        "ϕ head gradient {phi_head}"
+    );
+    assert!(
+        embed.is_finite() && embed > 1e-10,
+        "decoder embedding gradient {embed}"
+    );
+}
+
+#[test]
+fn seeds_of_training_validation_and_evaluation_never_meet() {
+    for i in 0..2000u64 {
+        let t = trainer::sample_seed(SeedPurpose::Training, 7, i);
+        let v = trainer::sample_seed(SeedPurpose::Validation, 7, i);
+        let e = trainer::sample_seed(SeedPurpose::Evaluation, 7, i);
+        assert_eq!(trainer::seed_purpose(t), 0);
+        assert_eq!(trainer::seed_purpose(v), 1);
+        assert_eq!(trainer::seed_purpose(e), 2);
+    }
+}
+
+#[test]
+fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
+    let settings = tiny_settings();
+    let model = tiny_model(&settings);
+    let device = Device::flex();
+    let stop = AtomicBool::new(false);
+    let root = tempfile::tempdir().unwrap();
+
+    let whole = root.path().join("whole");
+    let mut t = JointTrainer::new(model.clone(), settings.clone(), 3, &device).unwrap();
+    let job = |out: &std::path::Path, steps| TrainJob {
+        out: out.to_path_buf(),
+        minutes: None,
+        steps: Some(steps),
+    };
+    let uninterrupted = trainer::train(&mut t, &job(&whole, 12), &stop, |_| {}).unwrap();
+    assert_eq!(uninterrupted.rows.len(), 12);
+
+    let split = root.path().join("split");
+    let mut t = JointTrainer::new(model, settings, 3, &device).unwrap();
+    let first = trainer::train(&mut t, &job(&split, 8), &stop, |_| {}).unwrap();
+    drop(t);
+    let mut resumed = JointTrainer::resume(&split, &device).unwrap();
+    assert_eq!(resumed.state.step, 8);
+    let second = trainer::train(&mut resumed, &job(&split, 12), &stop, |_| {}).unwrap();
+    let losses: Vec<f64> = first
+        .rows
+        .iter()
+        .chain(&second.rows)
+        .map(|r| r.loss)
+        .collect();
+    for (a, b) in losses.iter().zip(uninterrupted.rows.iter().map(|r| r.loss)) {
+        assert!((a - b).abs() < 1e-5, "resumed {a} vs uninterrupted {b}");
+    }
+    let csv = std::fs::read_to_string(split.join("train.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 13, "header and one row per step");
+
+    let mean = |r: &[train::trainer::LogRow]| {
+        r.iter().map(|x| x.cross_entropy).sum::<f64>() / r.len() as f64
+    };
+    let early = mean(&uninterrupted.rows[..3]);
+    let late = mean(&uninterrupted.rows[9..]);
+    assert!(
+        late < early,
+        "cross-entropy fell from {early:.3} to {late:.3}"
+    );
+}

@@ -1,0 +1,228 @@
+//! `voxelprompt train`: joint training of the agent and the vision network on task samples
+//! synthesised on the fly (DESIGN.md §7). Resumable: `--resume DIR` continues a run exactly
+//! where its last checkpoint left it; SIGINT/SIGTERM write a checkpoint before exiting.
+
+use anyhow::{bail, Context, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use train::model::Model;
+use train::trainer::{self, JointSettings, JointTrainer, LogRow, TrainJob};
+use train::ModelConfig;
+
+/// Arguments of `train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Joint model size: `tiny`, `small`, or a TOML file like configs/model/small.toml.
+    #[arg(long, default_value = "small")]
+    config: String,
+    /// Run directory to create (checkpoint, train.csv). With --resume, defaults to it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Start a new run from the weights and tokenizer of this model directory (e.g. the
+    /// shipped models/voxelprompt-small) instead of fresh ones.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Wall-time budget of this invocation in minutes.
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Stop when the run has taken this many optimiser steps in total.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Training settings TOML (default: the shipped configs/train/joint.toml).
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// Anatomy to synthesise from (overrides the settings): all, phantom, fsaverage,
+    /// neuromorphometrics.
+    #[arg(long)]
+    anatomy: Option<String>,
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of the weights, the tokenizer corpus and the sample stream (new runs only).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the per-sample time breakdown and samples per hour at the end.
+    #[arg(long)]
+    bench: bool,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    if args.minutes.is_none() && args.steps.is_none() {
+        bail!("give a budget: --minutes M or --steps N");
+    }
+    let device = vision::compute_device(&args.device)?;
+    let (mut trainer, out) = match (&args.resume, &args.out) {
+        (Some(dir), out) => {
+            let t = JointTrainer::resume(dir, &device)
+                .with_context(|| format!("resuming {}", dir.display()))?;
+            eprintln!(
+                "resuming {} at step {} (sample {}, {:.2} h trained, lr {:e})",
+                dir.display(),
+                t.state.step,
+                t.state.next_sample,
+                t.state.seconds / 3600.0,
+                t.state.learning_rate
+            );
+            (t, out.clone().unwrap_or_else(|| dir.clone()))
+        }
+        (None, Some(out)) => {
+            if out.join("checkpoint").exists() {
+                bail!(
+                    "{} already holds a run; continue it with --resume {0} or choose another --out",
+                    out.display()
+                );
+            }
+            let mut settings = match &args.settings {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    JointSettings::from_toml_str(&text, &p.display().to_string())?
+                }
+                None => JointSettings::builtin()?,
+            };
+            if let Some(a) = &args.anatomy {
+                settings.anatomy = a.clone();
+            }
+            let model = match &args.init {
+                Some(dir) => {
+                    Model::load(dir, &device)
+                        .with_context(|| format!("loading {}", dir.display()))?
+                        .0
+                }
+                None => {
+                    let config = ModelConfig::named_or_file(&args.config)?;
+                    eprintln!(
+                        "new {} model: training its tokenizer on {} task samples…",
+                        config.name, settings.tokenizer_samples
+                    );
+                    trainer::new_model(config, &settings, args.seed, &device)?
+                }
+            };
+            (
+                JointTrainer::new(model, settings, args.seed, &device)?,
+                out.clone(),
+            )
+        }
+        (None, None) => bail!("give --out DIR for a new run or --resume DIR to continue one"),
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let job = TrainJob {
+        out: out.clone(),
+        minutes: args.minutes,
+        steps: args.steps,
+    };
+    let bar = progress_bar(&job, trainer.state.step);
+    let summary = trainer::train(&mut trainer, &job, &stop, |row| report(row, bar.as_ref()))
+        .with_context(|| format!("training into {}", out.display()))?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let plot = out.join("loss.png");
+    if let Err(e) = train::plot::loss_png(&out.join("train.csv"), &plot) {
+        eprintln!("warning: could not draw {}: {e}", plot.display());
+    }
+    eprintln!(
+        "{} at step {} after {:.1} min; checkpoint in {}",
+        if summary.interrupted {
+            "interrupted"
+        } else {
+            "stopped"
+        },
+        summary.step,
+        summary.seconds / 60.0,
+        out.join("checkpoint").display()
+    );
+    if args.bench {
+        print_bench(&summary.rows);
+    }
+    Ok(())
+}
+
+fn progress_bar(job: &TrainJob, step: u64) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match job.steps {
+        Some(n) => indicatif::ProgressBar::new(n).with_position(step),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} step {pos}{len} [{elapsed_precise} < {eta}] {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    Some(bar)
+}
+
+fn report(row: &LogRow, bar: Option<&indicatif::ProgressBar>) {
+    let per_sample: f64 = row.stages.synthesis.max(0.0)
+        + row.stages.agent_forward
+        + row.stages.runtime
+        + row.stages.loss
+        + row.stages.backward;
+    let line = format!(
+        "step {} samples {} loss {:.4} (ce {:.4} dice {:.3}) lr {:.1e} {:.1} s/sample{}",
+        row.step,
+        row.samples,
+        row.loss,
+        row.cross_entropy,
+        row.dice,
+        row.learning_rate,
+        per_sample,
+        row.validation
+            .map(|v| format!(" validation {v:.4}"))
+            .unwrap_or_default()
+    );
+    match bar {
+        Some(b) => {
+            b.set_position(row.step);
+            b.set_message(line);
+        }
+        None => eprintln!("{line}"),
+    }
+}
+
+fn print_bench(rows: &[LogRow]) {
+    if rows.is_empty() {
+        println!("no optimiser step finished; no timing to report");
+        return;
+    }
+    let mut total = train::joint::StageSeconds::default();
+    for r in rows {
+        total.add(&r.stages);
+    }
+    let s = total.scaled(rows.len() as f64);
+    // Synthesis runs on its own thread, overlapped with the rest.
+    let critical = s.agent_forward + s.runtime + s.loss + s.backward;
+    println!("per-sample time (mean of {} optimiser steps):", rows.len());
+    println!("  synthesis (background thread) {:8.3} s", s.synthesis);
+    println!("  agent forward                 {:8.3} s", s.agent_forward);
+    println!(
+        "  runtime steps                 {:8.3} s (of which vision forward {:.3} s)",
+        s.runtime, s.vision_forward
+    );
+    println!("  loss terms                    {:8.3} s", s.loss);
+    println!("  backward (agent + vision)     {:8.3} s", s.backward);
+    println!("  total on the training thread  {:8.3} s", critical);
+    let first = &rows[0];
+    let last = &rows[rows.len() - 1];
+    let measured = if rows.len() > 1 {
+        (last.samples - first.samples) as f64 / (last.seconds - first.seconds).max(1e-9) * 3600.0
+    } else {
+        3600.0 / critical.max(synthesis_floor(&s))
+    };
+    println!("samples per hour: {measured:.0}");
+}
+
+fn synthesis_floor(s: &train::joint::StageSeconds) -> f64 {
+    s.synthesis
+}
