@@ -19,9 +19,13 @@
 //! in cerebral white matter takes the territory of the nearest cortical parcel; a lesion's
 //! territory and lobe are those at its centroid.
 
-use crate::anatomy::{EXTRACEREBRAL_CSF, SKULL};
-use crate::contrast::{tissue_of_label, tissue_of_lesion, Contrast, LabelMeans, Tissue};
+use crate::contrast::{Contrast, LabelMeans};
 use crate::error::{Result, SynthError};
+use crate::labels::{
+    is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter, is_cortical_parcel,
+    is_parenchyma_label, tissue_of_label, tissue_of_lesion, Tissue, BRAINSTEM, EXTRACEREBRAL_CSF,
+    LABEL_LUT_LEN, LEFT_PUTAMEN, LEFT_THALAMUS, RIGHT_PUTAMEN, RIGHT_THALAMUS, SKULL,
+};
 use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
 use rand::Rng;
@@ -29,39 +33,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use voxel::{Affine, Geometry, LabelMap};
 
-/// Lesion-map ids of the components.
-pub mod ids {
-    /// Necrotic tumour core.
-    pub const NECROSIS: i32 = 901;
-    /// Enhancing tumour (rim).
-    pub const ENHANCING: i32 = 902;
-    /// Vasogenic edema (around tumours, haemorrhages and abscesses).
-    pub const EDEMA: i32 = 903;
-    /// Non-enhancing solid tumour.
-    pub const SOLID: i32 = 904;
-    /// Acute infarct.
-    pub const ACUTE_INFARCT: i32 = 905;
-    /// Chronic infarct (encephalomalacia).
-    pub const CHRONIC_INFARCT: i32 = 906;
-    /// White-matter hyperintensity.
-    pub const WMH: i32 = 907;
-    /// Meningioma (extra-axial, dural-based, enhancing).
-    pub const MENINGIOMA: i32 = 908;
-    /// Arachnoid cyst (extra-axial CSF collection).
-    pub const ARACHNOID_CYST: i32 = 909;
-    /// Intraparenchymal haemorrhage (acute blood).
-    pub const HAEMORRHAGE: i32 = 910;
-    /// Acute subdural haematoma (hyperdense blood).
-    pub const SDH_ACUTE: i32 = 911;
-    /// Chronic subdural haematoma (hypodense collection).
-    pub const SDH_CHRONIC: i32 = 912;
-    /// Abscess cavity (pus: restricted diffusion).
-    pub const ABSCESS_CAVITY: i32 = 913;
-    /// Abscess capsule (thin enhancing rim).
-    pub const ABSCESS_CAPSULE: i32 = 914;
-    /// Gliosis around a chronic infarct.
-    pub const GLIOSIS: i32 = 915;
-}
+/// Lesion-map ids of the components (defined with the other label semantics in
+/// [`crate::labels`]; this is their public path).
+pub use crate::labels::lesion_ids as ids;
 
 /// A pathology class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -387,14 +361,7 @@ fn hemisphere_of(vocab: &Vocabulary, label: i32) -> Hemisphere {
 /// Whether a label is inside the skull cavity (brain, CSF, vessels), i.e. not air, skull or
 /// scalp: the space an extra-axial lesion may take.
 pub(crate) fn in_cavity(label: i32) -> bool {
-    !matches!(
-        tissue_of_label(label),
-        Tissue::Background | Tissue::Skull | Tissue::Scalp
-    )
-}
-
-fn is_cerebral_cortex(l: i32) -> bool {
-    (1000..3000).contains(&l) || l == 3 || l == 42
+    tissue_of_label(label).is_some_and(|t| !t.is_outside_cavity())
 }
 
 /// A random voxel index whose label satisfies `ok`, or an error naming `what`.
@@ -405,6 +372,16 @@ fn random_voxel(
     ok: impl Fn(i32) -> bool,
 ) -> Result<usize> {
     random_voxel_where(labels, rng, what, ok, |_| true)
+}
+
+/// A random voxel of cerebral white matter.
+fn random_white_matter(labels: &LabelMap, rng: &mut impl Rng) -> Result<usize> {
+    random_voxel(
+        labels,
+        rng,
+        "cerebral white matter",
+        is_cerebral_white_matter,
+    )
 }
 
 /// A random voxel whose label satisfies the cheap test `ok` and whose index satisfies the
@@ -487,7 +464,7 @@ fn touches(labels: &LabelMap, idx: usize, ok: impl Fn(i32) -> bool) -> bool {
 /// The midline plane of `labels` (world of its grid): the perpendicular bisector of the
 /// centroids of the left-sided and right-sided labels; `None` without both sides.
 pub fn midline_plane(labels: &LabelMap, vocab: &Vocabulary) -> Option<Midline> {
-    let lut: Vec<Hemisphere> = (0..crate::contrast::LABEL_LUT_LEN as i32)
+    let lut: Vec<Hemisphere> = (0..LABEL_LUT_LEN as i32)
         .map(|l| hemisphere_of(vocab, l))
         .collect();
     let g = labels.geometry();
@@ -598,12 +575,10 @@ pub fn sample_lesion(
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
-    let is_cwm = |l: i32| l == 2 || l == 41;
-    let is_parcel = |l: i32| (1000..3000).contains(&l) || l == 3 || l == 42;
     let at = |i: usize| world(g, i);
     let s = match class {
         LesionClass::Glioma => {
-            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let i = random_white_matter(labels, rng)?;
             let r = uniform(rng, 15.0, 35.0);
             let n = rng.random_range(2..6);
             let enh = rng.random::<f64>() < 0.7;
@@ -618,7 +593,7 @@ pub fn sample_lesion(
             s
         }
         LesionClass::Metastasis => {
-            let i = random_voxel(labels, rng, "cortex", is_parcel)?;
+            let i = random_voxel(labels, rng, "cortex", is_cerebral_cortex)?;
             let r = uniform(rng, 4.0, 12.0);
             let mut s = LesionShape::empty(class, at(i), r);
             s.core_level = if r > 7.0 { uniform(rng, 0.3, 0.6) } else { 0.0 };
@@ -637,7 +612,7 @@ pub fn sample_lesion(
                 _ => Territory::MCA,
             };
             let i = random_voxel(labels, rng, "territory cortex", |l| {
-                (1000..3000).contains(&l)
+                is_cortical_parcel(l)
                     && vocab.structure_of_label(l).and_then(|s| s.territory) == Some(t)
             })?;
             let r = uniform(rng, 12.0, 35.0);
@@ -656,12 +631,12 @@ pub fn sample_lesion(
             s
         }
         LesionClass::Wmh => {
-            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let i = random_white_matter(labels, rng)?;
             let c = at(i);
             let n = rng.random_range(3..12);
             let mut ells = Vec::with_capacity(n);
             for _ in 0..n {
-                let j = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+                let j = random_white_matter(labels, rng)?;
                 let p = at(j);
                 let r = uniform(rng, 2.5, 6.0);
                 ells.push(Ellipsoid {
@@ -683,11 +658,14 @@ pub fn sample_lesion(
             let deep = rng.random::<f64>() < 0.55;
             let (i, r) = if deep {
                 let i = random_voxel(labels, rng, "putamen or thalamus", |l| {
-                    matches!(l, 10 | 12 | 49 | 51)
+                    matches!(
+                        l,
+                        LEFT_THALAMUS | LEFT_PUTAMEN | RIGHT_THALAMUS | RIGHT_PUTAMEN
+                    )
                 })?;
                 (i, uniform(rng, 12.0, 25.0))
             } else {
-                let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+                let i = random_white_matter(labels, rng)?;
                 (i, uniform(rng, 15.0, 32.0))
             };
             let mut s = LesionShape::empty(class, at(i), r);
@@ -701,9 +679,13 @@ pub fn sample_lesion(
         }
         LesionClass::Abscess => {
             // At the grey-white junction, where haematogenous abscesses seed.
-            let i = random_voxel_where(labels, rng, "juxtacortical white matter", is_cwm, |i| {
-                near(labels, i, 12.0, is_parcel)
-            })?;
+            let i = random_voxel_where(
+                labels,
+                rng,
+                "juxtacortical white matter",
+                is_cerebral_white_matter,
+                |i| near(labels, i, 12.0, is_cerebral_cortex),
+            )?;
             let r = uniform(rng, 10.0, 22.0);
             let mut s = LesionShape::empty(class, at(i), r);
             let main = Ellipsoid {
@@ -753,7 +735,7 @@ fn convexity_voxel(
                 && touches(labels, i, |l| l == SKULL)
                 && near(labels, i, 8.0, is_cerebral_cortex)
                 // Supratentorial: clear of the cerebellum (the tentorium is not modelled).
-                && !near(labels, i, 15.0, |l| l == 8 || l == 47)
+                && !near(labels, i, 15.0, is_cerebellar_cortex)
         },
     )
 }
@@ -848,7 +830,6 @@ fn sample_arachnoid_cyst(
             .and_then(|s| s.site.as_deref())
             .is_some_and(|site| site == "temporal lobe")
     };
-    let is_cerebellar_cortex = |l: i32| l == 8 || l == 47;
     let skull_csf = |i: usize| touches(labels, i, |l| l == SKULL);
     let csf = |l: i32| l == EXTRACEREBRAL_CSF;
     let middle_fossa = rng.random::<f64>() < 0.65;
@@ -944,17 +925,6 @@ fn sample_subdural(
     Ok(s)
 }
 
-fn is_parenchyma(tissue: Tissue) -> bool {
-    matches!(
-        tissue,
-        Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
-    )
-}
-
-fn is_white_matter(label: i32) -> bool {
-    label == 2 || label == 41
-}
-
 /// What [`LesionShape::component_at`] knows about a voxel besides its position.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct VoxelContext {
@@ -1047,8 +1017,8 @@ impl LesionShape {
             | LesionClass::AcuteInfarct
             | LesionClass::ChronicInfarct
             | LesionClass::Haemorrhage
-            | LesionClass::Abscess => is_parenchyma(tissue_of_label(label)),
-            LesionClass::Wmh => is_white_matter(label),
+            | LesionClass::Abscess => tissue_of_label(label).is_some_and(Tissue::is_cerebral),
+            LesionClass::Wmh => is_cerebral_white_matter(label),
             LesionClass::Meningioma
             | LesionClass::ArachnoidCyst
             | LesionClass::SubduralHaematoma => in_cavity(label),
@@ -1062,9 +1032,13 @@ impl LesionShape {
         if !self.may_take(label) {
             return 0;
         }
-        let tissue = tissue_of_label(label);
-        let parenchyma = is_parenchyma(tissue);
-        let is_wm = is_white_matter(label);
+        // Known by `may_take` above.
+        let Some(tissue) = tissue_of_label(label) else {
+            return 0;
+        };
+        // Intra-axial lesions take cerebral parenchyma only.
+        let cerebral = tissue.is_cerebral();
+        let is_wm = is_cerebral_white_matter(label);
         if self.class == LesionClass::SubduralHaematoma {
             if v.depth_mm >= self.thickness_mm * self.scale
                 || !self.on_side(p)
@@ -1089,7 +1063,7 @@ impl LesionShape {
         };
         match self.class {
             LesionClass::Glioma | LesionClass::Metastasis => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     if core() {
                         ids::NECROSIS
                     } else if self.enhancing {
@@ -1104,7 +1078,7 @@ impl LesionShape {
                 }
             }
             LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
-                if f > 1.0 || !parenchyma {
+                if f > 1.0 || !cerebral {
                     return 0;
                 }
                 let s = vocab.structure_of_label(label);
@@ -1145,7 +1119,7 @@ impl LesionShape {
                 }
             }
             LesionClass::Haemorrhage => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     ids::HAEMORRHAGE
                 } else if f <= self.edema_level && (is_wm || tissue == Tissue::DeepGm) {
                     ids::EDEMA
@@ -1154,7 +1128,7 @@ impl LesionShape {
                 }
             }
             LesionClass::Abscess => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     if f <= self.core_level {
                         ids::ABSCESS_CAVITY
                     } else {
@@ -1358,6 +1332,7 @@ fn close_capsule(g: &Geometry, data: &mut [i32], painted: &[usize]) {
         }
     }
 }
+
 /// Hyper-, hypo- or isointense relative to the surrounding normal tissue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1368,6 +1343,22 @@ pub enum IntensityClass {
     Hypo,
     /// Within the iso tolerance of its surroundings.
     Iso,
+}
+
+impl IntensityClass {
+    /// The class of a lesion of mean intensity `lesion` against surroundings of mean `around`:
+    /// isointense within a relative difference of `tolerance` (the configured
+    /// `iso_tolerance`).
+    pub fn of_means(lesion: f64, around: f64, tolerance: f64) -> IntensityClass {
+        let rel = (lesion - around) / around.abs().max(1e-3);
+        if rel > tolerance {
+            IntensityClass::Hyper
+        } else if rel < -tolerance {
+            IntensityClass::Hypo
+        } else {
+            IntensityClass::Iso
+        }
+    }
 }
 
 /// One component of a lesion.
@@ -1489,10 +1480,7 @@ pub fn surroundings(
                 continue;
             }
             mark[idx] = true;
-            let t = tissue_of_label(labels.data()[idx]);
-            if lesions.data()[idx] == 0
-                && !matches!(t, Tissue::Background | Tissue::Skull | Tissue::Scalp)
-            {
+            if lesions.data()[idx] == 0 && in_cavity(labels.data()[idx]) {
                 out.push(idx);
             }
         }
@@ -1501,14 +1489,23 @@ pub fn surroundings(
     out
 }
 
-fn classify(lesion: f64, around: f64, tol: f64) -> IntensityClass {
-    let rel = (lesion - around) / around.abs().max(1e-3);
-    if rel > tol {
-        IntensityClass::Hyper
-    } else if rel < -tol {
-        IntensityClass::Hypo
+/// The normal-appearing tissue the intensity classes and the diffusion restriction of a lesion
+/// painted at `voxels` are measured against: its [`surroundings`] within [`SURROUNDINGS_MM`]
+/// that are brain parenchyma ([`Tissue::is_parenchyma`]: cerebral, cerebellar, brainstem), or
+/// all of them when none is. CSF in the band would make almost any lesion look bright on T1
+/// and restricted on ADC, so classes are relative to brain tissue; a posterior-fossa lesion is
+/// compared with cerebellum and brainstem. Task truths ask for this region too.
+pub fn reference_tissue(labels: &LabelMap, lesions: &LabelMap, voxels: &[usize]) -> Vec<usize> {
+    let around = surroundings(labels, lesions, voxels, SURROUNDINGS_MM);
+    let parenchyma: Vec<usize> = around
+        .iter()
+        .copied()
+        .filter(|&v| is_parenchyma_label(labels.data()[v]))
+        .collect();
+    if parenchyma.is_empty() {
+        around
     } else {
-        IntensityClass::Iso
+        parenchyma
     }
 }
 
@@ -1585,7 +1582,7 @@ pub fn lobe_and_territory(
     }
     // Parcels the vocabulary knows (FreeSurfer's "unknown" cortex, 1000/2000, has no lobe).
     let parcel = nearest_label(labels, idx, 40.0, |lab| {
-        (1000..3000).contains(&lab) && vocab.structure_of_label(lab).is_some()
+        is_cortical_parcel(lab) && vocab.structure_of_label(lab).is_some()
     });
     match parcel.and_then(|lab| vocab.structure_of_label(lab)) {
         Some(p) => (p.site.clone().unwrap_or_default(), p.territory),
@@ -1596,9 +1593,6 @@ pub fn lobe_and_territory(
         ),
     }
 }
-
-/// FreeSurfer id of the brainstem.
-const BRAINSTEM: i32 = 16;
 
 /// The `site` recorded for an extra-axial lesion centred in the cerebellopontine angle.
 pub const CEREBELLOPONTINE_ANGLE: &str = "cerebellopontine angle";
@@ -1618,7 +1612,7 @@ fn is_cerebellopontine_angle(
     });
     off_midline
         && near(labels, idx, 12.0, |l| l == BRAINSTEM)
-        && near(labels, idx, 12.0, |l| l == 8 || l == 47)
+        && near(labels, idx, 12.0, is_cerebellar_cortex)
 }
 
 /// The lobe or compartment of the brain nearest voxel `idx` (within 40 mm): a cerebral lobe,
@@ -1626,28 +1620,16 @@ fn is_cerebellopontine_angle(
 pub fn nearest_lobe(labels: &LabelMap, idx: usize, vocab: &Vocabulary) -> String {
     let site_of = |l: i32| vocab.structure_of_label(l).and_then(|s| s.site.clone());
     // Brain labels with a site (FreeSurfer's "unknown" cortex has none).
-    let brain: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
-        .map(|l| {
-            l != 0
-                && matches!(
-                    tissue_of_label(l),
-                    Tissue::CorticalGm
-                        | Tissue::WhiteMatter
-                        | Tissue::DeepGm
-                        | Tissue::CerebellarGm
-                        | Tissue::CerebellarWm
-                        | Tissue::Brainstem
-                )
-                && site_of(l).is_some()
-        })
+    let brain: Vec<bool> = (0..LABEL_LUT_LEN as i32)
+        .map(|l| is_parenchyma_label(l) && site_of(l).is_some())
         .collect();
     let is = |lut: &[bool], l: i32| l >= 0 && (l as usize) < lut.len() && lut[l as usize];
     let site = nearest_label(labels, idx, 40.0, |l| is(&brain, l)).and_then(site_of);
     match site.as_deref() {
         // Unparcellated brain: the lobe of the nearest cortical parcel, if there is one.
         Some("cerebral white matter") | Some("cerebral cortex") => {
-            let parcel: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
-                .map(|l| (1000..3000).contains(&l) && site_of(l).is_some())
+            let parcel: Vec<bool> = (0..LABEL_LUT_LEN as i32)
+                .map(|l| is_cortical_parcel(l) && site_of(l).is_some())
                 .collect();
             nearest_label(labels, idx, 40.0, |l| is(&parcel, l))
                 .and_then(site_of)
@@ -1706,29 +1688,7 @@ pub fn record_session(
         .copied()
         .filter(|&v| lesions.data()[v] != ids::EDEMA)
         .collect();
-    let around = surroundings(labels, lesions, voxels, SURROUNDINGS_MM);
-    // Normal-appearing parenchyma in the band: CSF in it would make almost any lesion look
-    // bright on T1 and restricted on ADC, so classes are relative to brain tissue.
-    let parenchyma: Vec<usize> = around
-        .iter()
-        .copied()
-        .filter(|&v| {
-            matches!(
-                tissue_of_label(labels.data()[v]),
-                Tissue::WhiteMatter
-                    | Tissue::CorticalGm
-                    | Tissue::DeepGm
-                    | Tissue::CerebellarGm
-                    | Tissue::CerebellarWm
-                    | Tissue::Brainstem
-            )
-        })
-        .collect();
-    let around = if parenchyma.is_empty() {
-        around
-    } else {
-        parenchyma
-    };
+    let around = reference_tissue(labels, lesions, voxels);
     let mean_over = |m: &LabelMeans, vs: &[usize], lesion: bool| -> f64 {
         if vs.is_empty() {
             return 0.0;
@@ -1744,7 +1704,7 @@ pub fn record_session(
             .map(|m| {
                 (
                     m.contrast,
-                    classify(
+                    IntensityClass::of_means(
                         mean_over(m, vs, true),
                         mean_over(m, &around, false),
                         iso_tolerance,
@@ -1789,21 +1749,11 @@ pub fn record_session(
             (cv[2].round().max(0.0) as usize).min(n[2] - 1),
         )
     };
-    let in_brain = |l: i32| {
-        l != 0
-            && matches!(
-                tissue_of_label(l),
-                Tissue::WhiteMatter
-                    | Tissue::CorticalGm
-                    | Tissue::DeepGm
-                    | Tissue::CerebellarGm
-                    | Tissue::CerebellarWm
-                    | Tissue::Brainstem
-            )
-    };
     // A crescent's or dome's centroid may lie in the brain it hugs, and that of a multifocal or
     // cortical lesion in CSF: report the lesion voxel nearest to it instead.
-    let cidx = if (extra_axial || !in_brain(labels.data()[at_centroid])) && !proper.is_empty() {
+    let cidx = if (extra_axial || !is_parenchyma_label(labels.data()[at_centroid]))
+        && !proper.is_empty()
+    {
         *proper
             .iter()
             .min_by(|&&a, &&b| {

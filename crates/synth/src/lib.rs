@@ -14,6 +14,7 @@ pub mod anatomy;
 pub mod config;
 pub mod contrast;
 pub mod field;
+pub mod labels;
 pub mod lesion;
 pub mod mass_effect;
 pub mod neuromorphometrics;

@@ -3,10 +3,15 @@
 //! and cortex that thins over time, lesions that grow or shrink by a recorded (and measured)
 //! amount, and every requested contrast per session. [`write_subjects`] writes them to disk.
 
-use crate::anatomy::{Anatomy, EXTRACEREBRAL_CSF};
+use crate::anatomy::Anatomy;
 use crate::config::SynthConfig;
 use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
 use crate::error::{Result, SynthError};
+use crate::labels::{
+    is_cerebral_cortex, is_lateral_ventricle, EXTRACEREBRAL_CSF, LEFT_CAUDATE,
+    LEFT_CEREBRAL_WHITE_MATTER, LEFT_THALAMUS, RIGHT_CAUDATE, RIGHT_CEREBRAL_WHITE_MATTER,
+    RIGHT_THALAMUS,
+};
 use crate::lesion::{
     ids, paint, record_session, sample_lesion_apart, LesionClass, LesionRecord, LesionShape,
     SdhStage,
@@ -169,11 +174,20 @@ fn progress(labels: &LabelMap, k: usize, key: u64) -> Result<LabelMap> {
             None
         };
         let u = hash_unit(key, idx as u64);
-        if matches!(l, 2 | 41 | 10 | 11 | 49 | 50) && u < p_vent {
-            if let Some(v) = neighbour(&|m| m == 4 || m == 43) {
+        if matches!(
+            l,
+            LEFT_CEREBRAL_WHITE_MATTER
+                | RIGHT_CEREBRAL_WHITE_MATTER
+                | LEFT_THALAMUS
+                | LEFT_CAUDATE
+                | RIGHT_THALAMUS
+                | RIGHT_CAUDATE
+        ) && u < p_vent
+        {
+            if let Some(v) = neighbour(&is_lateral_ventricle) {
                 out[idx] = v;
             }
-        } else if ((1000..3000).contains(&l) || l == 3 || l == 42)
+        } else if is_cerebral_cortex(l)
             && u < p_atrophy
             && neighbour(&|m| m == EXTRACEREBRAL_CSF).is_some()
         {
@@ -202,6 +216,8 @@ pub fn synthesize_subject(
             "a subject needs at least one session".into(),
         ));
     }
+    // Every label needs a tissue class to be given intensities.
+    crate::labels::check_known(&anatomy.labels)?;
     let mut rng = stream(seed, 0);
     let centre = anatomy.labels.geometry().center_world();
     let transform = SpatialTransform::sample(&config.spatial, centre, &mut rng);
