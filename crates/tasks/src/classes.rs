@@ -13,10 +13,8 @@
 //! `LesionClass::parse` accepts the names below; check the names match `LesionClass::name()`
 //! and run `cargo test -p tasks` (see docs/tasks.md, "Adding a lesion class").
 
+use synth::lesion::ids;
 use synth::{Contrast, LesionClass};
-
-/// Lesion-map id of peritumoural / perilesional edema.
-pub const EDEMA: i32 = 903;
 
 /// A named part of a lesion ("enhancing tumour", "necrotic core").
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +54,7 @@ pub struct ClassEntry {
 
 const EDEMA_COMPONENT: ComponentEntry = ComponentEntry {
     name: "perilesional edema",
-    ids: &[EDEMA],
+    ids: &[ids::EDEMA],
     phrases: &[
         "edema",
         "oedema",
@@ -82,11 +80,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["gliomas", "tumours", "tumors", "masses", "lesions"],
-        proper: &[901, 902, 904],
+        proper: &[ids::NECROSIS, ids::ENHANCING, ids::SOLID],
         components: &[
             ComponentEntry {
                 name: "necrotic core",
-                ids: &[901],
+                ids: &[ids::NECROSIS],
                 phrases: &[
                     "necrotic core",
                     "necrosis",
@@ -97,7 +95,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "enhancing tumour",
-                ids: &[902],
+                ids: &[ids::ENHANCING],
                 phrases: &[
                     "enhancing tumour",
                     "enhancing rim",
@@ -108,7 +106,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "non-enhancing tumour",
-                ids: &[904],
+                ids: &[ids::SOLID],
                 phrases: &[
                     "non-enhancing tumour",
                     "non-enhancing component",
@@ -118,7 +116,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "peritumoural edema",
-                ids: &[EDEMA],
+                ids: &[ids::EDEMA],
                 phrases: &[
                     "edema",
                     "oedema",
@@ -130,12 +128,12 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "tumour core",
-                ids: &[901, 902, 904],
+                ids: &[ids::NECROSIS, ids::ENHANCING, ids::SOLID],
                 phrases: &["tumour core", "tumor core", "solid tumour with necrosis"],
             },
             ComponentEntry {
                 name: "whole tumour",
-                ids: &[901, 902, 903, 904],
+                ids: &[ids::NECROSIS, ids::ENHANCING, ids::EDEMA, ids::SOLID],
                 phrases: &[
                     "whole tumour",
                     "whole tumor",
@@ -168,11 +166,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "deposits",
             "lesions",
         ],
-        proper: &[901, 902],
+        proper: &[ids::NECROSIS, ids::ENHANCING],
         components: &[
             ComponentEntry {
                 name: "enhancing rim",
-                ids: &[902],
+                ids: &[ids::ENHANCING],
                 phrases: &[
                     "enhancing rim",
                     "enhancing component",
@@ -182,7 +180,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "necrotic core",
-                ids: &[901],
+                ids: &[ids::NECROSIS],
                 phrases: &[
                     "necrotic core",
                     "necrotic centre",
@@ -217,7 +215,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "ischaemic lesions",
             "lesions",
         ],
-        proper: &[905],
+        proper: &[ids::ACUTE_INFARCT],
         components: &[],
         contrasts: &[Contrast::Dwi, Contrast::Flair, Contrast::T2, Contrast::Adc],
         focal: true,
@@ -236,11 +234,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["chronic infarcts", "old infarcts", "old strokes", "lesions"],
-        proper: &[906, 915],
+        proper: &[ids::CHRONIC_INFARCT, ids::GLIOSIS],
         components: &[
             ComponentEntry {
                 name: "encephalomalacia",
-                ids: &[906],
+                ids: &[ids::CHRONIC_INFARCT],
                 phrases: &[
                     "encephalomalacia",
                     "encephalomalacic cavity",
@@ -250,7 +248,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "gliosis",
-                ids: &[915],
+                ids: &[ids::GLIOSIS],
                 phrases: &[
                     "gliosis",
                     "gliotic rim",
@@ -280,7 +278,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "WMHs",
             "white matter lesions",
         ],
-        proper: &[907],
+        proper: &[ids::WMH],
         components: &[],
         contrasts: &[Contrast::Flair, Contrast::T2],
         focal: false,
@@ -299,7 +297,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["meningiomas", "extra-axial masses", "lesions"],
-        proper: &[908],
+        proper: &[ids::MENINGIOMA],
         components: &[EDEMA_COMPONENT],
         contrasts: &[Contrast::T1c, Contrast::T2, Contrast::Flair],
         focal: true,
@@ -317,7 +315,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["arachnoid cysts", "cysts", "lesions"],
-        proper: &[909],
+        proper: &[ids::ARACHNOID_CYST],
         components: &[],
         contrasts: &[Contrast::T2, Contrast::Flair, Contrast::T1],
         focal: true,
@@ -337,7 +335,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["haemorrhages", "hemorrhages", "bleeds", "lesions"],
-        proper: &[910],
+        proper: &[ids::HAEMORRHAGE],
         components: &[EDEMA_COMPONENT],
         contrasts: &[Contrast::Ct, Contrast::Gre, Contrast::T1],
         focal: true,
@@ -355,11 +353,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "subdural bleed",
         ],
         plurals: &["subdural haematomas", "subdural collections"],
-        proper: &[911, 912],
+        proper: &[ids::SDH_ACUTE, ids::SDH_CHRONIC],
         components: &[
             ComponentEntry {
                 name: "acute component",
-                ids: &[911],
+                ids: &[ids::SDH_ACUTE],
                 phrases: &[
                     "acute component",
                     "acute blood",
@@ -369,7 +367,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "chronic component",
-                ids: &[912],
+                ids: &[ids::SDH_CHRONIC],
                 phrases: &[
                     "chronic component",
                     "chronic blood",
@@ -394,11 +392,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["abscesses", "ring-enhancing lesions", "lesions"],
-        proper: &[913, 914],
+        proper: &[ids::ABSCESS_CAVITY, ids::ABSCESS_CAPSULE],
         components: &[
             ComponentEntry {
                 name: "abscess cavity",
-                ids: &[913],
+                ids: &[ids::ABSCESS_CAVITY],
                 phrases: &[
                     "cavity",
                     "abscess cavity",
@@ -408,7 +406,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "abscess capsule",
-                ids: &[914],
+                ids: &[ids::ABSCESS_CAPSULE],
                 phrases: &[
                     "capsule",
                     "abscess capsule",
@@ -475,7 +473,7 @@ mod tests {
             assert!(!e.phrases.is_empty() && !e.plurals.is_empty() && !e.proper.is_empty());
             assert!(!e.contrasts.is_empty());
             assert!(
-                !e.proper.contains(&EDEMA),
+                !e.proper.contains(&ids::EDEMA),
                 "{}: edema is not the lesion proper",
                 e.name
             );
