@@ -200,6 +200,34 @@ fn integer_image_storage_is_within_one_step() {
     assert!(err.to_string().contains("slope"), "{err}");
 }
 
+#[test]
+fn nifti_dimensions_beyond_i16_are_an_error_not_a_corrupt_file() {
+    // NIfTI-1 keeps each dimension in an i16: 40000 would wrap to a negative size.
+    let dir = tmp();
+    let g = Geometry::from_spacing([40_000, 1, 1], [1.0; 3], [0.0; 3]).unwrap();
+    let labels = Volume::new(g, vec![1i32; 40_000]).unwrap();
+    for name in ["long.nii", "long.nii.gz"] {
+        let p = dir.path().join(name);
+        let err = io::write_labels(&p, &labels).unwrap_err();
+        assert!(matches!(err, VoxelError::InvalidArgument(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(name) && msg.contains("32767") && msg.contains("40000"),
+            "{msg}"
+        );
+        assert!(!p.exists(), "no file is left behind");
+    }
+    // The largest size NIfTI-1 can hold still writes and reads back.
+    let g = Geometry::from_spacing([32_767, 1, 1], [1.0; 3], [0.0; 3]).unwrap();
+    let labels = Volume::new(g, vec![2i32; 32_767]).unwrap();
+    let p = dir.path().join("max.nii");
+    io::write_labels(&p, &labels).unwrap();
+    assert_eq!(
+        io::read_labels(&p).unwrap().geometry().shape(),
+        [32_767, 1, 1]
+    );
+}
+
 fn small_image() -> Image {
     let g = Geometry::from_spacing([4, 4, 4], [1.0, 1.0, 2.0], [0.0; 3]).unwrap();
     Volume::new(g, (0..64).map(|v| v as f32).collect()).unwrap()
