@@ -471,8 +471,10 @@ fn fsaverage_subject_when_cache_present() {
     let Some(dir) =
         synth::anatomy::default_cache_dir().filter(|d| d.join("fsaverage/aparc+aseg.mgz").exists())
     else {
-        println!("skipping: anatomy cache absent (run python3 scripts/fetch_anatomy.py)");
-        return;
+        return voxel::test_support::skip_missing(
+            "fsaverage in the anatomy cache",
+            "run python3 scripts/fetch_anatomy.py",
+        );
     };
     let config = SynthConfig::builtin().unwrap();
     let vocab = Vocabulary::builtin().unwrap();
@@ -494,8 +496,10 @@ fn neuromorphometrics_subjects_when_cache_present() {
     let present = synth::anatomy::default_cache_dir()
         .is_some_and(|d| synth::anatomy::available_anatomies(&d).contains(&"neuromorphometrics"));
     if !present {
-        println!("skipping: anatomy cache absent (run python3 scripts/fetch_anatomy.py)");
-        return;
+        return voxel::test_support::skip_missing(
+            "the neuromorphometrics atlas in the anatomy cache",
+            "run python3 scripts/fetch_anatomy.py",
+        );
     }
     let config = SynthConfig::builtin().unwrap();
     let vocab = Vocabulary::builtin().unwrap();

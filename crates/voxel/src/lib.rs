@@ -25,3 +25,4 @@ pub mod morphology;
 pub mod phantom;
 pub mod render;
 pub mod resample;
+pub mod test_support;

@@ -375,17 +375,15 @@ fn writes_are_atomic_and_never_touch_inputs() {
     assert!(err.to_string().contains("x.nii"));
 }
 
-/// nibabel reads what we write (skipped when python3 + nibabel are not installed).
+/// nibabel reads what we write (skipped when python3 + nibabel are not installed, unless
+/// `VOXELPROMPT_REQUIRE_DATA=1`).
 #[test]
 fn nibabel_reads_our_files() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import nibabel"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: python3 with nibabel not available");
-        return;
+    if !voxel::test_support::python_has(&["nibabel", "numpy"]) {
+        return voxel::test_support::skip_missing(
+            "python3 with nibabel",
+            "python3 -m pip install numpy nibabel",
+        );
     }
     let dir = tmp();
     let src = io::read_image(&fixtures().join("f32_sform.nii")).unwrap();
