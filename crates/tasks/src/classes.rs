@@ -3,15 +3,9 @@
 //! which kinds of question it suits. Families never match on [`LesionClass`] variants; they read
 //! this table, so a new class is one entry here.
 //!
-//! An entry is **active** when `synth` can synthesise it, i.e. when [`LesionClass::parse`]
-//! accepts its name; otherwise it is **pending** and every family skips it (the subdural
-//! haematoma family is unavailable until its class is active).
-//!
-//! TODO(lesions-landing): the last five entries (meningioma, arachnoid cyst, haemorrhage,
-//! subdural haematoma, abscess) are written for the lesion classes being added to `synth`
-//! (component ids 908–914, edema 903). They become active by themselves once
-//! `LesionClass::parse` accepts the names below; check the names match `LesionClass::name()`
-//! and run `cargo test -p tasks` (see docs/tasks.md, "Adding a lesion class").
+//! Every entry names a `synth` class ([`LesionClass::parse`] accepts its `name`; a unit test
+//! checks it), so a class added to `synth` is one entry here (see docs/tasks.md, "Adding a
+//! lesion class").
 
 use synth::lesion::ids;
 use synth::{Contrast, LesionClass};
@@ -285,7 +279,6 @@ pub const CLASSES: &[ClassEntry] = &[
         multiple: false,
         vascular: false,
     },
-    // TODO(lesions-landing): pending until synth's LesionClass has these variants.
     ClassEntry {
         name: "meningioma",
         canonical: "meningioma",
@@ -432,7 +425,8 @@ pub struct ActiveClass {
     pub class: LesionClass,
 }
 
-/// The entries `synth` can synthesise today, in table order.
+/// The entries with their `synth` class, in table order (every entry has one; see the module
+/// docs).
 pub fn active_classes() -> Vec<ActiveClass> {
     CLASSES
         .iter()
@@ -444,30 +438,16 @@ pub fn active_classes() -> Vec<ActiveClass> {
         .collect()
 }
 
-/// The entries waiting for their `synth` class.
-pub fn pending_classes() -> Vec<&'static ClassEntry> {
-    CLASSES
-        .iter()
-        .filter(|e| LesionClass::parse(e.name).is_err())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_five_synth_classes_are_active_and_named_alike() {
+    fn every_entry_is_a_synth_class_named_alike() {
         let active = active_classes();
-        for c in [
-            LesionClass::Glioma,
-            LesionClass::Metastasis,
-            LesionClass::AcuteInfarct,
-            LesionClass::ChronicInfarct,
-            LesionClass::Wmh,
-        ] {
-            let a = active.iter().find(|a| a.class == c).expect("active");
-            assert_eq!(a.entry.name, c.name());
+        assert_eq!(active.len(), CLASSES.len(), "an entry names no synth class");
+        for a in &active {
+            assert_eq!(a.entry.name, a.class.name());
         }
         for e in CLASSES {
             assert!(!e.phrases.is_empty() && !e.plurals.is_empty() && !e.proper.is_empty());
