@@ -22,6 +22,7 @@ pub mod lut;
 pub mod measure;
 pub mod metrics;
 pub mod morphology;
+pub mod neighbourhood;
 pub mod phantom;
 pub mod render;
 pub mod resample;
