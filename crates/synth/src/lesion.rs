@@ -31,6 +31,7 @@ use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use voxel::neighbourhood::{ball_offsets, face_neighbours, offset_index, FACE_OFFSETS};
 use voxel::{Affine, Geometry, LabelMap};
 
 /// Lesion-map ids of the components (defined with the other label semantics in
@@ -420,45 +421,16 @@ fn random_voxel_where(
 /// Whether a voxel within `radius_mm` of voxel `idx` has a label satisfying `ok`.
 fn near(labels: &LabelMap, idx: usize, radius_mm: f64, ok: impl Fn(i32) -> bool) -> bool {
     let g = labels.geometry();
-    let sp = g.spacing_mm();
-    let n = g.shape();
     let c = g.coords(idx);
-    let r: [i64; 3] = std::array::from_fn(|a| (radius_mm / sp[a]).floor() as i64);
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let d2 = (di as f64 * sp[0]).powi(2)
-                    + (dj as f64 * sp[1]).powi(2)
-                    + (dk as f64 * sp[2]).powi(2);
-                if d2 > radius_mm * radius_mm {
-                    continue;
-                }
-                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
-                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
-                    && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
-                {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    ball_offsets(g.spacing_mm(), radius_mm)
+        .into_iter()
+        .filter_map(|o| offset_index(g, c, o))
+        .any(|q| ok(labels.data()[q]))
 }
 
 /// Whether one of the six face neighbours of voxel `idx` has a label satisfying `ok`.
 fn touches(labels: &LabelMap, idx: usize, ok: impl Fn(i32) -> bool) -> bool {
-    let g = labels.geometry();
-    let n = g.shape();
-    let c = g.coords(idx);
-    (0..3).any(|a| {
-        [-1i64, 1].iter().any(|&d| {
-            let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
-            q[a] += d;
-            q[a] >= 0
-                && q[a] < n[a] as i64
-                && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
-        })
-    })
+    face_neighbours(labels.geometry(), idx).any(|q| ok(labels.data()[q]))
 }
 
 /// The midline plane of `labels` (world of its grid): the perpendicular bisector of the
@@ -509,27 +481,11 @@ pub fn midline_plane(labels: &LabelMap, vocab: &Vocabulary) -> Option<Midline> {
 fn inward_normal(labels: &LabelMap, idx: usize) -> [f64; 3] {
     let g = labels.geometry();
     let sp = g.spacing_mm();
-    let n = g.shape();
     let c = g.coords(idx);
-    let r_mm = 12.0;
-    let r: [i64; 3] = std::array::from_fn(|a| (r_mm / sp[a]).floor() as i64);
     let mut s = [0.0; 3];
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let o = [di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]];
-                if dot(o, o) > r_mm * r_mm {
-                    continue;
-                }
-                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
-                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
-                    && in_cavity(
-                        labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)],
-                    )
-                {
-                    (0..3).for_each(|a| s[a] += o[a]);
-                }
-            }
+    for o in ball_offsets(sp, 12.0) {
+        if offset_index(g, c, o).is_some_and(|q| in_cavity(labels.data()[q])) {
+            (0..3).for_each(|a| s[a] += o[a] as f64 * sp[a]);
         }
     }
     // Grid axes are world axes up to sign and scale (RAS-aligned synthetic grids).
@@ -1426,56 +1382,26 @@ pub fn surroundings(
     radius_mm: f64,
 ) -> Vec<usize> {
     let g = labels.geometry();
-    let n = g.shape();
-    let sp = g.spacing_mm();
-    let r: [i64; 3] = std::array::from_fn(|a| (radius_mm / sp[a]).ceil() as i64);
     // Ball offsets once; only the lesion's boundary voxels need to be dilated.
-    let mut ball: Vec<[i64; 3]> = Vec::new();
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let d2 = (di as f64 * sp[0]).powi(2)
-                    + (dj as f64 * sp[1]).powi(2)
-                    + (dk as f64 * sp[2]).powi(2);
-                if d2 <= radius_mm * radius_mm * (1.0 + 1e-9) {
-                    ball.push([di, dj, dk]);
-                }
-            }
-        }
-    }
+    let ball = ball_offsets(g.spacing_mm(), radius_mm);
     let mut in_lesion = vec![false; g.num_voxels()];
     for &v in voxels {
         in_lesion[v] = true;
     }
-    let inside = |i: i64, j: i64, k: i64| {
-        i >= 0 && j >= 0 && k >= 0 && i < n[0] as i64 && j < n[1] as i64 && k < n[2] as i64
-    };
     let mut mark = vec![false; g.num_voxels()];
     let mut out = Vec::new();
     for &v in voxels {
-        let c = g.coords(v).map(|x| x as i64);
-        let boundary = [
-            [1i64, 0, 0],
-            [-1, 0, 0],
-            [0, 1, 0],
-            [0, -1, 0],
-            [0, 0, 1],
-            [0, 0, -1],
-        ]
-        .iter()
-        .any(|o| {
-            let (i, j, k) = (c[0] + o[0], c[1] + o[1], c[2] + o[2]);
-            !inside(i, j, k) || !in_lesion[g.index(i as usize, j as usize, k as usize)]
-        });
+        let c = g.coords(v);
+        let boundary = FACE_OFFSETS
+            .iter()
+            .any(|&o| offset_index(g, c, o).is_none_or(|q| !in_lesion[q]));
         if !boundary {
             continue;
         }
-        for o in &ball {
-            let (i, j, k) = (c[0] + o[0], c[1] + o[1], c[2] + o[2]);
-            if !inside(i, j, k) {
+        for &o in &ball {
+            let Some(idx) = offset_index(g, c, o) else {
                 continue;
-            }
-            let idx = g.index(i as usize, j as usize, k as usize);
+            };
             if mark[idx] {
                 continue;
             }
