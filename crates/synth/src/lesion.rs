@@ -768,6 +768,15 @@ fn sample_meningioma(
     Ok(s)
 }
 
+/// One randomly oriented ellipsoid at the centre with semi-axes of 0.7–1 × `r`.
+fn centred_ellipsoid(rng: &mut impl Rng, r: f64) -> Ellipsoid {
+    Ellipsoid {
+        offset_mm: [0.0; 3],
+        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
+        axes: random_axes(rng),
+    }
+}
+
 fn sample_arachnoid_cyst(
     labels: &LabelMap,
     vocab: &Vocabulary,
@@ -831,11 +840,7 @@ fn sample_arachnoid_cyst(
         uniform(rng, 12.0, 30.0)
     };
     let mut s = LesionShape::empty(LesionClass::ArachnoidCyst, world(g, i), r);
-    s.ellipsoids = vec![Ellipsoid {
-        offset_mm: [0.0; 3],
-        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
-        axes: random_axes(rng),
-    }];
+    s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.08);
     s.side = side;
     s.midline = Some(midline);
@@ -854,11 +859,7 @@ fn sample_subdural(
     let r = uniform(rng, 35.0, 65.0);
     let mut s = LesionShape::empty(LesionClass::SubduralHaematoma, c, r);
     // Extent along the skull; the depth below the inner table is set by the thickness.
-    s.ellipsoids = vec![Ellipsoid {
-        offset_mm: [0.0; 3],
-        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
-        axes: random_axes(rng),
-    }];
+    s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(rng, [0.5 * r, 1.0 * r], 0.2);
     s.thickness_mm = uniform(rng, 3.0, 20.0);
     let stage = match rng.random_range(0..20) {
