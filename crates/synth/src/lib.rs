@@ -4,6 +4,8 @@
 //! spatial variation, MRI/CT contrasts, lesions with recorded attributes, and dated follow-up
 //! sessions.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod rng;
 pub mod vocabulary;

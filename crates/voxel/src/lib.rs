@@ -2,6 +2,8 @@
 //! readers and writers, resampling, morphology, measurements with units, overlap metrics and
 //! slice pictures. No deep-learning framework in here.
 
+#![warn(missing_docs)]
+
 pub mod affine;
 pub mod error;
 pub mod geometry;
