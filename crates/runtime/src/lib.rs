@@ -8,6 +8,8 @@
 //! - [`Limits`]: what a program may use; see [`sandbox`] for what the sandbox leaves out.
 //! - The library and its number format are documented in `docs/runtime-library.md`.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod feedback;
 pub mod grid;

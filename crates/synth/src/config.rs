@@ -1,7 +1,8 @@
 //! Typed parameters of the data engine, read from `configs/synth/synth.toml` (compiled in).
 
-use crate::contrast::{Contrast, Tissue};
+use crate::contrast::Contrast;
 use crate::error::{Result, SynthError};
+use crate::labels::Tissue;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -5,6 +5,9 @@
 use crate::config::SynthConfig;
 use crate::error::{Result, SynthError};
 use crate::field::ControlGrid;
+use crate::labels::{
+    tissue_of_label, tissue_of_lesion, Tissue, LABEL_LUT_LEN, LESION_ID_BASE, LESION_LUT_LEN,
+};
 use crate::rng::{hash_normal, mix, normal, uniform};
 use rand::Rng;
 use rayon::prelude::*;
@@ -86,143 +89,6 @@ impl Contrast {
         })
     }
 }
-
-/// A tissue class; every anatomical and lesion label maps to one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tissue {
-    /// Air outside the head.
-    Background,
-    /// Cerebral white matter.
-    WhiteMatter,
-    /// Cerebral cortex, hippocampus, amygdala.
-    CorticalGm,
-    /// Basal ganglia, thalamus, ventral diencephalon.
-    DeepGm,
-    /// Ventricles and other CSF.
-    Csf,
-    /// Skull.
-    Skull,
-    /// Scalp and other soft tissue outside the skull.
-    Scalp,
-    /// Vessels.
-    Vessel,
-    /// Choroid plexus.
-    ChoroidPlexus,
-    /// Cerebellar cortex.
-    CerebellarGm,
-    /// Cerebellar white matter.
-    CerebellarWm,
-    /// Brainstem.
-    Brainstem,
-    /// Vasogenic edema.
-    Edema,
-    /// Tumour necrosis.
-    Necrosis,
-    /// Contrast-enhancing tumour.
-    EnhancingTumour,
-    /// Non-enhancing solid tumour.
-    SolidTumour,
-    /// Acute infarct (cytotoxic edema).
-    AcuteInfarct,
-    /// Chronic infarct (encephalomalacia).
-    ChronicInfarct,
-    /// Gliosis.
-    Gliosis,
-    /// White-matter hyperintensity.
-    Wmh,
-    /// Meningioma.
-    Meningioma,
-    /// Arachnoid cyst fluid.
-    Cyst,
-    /// Acute blood.
-    AcuteBlood,
-    /// Chronic blood products (chronic subdural collection).
-    ChronicBlood,
-    /// Abscess cavity (pus, restricted diffusion).
-    AbscessPus,
-    /// Abscess capsule (enhancing).
-    AbscessCapsule,
-}
-
-impl Tissue {
-    /// Every tissue, in a fixed order (its index is the position here).
-    pub const ALL: [Tissue; 26] = [
-        Tissue::Background,
-        Tissue::WhiteMatter,
-        Tissue::CorticalGm,
-        Tissue::DeepGm,
-        Tissue::Csf,
-        Tissue::Skull,
-        Tissue::Scalp,
-        Tissue::Vessel,
-        Tissue::ChoroidPlexus,
-        Tissue::CerebellarGm,
-        Tissue::CerebellarWm,
-        Tissue::Brainstem,
-        Tissue::Edema,
-        Tissue::Necrosis,
-        Tissue::EnhancingTumour,
-        Tissue::SolidTumour,
-        Tissue::AcuteInfarct,
-        Tissue::ChronicInfarct,
-        Tissue::Gliosis,
-        Tissue::Wmh,
-        Tissue::Meningioma,
-        Tissue::Cyst,
-        Tissue::AcuteBlood,
-        Tissue::ChronicBlood,
-        Tissue::AbscessPus,
-        Tissue::AbscessCapsule,
-    ];
-}
-
-/// The tissue of a FreeSurfer (aseg / aparc+aseg) or head-model label.
-pub fn tissue_of_label(label: i32) -> Tissue {
-    match label {
-        0 => Tissue::Background,
-        2 | 41 | 77 | 85 | 251..=255 => Tissue::WhiteMatter,
-        3 | 42 | 17 | 18 | 53 | 54 | 1000..=2999 => Tissue::CorticalGm,
-        10..=13 | 26 | 28 | 49..=52 | 58 | 60 => Tissue::DeepGm,
-        4 | 5 | 14 | 15 | 24 | 43 | 44 | 257 => Tissue::Csf,
-        7 | 46 => Tissue::CerebellarWm,
-        8 | 47 | 630..=632 => Tissue::CerebellarGm,
-        16 => Tissue::Brainstem,
-        30 | 62 => Tissue::Vessel,
-        31 | 63 => Tissue::ChoroidPlexus,
-        165 => Tissue::Skull,
-        258 => Tissue::Scalp,
-        _ => Tissue::CorticalGm,
-    }
-}
-
-/// The tissue of a lesion-map component id (see `crate::lesion`).
-pub fn tissue_of_lesion(id: i32) -> Tissue {
-    match id {
-        901 => Tissue::Necrosis,
-        902 => Tissue::EnhancingTumour,
-        903 => Tissue::Edema,
-        904 => Tissue::SolidTumour,
-        905 => Tissue::AcuteInfarct,
-        906 => Tissue::ChronicInfarct,
-        907 => Tissue::Wmh,
-        908 => Tissue::Meningioma,
-        909 => Tissue::Cyst,
-        910 | 911 => Tissue::AcuteBlood,
-        912 => Tissue::ChronicBlood,
-        913 => Tissue::AbscessPus,
-        914 => Tissue::AbscessCapsule,
-        915 => Tissue::Gliosis,
-        _ => Tissue::Background,
-    }
-}
-
-/// Size of the anatomy lookup tables (labels are clamped into it; FreeSurfer ids < 3000).
-pub const LABEL_LUT_LEN: usize = 4096;
-/// Lesion ids are `LESION_ID_BASE + k`, `k < LESION_LUT_LEN`.
-pub const LESION_ID_BASE: i32 = 900;
-/// Size of the lesion lookup tables.
-pub const LESION_LUT_LEN: usize = 32;
 
 /// How tissue means are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,7 +243,7 @@ impl SubjectTissues {
                 };
                 (
                     (0..LABEL_LUT_LEN as i32)
-                        .map(|l| mean_of(tissue_of_label(l)))
+                        .map(|l| tissue_of_label(l).map_or(0.0, mean_of))
                         .collect(),
                     (0..LESION_LUT_LEN as i32)
                         .map(|k| mean_of(tissue_of_lesion(LESION_ID_BASE + k)))

@@ -35,6 +35,12 @@ pub enum SynthError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// An anatomy label has no tissue class, so it could not be given intensities.
+    #[error("anatomy label {label} has no tissue class; add it to `synth::labels::tissue_of_label` or remap the atlas to FreeSurfer ids")]
+    UnknownLabel {
+        /// The label id.
+        label: i32,
+    },
     /// A lesion could not be placed (its site has no voxels in this subject).
     #[error("cannot place lesion: {0}")]
     Placement(String),

@@ -19,49 +19,24 @@
 //! in cerebral white matter takes the territory of the nearest cortical parcel; a lesion's
 //! territory and lobe are those at its centroid.
 
-use crate::anatomy::{EXTRACEREBRAL_CSF, SKULL};
-use crate::contrast::{tissue_of_label, tissue_of_lesion, Contrast, LabelMeans, Tissue};
+use crate::contrast::{Contrast, LabelMeans};
 use crate::error::{Result, SynthError};
+use crate::labels::{
+    is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter, is_cortical_parcel,
+    is_parenchyma_label, tissue_of_label, tissue_of_lesion, Tissue, BRAINSTEM, EXTRACEREBRAL_CSF,
+    LABEL_LUT_LEN, LEFT_PUTAMEN, LEFT_THALAMUS, RIGHT_PUTAMEN, RIGHT_THALAMUS, SKULL,
+};
 use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use voxel::neighbourhood::{ball_offsets, face_neighbours, offset_index, FACE_OFFSETS};
 use voxel::{Affine, Geometry, LabelMap};
 
-/// Lesion-map ids of the components.
-pub mod ids {
-    /// Necrotic tumour core.
-    pub const NECROSIS: i32 = 901;
-    /// Enhancing tumour (rim).
-    pub const ENHANCING: i32 = 902;
-    /// Vasogenic edema (around tumours, haemorrhages and abscesses).
-    pub const EDEMA: i32 = 903;
-    /// Non-enhancing solid tumour.
-    pub const SOLID: i32 = 904;
-    /// Acute infarct.
-    pub const ACUTE_INFARCT: i32 = 905;
-    /// Chronic infarct (encephalomalacia).
-    pub const CHRONIC_INFARCT: i32 = 906;
-    /// White-matter hyperintensity.
-    pub const WMH: i32 = 907;
-    /// Meningioma (extra-axial, dural-based, enhancing).
-    pub const MENINGIOMA: i32 = 908;
-    /// Arachnoid cyst (extra-axial CSF collection).
-    pub const ARACHNOID_CYST: i32 = 909;
-    /// Intraparenchymal haemorrhage (acute blood).
-    pub const HAEMORRHAGE: i32 = 910;
-    /// Acute subdural haematoma (hyperdense blood).
-    pub const SDH_ACUTE: i32 = 911;
-    /// Chronic subdural haematoma (hypodense collection).
-    pub const SDH_CHRONIC: i32 = 912;
-    /// Abscess cavity (pus: restricted diffusion).
-    pub const ABSCESS_CAVITY: i32 = 913;
-    /// Abscess capsule (thin enhancing rim).
-    pub const ABSCESS_CAPSULE: i32 = 914;
-    /// Gliosis around a chronic infarct.
-    pub const GLIOSIS: i32 = 915;
-}
+/// Lesion-map ids of the components (defined with the other label semantics in
+/// [`crate::labels`]; this is their public path).
+pub use crate::labels::lesion_ids as ids;
 
 /// A pathology class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -387,14 +362,7 @@ fn hemisphere_of(vocab: &Vocabulary, label: i32) -> Hemisphere {
 /// Whether a label is inside the skull cavity (brain, CSF, vessels), i.e. not air, skull or
 /// scalp: the space an extra-axial lesion may take.
 pub(crate) fn in_cavity(label: i32) -> bool {
-    !matches!(
-        tissue_of_label(label),
-        Tissue::Background | Tissue::Skull | Tissue::Scalp
-    )
-}
-
-fn is_cerebral_cortex(l: i32) -> bool {
-    (1000..3000).contains(&l) || l == 3 || l == 42
+    tissue_of_label(label).is_some_and(|t| !t.is_outside_cavity())
 }
 
 /// A random voxel index whose label satisfies `ok`, or an error naming `what`.
@@ -405,6 +373,16 @@ fn random_voxel(
     ok: impl Fn(i32) -> bool,
 ) -> Result<usize> {
     random_voxel_where(labels, rng, what, ok, |_| true)
+}
+
+/// A random voxel of cerebral white matter.
+fn random_white_matter(labels: &LabelMap, rng: &mut impl Rng) -> Result<usize> {
+    random_voxel(
+        labels,
+        rng,
+        "cerebral white matter",
+        is_cerebral_white_matter,
+    )
 }
 
 /// A random voxel whose label satisfies the cheap test `ok` and whose index satisfies the
@@ -443,51 +421,22 @@ fn random_voxel_where(
 /// Whether a voxel within `radius_mm` of voxel `idx` has a label satisfying `ok`.
 fn near(labels: &LabelMap, idx: usize, radius_mm: f64, ok: impl Fn(i32) -> bool) -> bool {
     let g = labels.geometry();
-    let sp = g.spacing_mm();
-    let n = g.shape();
     let c = g.coords(idx);
-    let r: [i64; 3] = std::array::from_fn(|a| (radius_mm / sp[a]).floor() as i64);
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let d2 = (di as f64 * sp[0]).powi(2)
-                    + (dj as f64 * sp[1]).powi(2)
-                    + (dk as f64 * sp[2]).powi(2);
-                if d2 > radius_mm * radius_mm {
-                    continue;
-                }
-                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
-                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
-                    && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
-                {
-                    return true;
-                }
-            }
-        }
-    }
-    false
+    ball_offsets(g.spacing_mm(), radius_mm)
+        .into_iter()
+        .filter_map(|o| offset_index(g, c, o))
+        .any(|q| ok(labels.data()[q]))
 }
 
 /// Whether one of the six face neighbours of voxel `idx` has a label satisfying `ok`.
 fn touches(labels: &LabelMap, idx: usize, ok: impl Fn(i32) -> bool) -> bool {
-    let g = labels.geometry();
-    let n = g.shape();
-    let c = g.coords(idx);
-    (0..3).any(|a| {
-        [-1i64, 1].iter().any(|&d| {
-            let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
-            q[a] += d;
-            q[a] >= 0
-                && q[a] < n[a] as i64
-                && ok(labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)])
-        })
-    })
+    face_neighbours(labels.geometry(), idx).any(|q| ok(labels.data()[q]))
 }
 
 /// The midline plane of `labels` (world of its grid): the perpendicular bisector of the
 /// centroids of the left-sided and right-sided labels; `None` without both sides.
 pub fn midline_plane(labels: &LabelMap, vocab: &Vocabulary) -> Option<Midline> {
-    let lut: Vec<Hemisphere> = (0..crate::contrast::LABEL_LUT_LEN as i32)
+    let lut: Vec<Hemisphere> = (0..LABEL_LUT_LEN as i32)
         .map(|l| hemisphere_of(vocab, l))
         .collect();
     let g = labels.geometry();
@@ -532,27 +481,11 @@ pub fn midline_plane(labels: &LabelMap, vocab: &Vocabulary) -> Option<Midline> {
 fn inward_normal(labels: &LabelMap, idx: usize) -> [f64; 3] {
     let g = labels.geometry();
     let sp = g.spacing_mm();
-    let n = g.shape();
     let c = g.coords(idx);
-    let r_mm = 12.0;
-    let r: [i64; 3] = std::array::from_fn(|a| (r_mm / sp[a]).floor() as i64);
     let mut s = [0.0; 3];
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let o = [di as f64 * sp[0], dj as f64 * sp[1], dk as f64 * sp[2]];
-                if dot(o, o) > r_mm * r_mm {
-                    continue;
-                }
-                let q = [c[0] as i64 + di, c[1] as i64 + dj, c[2] as i64 + dk];
-                if (0..3).all(|a| q[a] >= 0 && q[a] < n[a] as i64)
-                    && in_cavity(
-                        labels.data()[g.index(q[0] as usize, q[1] as usize, q[2] as usize)],
-                    )
-                {
-                    (0..3).for_each(|a| s[a] += o[a]);
-                }
-            }
+    for o in ball_offsets(sp, 12.0) {
+        if offset_index(g, c, o).is_some_and(|q| in_cavity(labels.data()[q])) {
+            (0..3).for_each(|a| s[a] += o[a] as f64 * sp[a]);
         }
     }
     // Grid axes are world axes up to sign and scale (RAS-aligned synthetic grids).
@@ -598,12 +531,10 @@ pub fn sample_lesion(
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
-    let is_cwm = |l: i32| l == 2 || l == 41;
-    let is_parcel = |l: i32| (1000..3000).contains(&l) || l == 3 || l == 42;
     let at = |i: usize| world(g, i);
     let s = match class {
         LesionClass::Glioma => {
-            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let i = random_white_matter(labels, rng)?;
             let r = uniform(rng, 15.0, 35.0);
             let n = rng.random_range(2..6);
             let enh = rng.random::<f64>() < 0.7;
@@ -618,7 +549,7 @@ pub fn sample_lesion(
             s
         }
         LesionClass::Metastasis => {
-            let i = random_voxel(labels, rng, "cortex", is_parcel)?;
+            let i = random_voxel(labels, rng, "cortex", is_cerebral_cortex)?;
             let r = uniform(rng, 4.0, 12.0);
             let mut s = LesionShape::empty(class, at(i), r);
             s.core_level = if r > 7.0 { uniform(rng, 0.3, 0.6) } else { 0.0 };
@@ -637,7 +568,7 @@ pub fn sample_lesion(
                 _ => Territory::MCA,
             };
             let i = random_voxel(labels, rng, "territory cortex", |l| {
-                (1000..3000).contains(&l)
+                is_cortical_parcel(l)
                     && vocab.structure_of_label(l).and_then(|s| s.territory) == Some(t)
             })?;
             let r = uniform(rng, 12.0, 35.0);
@@ -656,12 +587,12 @@ pub fn sample_lesion(
             s
         }
         LesionClass::Wmh => {
-            let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+            let i = random_white_matter(labels, rng)?;
             let c = at(i);
             let n = rng.random_range(3..12);
             let mut ells = Vec::with_capacity(n);
             for _ in 0..n {
-                let j = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+                let j = random_white_matter(labels, rng)?;
                 let p = at(j);
                 let r = uniform(rng, 2.5, 6.0);
                 ells.push(Ellipsoid {
@@ -683,11 +614,14 @@ pub fn sample_lesion(
             let deep = rng.random::<f64>() < 0.55;
             let (i, r) = if deep {
                 let i = random_voxel(labels, rng, "putamen or thalamus", |l| {
-                    matches!(l, 10 | 12 | 49 | 51)
+                    matches!(
+                        l,
+                        LEFT_THALAMUS | LEFT_PUTAMEN | RIGHT_THALAMUS | RIGHT_PUTAMEN
+                    )
                 })?;
                 (i, uniform(rng, 12.0, 25.0))
             } else {
-                let i = random_voxel(labels, rng, "cerebral white matter", is_cwm)?;
+                let i = random_white_matter(labels, rng)?;
                 (i, uniform(rng, 15.0, 32.0))
             };
             let mut s = LesionShape::empty(class, at(i), r);
@@ -701,9 +635,13 @@ pub fn sample_lesion(
         }
         LesionClass::Abscess => {
             // At the grey-white junction, where haematogenous abscesses seed.
-            let i = random_voxel_where(labels, rng, "juxtacortical white matter", is_cwm, |i| {
-                near(labels, i, 12.0, is_parcel)
-            })?;
+            let i = random_voxel_where(
+                labels,
+                rng,
+                "juxtacortical white matter",
+                is_cerebral_white_matter,
+                |i| near(labels, i, 12.0, is_cerebral_cortex),
+            )?;
             let r = uniform(rng, 10.0, 22.0);
             let mut s = LesionShape::empty(class, at(i), r);
             let main = Ellipsoid {
@@ -753,7 +691,7 @@ fn convexity_voxel(
                 && touches(labels, i, |l| l == SKULL)
                 && near(labels, i, 8.0, is_cerebral_cortex)
                 // Supratentorial: clear of the cerebellum (the tentorium is not modelled).
-                && !near(labels, i, 15.0, |l| l == 8 || l == 47)
+                && !near(labels, i, 15.0, is_cerebellar_cortex)
         },
     )
 }
@@ -830,6 +768,15 @@ fn sample_meningioma(
     Ok(s)
 }
 
+/// One randomly oriented ellipsoid at the centre with semi-axes of 0.7–1 × `r`.
+fn centred_ellipsoid(rng: &mut impl Rng, r: f64) -> Ellipsoid {
+    Ellipsoid {
+        offset_mm: [0.0; 3],
+        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
+        axes: random_axes(rng),
+    }
+}
+
 fn sample_arachnoid_cyst(
     labels: &LabelMap,
     vocab: &Vocabulary,
@@ -848,7 +795,6 @@ fn sample_arachnoid_cyst(
             .and_then(|s| s.site.as_deref())
             .is_some_and(|site| site == "temporal lobe")
     };
-    let is_cerebellar_cortex = |l: i32| l == 8 || l == 47;
     let skull_csf = |i: usize| touches(labels, i, |l| l == SKULL);
     let csf = |l: i32| l == EXTRACEREBRAL_CSF;
     let middle_fossa = rng.random::<f64>() < 0.65;
@@ -894,11 +840,7 @@ fn sample_arachnoid_cyst(
         uniform(rng, 12.0, 30.0)
     };
     let mut s = LesionShape::empty(LesionClass::ArachnoidCyst, world(g, i), r);
-    s.ellipsoids = vec![Ellipsoid {
-        offset_mm: [0.0; 3],
-        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
-        axes: random_axes(rng),
-    }];
+    s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.08);
     s.side = side;
     s.midline = Some(midline);
@@ -917,11 +859,7 @@ fn sample_subdural(
     let r = uniform(rng, 35.0, 65.0);
     let mut s = LesionShape::empty(LesionClass::SubduralHaematoma, c, r);
     // Extent along the skull; the depth below the inner table is set by the thickness.
-    s.ellipsoids = vec![Ellipsoid {
-        offset_mm: [0.0; 3],
-        radii_mm: std::array::from_fn(|_| uniform(rng, 0.7, 1.0) * r),
-        axes: random_axes(rng),
-    }];
+    s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(rng, [0.5 * r, 1.0 * r], 0.2);
     s.thickness_mm = uniform(rng, 3.0, 20.0);
     let stage = match rng.random_range(0..20) {
@@ -942,17 +880,6 @@ fn sample_subdural(
     s.side = midline.side(c);
     s.midline = Some(midline);
     Ok(s)
-}
-
-fn is_parenchyma(tissue: Tissue) -> bool {
-    matches!(
-        tissue,
-        Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
-    )
-}
-
-fn is_white_matter(label: i32) -> bool {
-    label == 2 || label == 41
 }
 
 /// What [`LesionShape::component_at`] knows about a voxel besides its position.
@@ -1047,8 +974,8 @@ impl LesionShape {
             | LesionClass::AcuteInfarct
             | LesionClass::ChronicInfarct
             | LesionClass::Haemorrhage
-            | LesionClass::Abscess => is_parenchyma(tissue_of_label(label)),
-            LesionClass::Wmh => is_white_matter(label),
+            | LesionClass::Abscess => tissue_of_label(label).is_some_and(Tissue::is_cerebral),
+            LesionClass::Wmh => is_cerebral_white_matter(label),
             LesionClass::Meningioma
             | LesionClass::ArachnoidCyst
             | LesionClass::SubduralHaematoma => in_cavity(label),
@@ -1062,9 +989,13 @@ impl LesionShape {
         if !self.may_take(label) {
             return 0;
         }
-        let tissue = tissue_of_label(label);
-        let parenchyma = is_parenchyma(tissue);
-        let is_wm = is_white_matter(label);
+        // Known by `may_take` above.
+        let Some(tissue) = tissue_of_label(label) else {
+            return 0;
+        };
+        // Intra-axial lesions take cerebral parenchyma only.
+        let cerebral = tissue.is_cerebral();
+        let is_wm = is_cerebral_white_matter(label);
         if self.class == LesionClass::SubduralHaematoma {
             if v.depth_mm >= self.thickness_mm * self.scale
                 || !self.on_side(p)
@@ -1089,7 +1020,7 @@ impl LesionShape {
         };
         match self.class {
             LesionClass::Glioma | LesionClass::Metastasis => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     if core() {
                         ids::NECROSIS
                     } else if self.enhancing {
@@ -1104,7 +1035,7 @@ impl LesionShape {
                 }
             }
             LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
-                if f > 1.0 || !parenchyma {
+                if f > 1.0 || !cerebral {
                     return 0;
                 }
                 let s = vocab.structure_of_label(label);
@@ -1145,7 +1076,7 @@ impl LesionShape {
                 }
             }
             LesionClass::Haemorrhage => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     ids::HAEMORRHAGE
                 } else if f <= self.edema_level && (is_wm || tissue == Tissue::DeepGm) {
                     ids::EDEMA
@@ -1154,7 +1085,7 @@ impl LesionShape {
                 }
             }
             LesionClass::Abscess => {
-                if f <= 1.0 && parenchyma {
+                if f <= 1.0 && cerebral {
                     if f <= self.core_level {
                         ids::ABSCESS_CAVITY
                     } else {
@@ -1358,6 +1289,7 @@ fn close_capsule(g: &Geometry, data: &mut [i32], painted: &[usize]) {
         }
     }
 }
+
 /// Hyper-, hypo- or isointense relative to the surrounding normal tissue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1368,6 +1300,22 @@ pub enum IntensityClass {
     Hypo,
     /// Within the iso tolerance of its surroundings.
     Iso,
+}
+
+impl IntensityClass {
+    /// The class of a lesion of mean intensity `lesion` against surroundings of mean `around`:
+    /// isointense within a relative difference of `tolerance` (the configured
+    /// `iso_tolerance`).
+    pub fn of_means(lesion: f64, around: f64, tolerance: f64) -> IntensityClass {
+        let rel = (lesion - around) / around.abs().max(1e-3);
+        if rel > tolerance {
+            IntensityClass::Hyper
+        } else if rel < -tolerance {
+            IntensityClass::Hypo
+        } else {
+            IntensityClass::Iso
+        }
+    }
 }
 
 /// One component of a lesion.
@@ -1435,64 +1383,31 @@ pub fn surroundings(
     radius_mm: f64,
 ) -> Vec<usize> {
     let g = labels.geometry();
-    let n = g.shape();
-    let sp = g.spacing_mm();
-    let r: [i64; 3] = std::array::from_fn(|a| (radius_mm / sp[a]).ceil() as i64);
     // Ball offsets once; only the lesion's boundary voxels need to be dilated.
-    let mut ball: Vec<[i64; 3]> = Vec::new();
-    for dk in -r[2]..=r[2] {
-        for dj in -r[1]..=r[1] {
-            for di in -r[0]..=r[0] {
-                let d2 = (di as f64 * sp[0]).powi(2)
-                    + (dj as f64 * sp[1]).powi(2)
-                    + (dk as f64 * sp[2]).powi(2);
-                if d2 <= radius_mm * radius_mm * (1.0 + 1e-9) {
-                    ball.push([di, dj, dk]);
-                }
-            }
-        }
-    }
+    let ball = ball_offsets(g.spacing_mm(), radius_mm);
     let mut in_lesion = vec![false; g.num_voxels()];
     for &v in voxels {
         in_lesion[v] = true;
     }
-    let inside = |i: i64, j: i64, k: i64| {
-        i >= 0 && j >= 0 && k >= 0 && i < n[0] as i64 && j < n[1] as i64 && k < n[2] as i64
-    };
     let mut mark = vec![false; g.num_voxels()];
     let mut out = Vec::new();
     for &v in voxels {
-        let c = g.coords(v).map(|x| x as i64);
-        let boundary = [
-            [1i64, 0, 0],
-            [-1, 0, 0],
-            [0, 1, 0],
-            [0, -1, 0],
-            [0, 0, 1],
-            [0, 0, -1],
-        ]
-        .iter()
-        .any(|o| {
-            let (i, j, k) = (c[0] + o[0], c[1] + o[1], c[2] + o[2]);
-            !inside(i, j, k) || !in_lesion[g.index(i as usize, j as usize, k as usize)]
-        });
+        let c = g.coords(v);
+        let boundary = FACE_OFFSETS
+            .iter()
+            .any(|&o| offset_index(g, c, o).is_none_or(|q| !in_lesion[q]));
         if !boundary {
             continue;
         }
-        for o in &ball {
-            let (i, j, k) = (c[0] + o[0], c[1] + o[1], c[2] + o[2]);
-            if !inside(i, j, k) {
+        for &o in &ball {
+            let Some(idx) = offset_index(g, c, o) else {
                 continue;
-            }
-            let idx = g.index(i as usize, j as usize, k as usize);
+            };
             if mark[idx] {
                 continue;
             }
             mark[idx] = true;
-            let t = tissue_of_label(labels.data()[idx]);
-            if lesions.data()[idx] == 0
-                && !matches!(t, Tissue::Background | Tissue::Skull | Tissue::Scalp)
-            {
+            if lesions.data()[idx] == 0 && in_cavity(labels.data()[idx]) {
                 out.push(idx);
             }
         }
@@ -1501,14 +1416,23 @@ pub fn surroundings(
     out
 }
 
-fn classify(lesion: f64, around: f64, tol: f64) -> IntensityClass {
-    let rel = (lesion - around) / around.abs().max(1e-3);
-    if rel > tol {
-        IntensityClass::Hyper
-    } else if rel < -tol {
-        IntensityClass::Hypo
+/// The normal-appearing tissue the intensity classes and the diffusion restriction of a lesion
+/// painted at `voxels` are measured against: its [`surroundings`] within [`SURROUNDINGS_MM`]
+/// that are brain parenchyma ([`Tissue::is_parenchyma`]: cerebral, cerebellar, brainstem), or
+/// all of them when none is. CSF in the band would make almost any lesion look bright on T1
+/// and restricted on ADC, so classes are relative to brain tissue; a posterior-fossa lesion is
+/// compared with cerebellum and brainstem. Task truths ask for this region too.
+pub fn reference_tissue(labels: &LabelMap, lesions: &LabelMap, voxels: &[usize]) -> Vec<usize> {
+    let around = surroundings(labels, lesions, voxels, SURROUNDINGS_MM);
+    let parenchyma: Vec<usize> = around
+        .iter()
+        .copied()
+        .filter(|&v| is_parenchyma_label(labels.data()[v]))
+        .collect();
+    if parenchyma.is_empty() {
+        around
     } else {
-        IntensityClass::Iso
+        parenchyma
     }
 }
 
@@ -1585,7 +1509,7 @@ pub fn lobe_and_territory(
     }
     // Parcels the vocabulary knows (FreeSurfer's "unknown" cortex, 1000/2000, has no lobe).
     let parcel = nearest_label(labels, idx, 40.0, |lab| {
-        (1000..3000).contains(&lab) && vocab.structure_of_label(lab).is_some()
+        is_cortical_parcel(lab) && vocab.structure_of_label(lab).is_some()
     });
     match parcel.and_then(|lab| vocab.structure_of_label(lab)) {
         Some(p) => (p.site.clone().unwrap_or_default(), p.territory),
@@ -1596,9 +1520,6 @@ pub fn lobe_and_territory(
         ),
     }
 }
-
-/// FreeSurfer id of the brainstem.
-const BRAINSTEM: i32 = 16;
 
 /// The `site` recorded for an extra-axial lesion centred in the cerebellopontine angle.
 pub const CEREBELLOPONTINE_ANGLE: &str = "cerebellopontine angle";
@@ -1618,7 +1539,7 @@ fn is_cerebellopontine_angle(
     });
     off_midline
         && near(labels, idx, 12.0, |l| l == BRAINSTEM)
-        && near(labels, idx, 12.0, |l| l == 8 || l == 47)
+        && near(labels, idx, 12.0, is_cerebellar_cortex)
 }
 
 /// The lobe or compartment of the brain nearest voxel `idx` (within 40 mm): a cerebral lobe,
@@ -1626,28 +1547,16 @@ fn is_cerebellopontine_angle(
 pub fn nearest_lobe(labels: &LabelMap, idx: usize, vocab: &Vocabulary) -> String {
     let site_of = |l: i32| vocab.structure_of_label(l).and_then(|s| s.site.clone());
     // Brain labels with a site (FreeSurfer's "unknown" cortex has none).
-    let brain: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
-        .map(|l| {
-            l != 0
-                && matches!(
-                    tissue_of_label(l),
-                    Tissue::CorticalGm
-                        | Tissue::WhiteMatter
-                        | Tissue::DeepGm
-                        | Tissue::CerebellarGm
-                        | Tissue::CerebellarWm
-                        | Tissue::Brainstem
-                )
-                && site_of(l).is_some()
-        })
+    let brain: Vec<bool> = (0..LABEL_LUT_LEN as i32)
+        .map(|l| is_parenchyma_label(l) && site_of(l).is_some())
         .collect();
     let is = |lut: &[bool], l: i32| l >= 0 && (l as usize) < lut.len() && lut[l as usize];
     let site = nearest_label(labels, idx, 40.0, |l| is(&brain, l)).and_then(site_of);
     match site.as_deref() {
         // Unparcellated brain: the lobe of the nearest cortical parcel, if there is one.
         Some("cerebral white matter") | Some("cerebral cortex") => {
-            let parcel: Vec<bool> = (0..crate::contrast::LABEL_LUT_LEN as i32)
-                .map(|l| (1000..3000).contains(&l) && site_of(l).is_some())
+            let parcel: Vec<bool> = (0..LABEL_LUT_LEN as i32)
+                .map(|l| is_cortical_parcel(l) && site_of(l).is_some())
                 .collect();
             nearest_label(labels, idx, 40.0, |l| is(&parcel, l))
                 .and_then(site_of)
@@ -1706,29 +1615,7 @@ pub fn record_session(
         .copied()
         .filter(|&v| lesions.data()[v] != ids::EDEMA)
         .collect();
-    let around = surroundings(labels, lesions, voxels, SURROUNDINGS_MM);
-    // Normal-appearing parenchyma in the band: CSF in it would make almost any lesion look
-    // bright on T1 and restricted on ADC, so classes are relative to brain tissue.
-    let parenchyma: Vec<usize> = around
-        .iter()
-        .copied()
-        .filter(|&v| {
-            matches!(
-                tissue_of_label(labels.data()[v]),
-                Tissue::WhiteMatter
-                    | Tissue::CorticalGm
-                    | Tissue::DeepGm
-                    | Tissue::CerebellarGm
-                    | Tissue::CerebellarWm
-                    | Tissue::Brainstem
-            )
-        })
-        .collect();
-    let around = if parenchyma.is_empty() {
-        around
-    } else {
-        parenchyma
-    };
+    let around = reference_tissue(labels, lesions, voxels);
     let mean_over = |m: &LabelMeans, vs: &[usize], lesion: bool| -> f64 {
         if vs.is_empty() {
             return 0.0;
@@ -1744,7 +1631,7 @@ pub fn record_session(
             .map(|m| {
                 (
                     m.contrast,
-                    classify(
+                    IntensityClass::of_means(
                         mean_over(m, vs, true),
                         mean_over(m, &around, false),
                         iso_tolerance,
@@ -1789,21 +1676,11 @@ pub fn record_session(
             (cv[2].round().max(0.0) as usize).min(n[2] - 1),
         )
     };
-    let in_brain = |l: i32| {
-        l != 0
-            && matches!(
-                tissue_of_label(l),
-                Tissue::WhiteMatter
-                    | Tissue::CorticalGm
-                    | Tissue::DeepGm
-                    | Tissue::CerebellarGm
-                    | Tissue::CerebellarWm
-                    | Tissue::Brainstem
-            )
-    };
     // A crescent's or dome's centroid may lie in the brain it hugs, and that of a multifocal or
     // cortical lesion in CSF: report the lesion voxel nearest to it instead.
-    let cidx = if (extra_axial || !in_brain(labels.data()[at_centroid])) && !proper.is_empty() {
+    let cidx = if (extra_axial || !is_parenchyma_label(labels.data()[at_centroid]))
+        && !proper.is_empty()
+    {
         *proper
             .iter()
             .min_by(|&&a, &&b| {

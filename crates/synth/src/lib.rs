@@ -4,6 +4,8 @@
 //! spatial variation, MRI/CT contrasts, lesions with recorded attributes, and dated follow-up
 //! sessions.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod rng;
 pub mod vocabulary;
@@ -14,6 +16,7 @@ pub mod anatomy;
 pub mod config;
 pub mod contrast;
 pub mod field;
+pub mod labels;
 pub mod lesion;
 pub mod mass_effect;
 pub mod neuromorphometrics;

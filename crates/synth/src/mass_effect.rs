@@ -14,7 +14,7 @@
 use crate::anatomy::{EXTRACEREBRAL_CSF, SKULL};
 use crate::error::{Result, SynthError};
 use crate::lesion::{in_cavity, window, LesionClass, LesionShape};
-use voxel::{Affine, LabelMap};
+use voxel::{Affine, Geometry, LabelMap};
 
 /// Level of a star-shaped lesion's field beyond which the brain is not displaced.
 pub const INFLATION_LEVEL: f64 = 3.0;
@@ -115,6 +115,23 @@ fn smoothstep(t: f64) -> f64 {
     t * t * (3.0 - 2.0 * t)
 }
 
+/// The label a displaced voxel takes from `src` (on grid `g`) at the rounded voxel position
+/// `v`: that label when it lies in the skull cavity, else extracerebral CSF (the outside of the
+/// grid counting as air), so a displaced voxel never turns into skull.
+fn pulled_label(src: &[i32], g: &Geometry, v: [f64; 3]) -> i32 {
+    let n = g.shape();
+    let from = if (0..3).all(|a| v[a] >= 0.0 && (v[a] as usize) < n[a]) {
+        src[g.index(v[0] as usize, v[1] as usize, v[2] as usize)]
+    } else {
+        0
+    };
+    if in_cavity(from) {
+        from
+    } else {
+        EXTRACEREBRAL_CSF
+    }
+}
+
 fn inflate(shape: &LesionShape, labels: &LabelMap, to_subject: &Affine) -> Result<LabelMap> {
     let g = labels.geometry();
     let from_subject = to_subject
@@ -123,7 +140,6 @@ fn inflate(shape: &LesionShape, labels: &LabelMap, to_subject: &Affine) -> Resul
     let c = shape.centre_mm;
     let centre = g.world_to_voxel(from_subject.apply(c));
     let (lo, hi) = window(g, centre, shape.extent_mm(INFLATION_LEVEL));
-    let n = g.shape();
     let src = labels.data();
     let mut out = src.to_vec();
     for k in lo[2]..hi[2] {
@@ -150,16 +166,7 @@ fn inflate(shape: &LesionShape, labels: &LabelMap, to_subject: &Affine) -> Resul
                 let f = (sigma + (l - sigma) * t) / l;
                 let q = [0, 1, 2].map(|a| c[a] + (p[a] - c[a]) * f);
                 let v = g.world_to_voxel(from_subject.apply(q)).map(|x| x.round());
-                let from = if (0..3).all(|a| v[a] >= 0.0 && (v[a] as usize) < n[a]) {
-                    src[g.index(v[0] as usize, v[1] as usize, v[2] as usize)]
-                } else {
-                    0
-                };
-                out[idx] = if in_cavity(from) {
-                    from
-                } else {
-                    EXTRACEREBRAL_CSF
-                };
+                out[idx] = pulled_label(src, g, v);
             }
         }
     }
@@ -176,7 +183,6 @@ fn compress(shape: &LesionShape, labels: &LabelMap, to_subject: &Affine) -> Resu
     let thickest = shape.thickness_mm * shape.scale;
     let depth = SkullDepth::new(labels, lo, hi, thickest + COMPRESSION_MM + 5.0)?;
     let sp = g.spacing_mm();
-    let n = g.shape();
     let src = labels.data();
     let mut out = src.to_vec();
     for k in lo[2]..hi[2] {
@@ -213,16 +219,7 @@ fn compress(shape: &LesionShape, labels: &LabelMap, to_subject: &Affine) -> Resu
                 let shift = tau * (tau + COMPRESSION_MM - d) / COMPRESSION_MM;
                 let v = [0, 1, 2]
                     .map(|a| ([i, j, k][a] as f64 - grad[a] / norm * shift / sp[a]).round());
-                let from = if (0..3).all(|a| v[a] >= 0.0 && (v[a] as usize) < n[a]) {
-                    src[g.index(v[0] as usize, v[1] as usize, v[2] as usize)]
-                } else {
-                    0
-                };
-                out[idx] = if in_cavity(from) {
-                    from
-                } else {
-                    EXTRACEREBRAL_CSF
-                };
+                out[idx] = pulled_label(src, g, v);
             }
         }
     }

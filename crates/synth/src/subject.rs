@@ -3,10 +3,15 @@
 //! and cortex that thins over time, lesions that grow or shrink by a recorded (and measured)
 //! amount, and every requested contrast per session. [`write_subjects`] writes them to disk.
 
-use crate::anatomy::{Anatomy, EXTRACEREBRAL_CSF};
+use crate::anatomy::Anatomy;
 use crate::config::SynthConfig;
 use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
 use crate::error::{Result, SynthError};
+use crate::labels::{
+    is_cerebral_cortex, is_lateral_ventricle, EXTRACEREBRAL_CSF, LEFT_CAUDATE,
+    LEFT_CEREBRAL_WHITE_MATTER, LEFT_THALAMUS, RIGHT_CAUDATE, RIGHT_CEREBRAL_WHITE_MATTER,
+    RIGHT_THALAMUS,
+};
 use crate::lesion::{
     ids, paint, record_session, sample_lesion_apart, LesionClass, LesionRecord, LesionShape,
     SdhStage,
@@ -18,6 +23,8 @@ use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use voxel::measure::volume_ml;
+use voxel::neighbourhood::face_neighbours;
 use voxel::{Affine, LabelMap};
 
 /// What to synthesise for each subject.
@@ -115,29 +122,6 @@ fn iso_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn count_ml(labels: &LabelMap, ids: &[i32]) -> f64 {
-    // A table for the usual FreeSurfer range: scanning dozens of brain ids per voxel would cost
-    // more than the rest of the count.
-    const LEN: usize = 4096;
-    let mut table = vec![false; LEN];
-    for &id in ids {
-        if let Some(t) = usize::try_from(id).ok().and_then(|i| table.get_mut(i)) {
-            *t = true;
-        }
-    }
-    let n = labels
-        .data()
-        .iter()
-        .filter(
-            |&&l| match usize::try_from(l).ok().and_then(|i| table.get(i)) {
-                Some(&t) => t,
-                None => ids.contains(&l),
-            },
-        )
-        .count();
-    n as f64 * labels.geometry().voxel_volume_mm3() / 1000.0
-}
-
 /// Progression at follow-up `k`: ventricle-adjacent white matter and deep grey matter join the
 /// lateral ventricles with probability `0.25 k`, and cortex next to the CSF shell becomes CSF
 /// with probability `0.15 k` (one voxel layer at most, so the change is small and smooth).
@@ -146,34 +130,30 @@ fn progress(labels: &LabelMap, k: usize, key: u64) -> Result<LabelMap> {
         return Ok(labels.clone());
     }
     let g = labels.geometry();
-    let n = g.shape();
     let src = labels.data();
     let p_vent = (0.25 * k as f32).min(1.0);
     let p_atrophy = (0.15 * k as f32).min(1.0);
     let mut out = src.to_vec();
     for idx in 0..src.len() {
         let l = src[idx];
-        let c = g.coords(idx);
         let neighbour = |want: &dyn Fn(i32) -> bool| -> Option<i32> {
-            for (a, d) in [(0, -1i64), (0, 1), (1, -1), (1, 1), (2, -1), (2, 1)] {
-                let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
-                q[a] += d;
-                if q[a] < 0 || q[a] >= n[a] as i64 {
-                    continue;
-                }
-                let m = src[g.index(q[0] as usize, q[1] as usize, q[2] as usize)];
-                if want(m) {
-                    return Some(m);
-                }
-            }
-            None
+            face_neighbours(g, idx).map(|q| src[q]).find(|&m| want(m))
         };
         let u = hash_unit(key, idx as u64);
-        if matches!(l, 2 | 41 | 10 | 11 | 49 | 50) && u < p_vent {
-            if let Some(v) = neighbour(&|m| m == 4 || m == 43) {
+        if matches!(
+            l,
+            LEFT_CEREBRAL_WHITE_MATTER
+                | RIGHT_CEREBRAL_WHITE_MATTER
+                | LEFT_THALAMUS
+                | LEFT_CAUDATE
+                | RIGHT_THALAMUS
+                | RIGHT_CAUDATE
+        ) && u < p_vent
+        {
+            if let Some(v) = neighbour(&is_lateral_ventricle) {
                 out[idx] = v;
             }
-        } else if ((1000..3000).contains(&l) || l == 3 || l == 42)
+        } else if is_cerebral_cortex(l)
             && u < p_atrophy
             && neighbour(&|m| m == EXTRACEREBRAL_CSF).is_some()
         {
@@ -202,6 +182,8 @@ pub fn synthesize_subject(
             "a subject needs at least one session".into(),
         ));
     }
+    // Every label needs a tissue class to be given intensities.
+    crate::labels::check_known(&anatomy.labels)?;
     let mut rng = stream(seed, 0);
     let centre = anatomy.labels.geometry().center_world();
     let transform = SpatialTransform::sample(&config.spatial, centre, &mut rng);
@@ -333,8 +315,8 @@ pub fn synthesize_subject(
             date: iso_date(base_day + day),
             days_from_baseline: day,
             images,
-            ventricles_ml: count_ml(&labels, &ventricles),
-            brain_ml: count_ml(&labels, &brain),
+            ventricles_ml: volume_ml(&labels.mask_of_any(&ventricles)),
+            brain_ml: volume_ml(&labels.mask_of_any(&brain)),
             labels,
             lesions,
             lesion_records,

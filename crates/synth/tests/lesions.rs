@@ -66,18 +66,7 @@ fn mean(img: &Image, vs: &[usize]) -> f64 {
 
 /// Whether a face neighbour of `i` satisfies `ok`.
 fn touches(map: &LabelMap, i: usize, ok: impl Fn(i32) -> bool) -> bool {
-    let g = map.geometry();
-    let c = g.coords(i);
-    let n = g.shape();
-    (0..3).any(|a| {
-        [-1i64, 1].iter().any(|&d| {
-            let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
-            q[a] += d;
-            q[a] >= 0
-                && q[a] < n[a] as i64
-                && ok(map.at(q[0] as usize, q[1] as usize, q[2] as usize))
-        })
-    })
+    voxel::neighbourhood::face_neighbours(map.geometry(), i).any(|q| ok(map.data()[q]))
 }
 
 /// Normal parenchyma within `SURROUNDINGS_MM` of the whole lesion (edema included): what the

@@ -30,7 +30,10 @@ fn anatomy() -> Option<&'static Anatomy> {
 }
 
 fn skip() {
-    println!("skipping: neuromorphometrics not in the anatomy cache (run python3 scripts/fetch_anatomy.py)");
+    voxel::test_support::skip_missing(
+        "the neuromorphometrics atlas in the anatomy cache",
+        "run python3 scripts/fetch_anatomy.py",
+    );
 }
 
 fn count(labels: &LabelMap) -> BTreeMap<i32, usize> {

@@ -144,18 +144,15 @@ fn is_parenchyma(l: i32) -> bool {
 /// Whether a 6-neighbour of voxel `i` is CSF or air: such voxels are partial-volume mixtures at
 /// 4 mm and would make the band darker (T1) or brighter (T2) than the tissue it stands for.
 fn touches_csf(labels: &LabelMap, i: usize) -> bool {
+    use voxel::neighbourhood::{offset_index, FACE_OFFSETS};
     let g = labels.geometry();
     let c = g.coords(i);
-    let n = g.shape();
-    (0..3).any(|a| {
-        [-1i64, 1].iter().any(|&d| {
-            let mut q = [c[0] as i64, c[1] as i64, c[2] as i64];
-            q[a] += d;
-            if q[a] < 0 || q[a] >= n[a] as i64 {
-                return true;
-            }
-            let l = labels.at(q[0] as usize, q[1] as usize, q[2] as usize);
-            matches!(l, 0 | 4 | 5 | 14 | 15 | 24 | 43 | 44 | EXTRACEREBRAL_CSF)
+    FACE_OFFSETS.iter().any(|&o| {
+        offset_index(g, c, o).is_none_or(|q| {
+            matches!(
+                labels.data()[q],
+                0 | 4 | 5 | 14 | 15 | 24 | 43 | 44 | EXTRACEREBRAL_CSF
+            )
         })
     })
 }
@@ -471,8 +468,10 @@ fn fsaverage_subject_when_cache_present() {
     let Some(dir) =
         synth::anatomy::default_cache_dir().filter(|d| d.join("fsaverage/aparc+aseg.mgz").exists())
     else {
-        println!("skipping: anatomy cache absent (run python3 scripts/fetch_anatomy.py)");
-        return;
+        return voxel::test_support::skip_missing(
+            "fsaverage in the anatomy cache",
+            "run python3 scripts/fetch_anatomy.py",
+        );
     };
     let config = SynthConfig::builtin().unwrap();
     let vocab = Vocabulary::builtin().unwrap();
@@ -494,8 +493,10 @@ fn neuromorphometrics_subjects_when_cache_present() {
     let present = synth::anatomy::default_cache_dir()
         .is_some_and(|d| synth::anatomy::available_anatomies(&d).contains(&"neuromorphometrics"));
     if !present {
-        println!("skipping: anatomy cache absent (run python3 scripts/fetch_anatomy.py)");
-        return;
+        return voxel::test_support::skip_missing(
+            "the neuromorphometrics atlas in the anatomy cache",
+            "run python3 scripts/fetch_anatomy.py",
+        );
     }
     let config = SynthConfig::builtin().unwrap();
     let vocab = Vocabulary::builtin().unwrap();

@@ -3,20 +3,12 @@
 //! which kinds of question it suits. Families never match on [`LesionClass`] variants; they read
 //! this table, so a new class is one entry here.
 //!
-//! An entry is **active** when `synth` can synthesise it, i.e. when [`LesionClass::parse`]
-//! accepts its name; otherwise it is **pending** and every family skips it (the subdural
-//! haematoma family is unavailable until its class is active).
-//!
-//! TODO(lesions-landing): the last five entries (meningioma, arachnoid cyst, haemorrhage,
-//! subdural haematoma, abscess) are written for the lesion classes being added to `synth`
-//! (component ids 908–914, edema 903). They become active by themselves once
-//! `LesionClass::parse` accepts the names below; check the names match `LesionClass::name()`
-//! and run `cargo test -p tasks` (see docs/tasks.md, "Adding a lesion class").
+//! Every entry names a `synth` class ([`LesionClass::parse`] accepts its `name`; a unit test
+//! checks it), so a class added to `synth` is one entry here (see docs/tasks.md, "Adding a
+//! lesion class").
 
+use synth::lesion::ids;
 use synth::{Contrast, LesionClass};
-
-/// Lesion-map id of peritumoural / perilesional edema.
-pub const EDEMA: i32 = 903;
 
 /// A named part of a lesion ("enhancing tumour", "necrotic core").
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +48,7 @@ pub struct ClassEntry {
 
 const EDEMA_COMPONENT: ComponentEntry = ComponentEntry {
     name: "perilesional edema",
-    ids: &[EDEMA],
+    ids: &[ids::EDEMA],
     phrases: &[
         "edema",
         "oedema",
@@ -82,11 +74,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["gliomas", "tumours", "tumors", "masses", "lesions"],
-        proper: &[901, 902, 904],
+        proper: &[ids::NECROSIS, ids::ENHANCING, ids::SOLID],
         components: &[
             ComponentEntry {
                 name: "necrotic core",
-                ids: &[901],
+                ids: &[ids::NECROSIS],
                 phrases: &[
                     "necrotic core",
                     "necrosis",
@@ -97,7 +89,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "enhancing tumour",
-                ids: &[902],
+                ids: &[ids::ENHANCING],
                 phrases: &[
                     "enhancing tumour",
                     "enhancing rim",
@@ -108,7 +100,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "non-enhancing tumour",
-                ids: &[904],
+                ids: &[ids::SOLID],
                 phrases: &[
                     "non-enhancing tumour",
                     "non-enhancing component",
@@ -118,7 +110,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "peritumoural edema",
-                ids: &[EDEMA],
+                ids: &[ids::EDEMA],
                 phrases: &[
                     "edema",
                     "oedema",
@@ -130,12 +122,12 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "tumour core",
-                ids: &[901, 902, 904],
+                ids: &[ids::NECROSIS, ids::ENHANCING, ids::SOLID],
                 phrases: &["tumour core", "tumor core", "solid tumour with necrosis"],
             },
             ComponentEntry {
                 name: "whole tumour",
-                ids: &[901, 902, 903, 904],
+                ids: &[ids::NECROSIS, ids::ENHANCING, ids::EDEMA, ids::SOLID],
                 phrases: &[
                     "whole tumour",
                     "whole tumor",
@@ -168,11 +160,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "deposits",
             "lesions",
         ],
-        proper: &[901, 902],
+        proper: &[ids::NECROSIS, ids::ENHANCING],
         components: &[
             ComponentEntry {
                 name: "enhancing rim",
-                ids: &[902],
+                ids: &[ids::ENHANCING],
                 phrases: &[
                     "enhancing rim",
                     "enhancing component",
@@ -182,7 +174,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "necrotic core",
-                ids: &[901],
+                ids: &[ids::NECROSIS],
                 phrases: &[
                     "necrotic core",
                     "necrotic centre",
@@ -217,7 +209,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "ischaemic lesions",
             "lesions",
         ],
-        proper: &[905],
+        proper: &[ids::ACUTE_INFARCT],
         components: &[],
         contrasts: &[Contrast::Dwi, Contrast::Flair, Contrast::T2, Contrast::Adc],
         focal: true,
@@ -236,11 +228,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["chronic infarcts", "old infarcts", "old strokes", "lesions"],
-        proper: &[906, 915],
+        proper: &[ids::CHRONIC_INFARCT, ids::GLIOSIS],
         components: &[
             ComponentEntry {
                 name: "encephalomalacia",
-                ids: &[906],
+                ids: &[ids::CHRONIC_INFARCT],
                 phrases: &[
                     "encephalomalacia",
                     "encephalomalacic cavity",
@@ -250,7 +242,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "gliosis",
-                ids: &[915],
+                ids: &[ids::GLIOSIS],
                 phrases: &[
                     "gliosis",
                     "gliotic rim",
@@ -280,14 +272,13 @@ pub const CLASSES: &[ClassEntry] = &[
             "WMHs",
             "white matter lesions",
         ],
-        proper: &[907],
+        proper: &[ids::WMH],
         components: &[],
         contrasts: &[Contrast::Flair, Contrast::T2],
         focal: false,
         multiple: false,
         vascular: false,
     },
-    // TODO(lesions-landing): pending until synth's LesionClass has these variants.
     ClassEntry {
         name: "meningioma",
         canonical: "meningioma",
@@ -299,7 +290,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["meningiomas", "extra-axial masses", "lesions"],
-        proper: &[908],
+        proper: &[ids::MENINGIOMA],
         components: &[EDEMA_COMPONENT],
         contrasts: &[Contrast::T1c, Contrast::T2, Contrast::Flair],
         focal: true,
@@ -317,7 +308,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["arachnoid cysts", "cysts", "lesions"],
-        proper: &[909],
+        proper: &[ids::ARACHNOID_CYST],
         components: &[],
         contrasts: &[Contrast::T2, Contrast::Flair, Contrast::T1],
         focal: true,
@@ -337,7 +328,7 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["haemorrhages", "hemorrhages", "bleeds", "lesions"],
-        proper: &[910],
+        proper: &[ids::HAEMORRHAGE],
         components: &[EDEMA_COMPONENT],
         contrasts: &[Contrast::Ct, Contrast::Gre, Contrast::T1],
         focal: true,
@@ -355,11 +346,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "subdural bleed",
         ],
         plurals: &["subdural haematomas", "subdural collections"],
-        proper: &[911, 912],
+        proper: &[ids::SDH_ACUTE, ids::SDH_CHRONIC],
         components: &[
             ComponentEntry {
                 name: "acute component",
-                ids: &[911],
+                ids: &[ids::SDH_ACUTE],
                 phrases: &[
                     "acute component",
                     "acute blood",
@@ -369,7 +360,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "chronic component",
-                ids: &[912],
+                ids: &[ids::SDH_CHRONIC],
                 phrases: &[
                     "chronic component",
                     "chronic blood",
@@ -394,11 +385,11 @@ pub const CLASSES: &[ClassEntry] = &[
             "lesion",
         ],
         plurals: &["abscesses", "ring-enhancing lesions", "lesions"],
-        proper: &[913, 914],
+        proper: &[ids::ABSCESS_CAVITY, ids::ABSCESS_CAPSULE],
         components: &[
             ComponentEntry {
                 name: "abscess cavity",
-                ids: &[913],
+                ids: &[ids::ABSCESS_CAVITY],
                 phrases: &[
                     "cavity",
                     "abscess cavity",
@@ -408,7 +399,7 @@ pub const CLASSES: &[ClassEntry] = &[
             },
             ComponentEntry {
                 name: "abscess capsule",
-                ids: &[914],
+                ids: &[ids::ABSCESS_CAPSULE],
                 phrases: &[
                     "capsule",
                     "abscess capsule",
@@ -434,7 +425,8 @@ pub struct ActiveClass {
     pub class: LesionClass,
 }
 
-/// The entries `synth` can synthesise today, in table order.
+/// The entries with their `synth` class, in table order (every entry has one; see the module
+/// docs).
 pub fn active_classes() -> Vec<ActiveClass> {
     CLASSES
         .iter()
@@ -446,36 +438,22 @@ pub fn active_classes() -> Vec<ActiveClass> {
         .collect()
 }
 
-/// The entries waiting for their `synth` class.
-pub fn pending_classes() -> Vec<&'static ClassEntry> {
-    CLASSES
-        .iter()
-        .filter(|e| LesionClass::parse(e.name).is_err())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_five_synth_classes_are_active_and_named_alike() {
+    fn every_entry_is_a_synth_class_named_alike() {
         let active = active_classes();
-        for c in [
-            LesionClass::Glioma,
-            LesionClass::Metastasis,
-            LesionClass::AcuteInfarct,
-            LesionClass::ChronicInfarct,
-            LesionClass::Wmh,
-        ] {
-            let a = active.iter().find(|a| a.class == c).expect("active");
-            assert_eq!(a.entry.name, c.name());
+        assert_eq!(active.len(), CLASSES.len(), "an entry names no synth class");
+        for a in &active {
+            assert_eq!(a.entry.name, a.class.name());
         }
         for e in CLASSES {
             assert!(!e.phrases.is_empty() && !e.plurals.is_empty() && !e.proper.is_empty());
             assert!(!e.contrasts.is_empty());
             assert!(
-                !e.proper.contains(&EDEMA),
+                !e.proper.contains(&ids::EDEMA),
                 "{}: edema is not the lesion proper",
                 e.name
             );

@@ -9,8 +9,7 @@
 
 use crate::error::{Result, TaskError};
 use serde::Serialize;
-use synth::contrast::{tissue_of_label, Tissue};
-use synth::lesion::{paint, surroundings, LesionRecord, SURROUNDINGS_MM};
+use synth::lesion::{paint, reference_tissue, LesionRecord};
 use synth::{Subject, Vocabulary};
 use voxel::{LabelMap, Mask};
 
@@ -38,9 +37,9 @@ pub enum MaskDef {
         components: Vec<i32>,
     },
     /// The normal-appearing tissue around lesion number `lesion` that `synth` compares its
-    /// intensity classes against: lesion-free brain or CSF within
-    /// `synth::lesion::SURROUNDINGS_MM` of it, restricted to white and grey matter when there
-    /// is any.
+    /// intensity classes against (`synth::lesion::reference_tissue`): lesion-free brain
+    /// parenchyma within `synth::lesion::SURROUNDINGS_MM` of it, or all lesion-free tissue of
+    /// the skull cavity there when it has no parenchyma.
     Surroundings {
         /// Index into the subject's lesions.
         lesion: usize,
@@ -154,23 +153,8 @@ impl SubjectTruth {
                         "lesion {lesion} has no voxels in session {k}"
                     )));
                 }
-                let around = surroundings(&s.labels, &s.lesions, &voxels, SURROUNDINGS_MM);
-                // The same restriction `synth::lesion::record` applies before classifying.
-                let parenchyma: Vec<usize> = around
-                    .iter()
-                    .copied()
-                    .filter(|&v| {
-                        matches!(
-                            tissue_of_label(s.labels.data()[v]),
-                            Tissue::WhiteMatter | Tissue::CorticalGm | Tissue::DeepGm
-                        )
-                    })
-                    .collect();
-                let keep = if parenchyma.is_empty() {
-                    around
-                } else {
-                    parenchyma
-                };
+                // The region `synth` records the lesion's intensity classes against.
+                let keep = reference_tissue(&s.labels, &s.lesions, &voxels);
                 let mut data = vec![false; s.labels.data().len()];
                 for v in keep {
                     data[v] = true;

@@ -229,14 +229,16 @@ pub fn histogram(values: &[f32], bins: usize, range: Option<(f64, f64)>) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::geometry::Geometry;
     use serde_json::Value;
 
-    const FIXTURE: &str = include_str!("../tests/fixtures/numeric_reference.json");
+    /// The numpy/scipy reference values shared by the intensity and resampling tests.
+    pub(crate) const FIXTURE: &str = include_str!("../tests/fixtures/numeric_reference.json");
 
-    fn floats(v: &Value) -> Vec<f64> {
+    /// A JSON array of numbers.
+    pub(crate) fn floats(v: &Value) -> Vec<f64> {
         v.as_array()
             .unwrap()
             .iter()

@@ -2,6 +2,8 @@
 //! readers and writers, resampling, morphology, measurements with units, overlap metrics and
 //! slice pictures. No deep-learning framework in here.
 
+#![warn(missing_docs)]
+
 pub mod affine;
 pub mod error;
 pub mod geometry;
@@ -22,6 +24,8 @@ pub mod lut;
 pub mod measure;
 pub mod metrics;
 pub mod morphology;
+pub mod neighbourhood;
 pub mod phantom;
 pub mod render;
 pub mod resample;
+pub mod test_support;

@@ -652,18 +652,7 @@ mod tests {
     use crate::geometry::Geometry;
     use crate::volume::Volume;
 
-    /// Mask of voxels whose centre lies within `radius_mm` of `centre_mm`.
-    fn sphere(g: &Geometry, centre_mm: [f64; 3], radius_mm: f64) -> Mask {
-        let data = (0..g.num_voxels())
-            .map(|idx| {
-                let c = g.coords(idx);
-                let w = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
-                let d2: f64 = (0..3).map(|a| (w[a] - centre_mm[a]).powi(2)).sum();
-                d2 <= radius_mm * radius_mm
-            })
-            .collect();
-        Volume::new(g.clone(), data).unwrap()
-    }
+    use crate::phantom::sphere_mask as sphere;
 
     fn rotation(ax: f64, ay: f64, az: f64) -> [[f64; 3]; 3] {
         let (sa, ca) = ax.sin_cos();

@@ -168,16 +168,7 @@ mod tests {
     use crate::morphology::tests::embed;
     use crate::volume::Volume;
 
-    fn sphere(g: &Geometry, centre_mm: [f64; 3], radius_mm: f64) -> Mask {
-        let data = (0..g.num_voxels())
-            .map(|idx| {
-                let c = g.coords(idx);
-                let w = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64]);
-                (0..3).map(|a| (w[a] - centre_mm[a]).powi(2)).sum::<f64>() <= radius_mm.powi(2)
-            })
-            .collect();
-        Volume::new(g.clone(), data).unwrap()
-    }
+    use crate::phantom::sphere_mask as sphere;
 
     #[test]
     fn match_scipy_reference() {

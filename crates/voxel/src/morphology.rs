@@ -21,8 +21,7 @@ use crate::error::{Result, VoxelError};
 use crate::volume::Mask;
 use rayon::prelude::*;
 
-/// Relative slack on the squared radius so that voxels at exactly the radius count as inside.
-const RADIUS_TOLERANCE: f64 = 1e-5;
+use crate::neighbourhood::RADIUS_TOLERANCE;
 
 /// Voxels within `radius_mm` of the mask (the mask grown by a ball of that radius).
 pub fn dilate(mask: &Mask, radius_mm: f64) -> Result<Mask> {

@@ -529,21 +529,12 @@ fn blur_planes(slice: &[f32], out: &mut [f32], nx: usize, ny: usize, kernel: &[f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intensity::tests::{floats, FIXTURE};
     use crate::orientation::Orientation;
     use serde_json::Value;
 
-    const FIXTURE: &str = include_str!("../tests/fixtures/numeric_reference.json");
-
     fn fixture() -> Value {
         serde_json::from_str(FIXTURE).unwrap()
-    }
-
-    fn floats(v: &Value) -> Vec<f64> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
     }
 
     fn shape_of(v: &Value) -> [usize; 3] {

@@ -172,8 +172,23 @@ impl Volume<i32> {
 
     /// Mask of voxels whose label is any of `labels`.
     pub fn mask_of_any(&self, labels: &[i32]) -> Mask {
-        let set: std::collections::HashSet<i32> = labels.iter().copied().collect();
-        self.map(move |v| set.contains(&v))
+        // A table for the usual label range (FreeSurfer ids are below 4096): hashing every
+        // voxel would cost more than the rest of most uses.
+        const TABLE_LEN: usize = 4096;
+        let mut table = vec![false; TABLE_LEN];
+        let mut others = Vec::new();
+        for &l in labels {
+            match usize::try_from(l).ok().filter(|&i| i < TABLE_LEN) {
+                Some(i) => table[i] = true,
+                None => others.push(l),
+            }
+        }
+        self.map(
+            move |v| match usize::try_from(v).ok().and_then(|i| table.get(i)) {
+                Some(&t) => t,
+                None => others.contains(&v),
+            },
+        )
     }
 }
 

@@ -200,6 +200,34 @@ fn integer_image_storage_is_within_one_step() {
     assert!(err.to_string().contains("slope"), "{err}");
 }
 
+#[test]
+fn nifti_dimensions_beyond_i16_are_an_error_not_a_corrupt_file() {
+    // NIfTI-1 keeps each dimension in an i16: 40000 would wrap to a negative size.
+    let dir = tmp();
+    let g = Geometry::from_spacing([40_000, 1, 1], [1.0; 3], [0.0; 3]).unwrap();
+    let labels = Volume::new(g, vec![1i32; 40_000]).unwrap();
+    for name in ["long.nii", "long.nii.gz"] {
+        let p = dir.path().join(name);
+        let err = io::write_labels(&p, &labels).unwrap_err();
+        assert!(matches!(err, VoxelError::InvalidArgument(_)), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(name) && msg.contains("32767") && msg.contains("40000"),
+            "{msg}"
+        );
+        assert!(!p.exists(), "no file is left behind");
+    }
+    // The largest size NIfTI-1 can hold still writes and reads back.
+    let g = Geometry::from_spacing([32_767, 1, 1], [1.0; 3], [0.0; 3]).unwrap();
+    let labels = Volume::new(g, vec![2i32; 32_767]).unwrap();
+    let p = dir.path().join("max.nii");
+    io::write_labels(&p, &labels).unwrap();
+    assert_eq!(
+        io::read_labels(&p).unwrap().geometry().shape(),
+        [32_767, 1, 1]
+    );
+}
+
 fn small_image() -> Image {
     let g = Geometry::from_spacing([4, 4, 4], [1.0, 1.0, 2.0], [0.0; 3]).unwrap();
     Volume::new(g, (0..64).map(|v| v as f32).collect()).unwrap()
@@ -347,17 +375,15 @@ fn writes_are_atomic_and_never_touch_inputs() {
     assert!(err.to_string().contains("x.nii"));
 }
 
-/// nibabel reads what we write (skipped when python3 + nibabel are not installed).
+/// nibabel reads what we write (skipped when python3 + nibabel are not installed, unless
+/// `VOXELPROMPT_REQUIRE_DATA=1`).
 #[test]
 fn nibabel_reads_our_files() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import nibabel"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("skipping: python3 with nibabel not available");
-        return;
+    if !voxel::test_support::python_has(&["nibabel", "numpy"]) {
+        return voxel::test_support::skip_missing(
+            "python3 with nibabel",
+            "python3 -m pip install numpy nibabel",
+        );
     }
     let dir = tmp();
     let src = io::read_image(&fixtures().join("f32_sform.nii")).unwrap();

@@ -44,17 +44,10 @@ enum Ask {
     Enhancement,
 }
 
-/// Contrasts signal questions name.
-const SIGNAL_CONTRASTS: &[Contrast] = &[
-    Contrast::T1,
-    Contrast::T2,
-    Contrast::Flair,
-    Contrast::Pd,
-    Contrast::Gre,
-    Contrast::Dwi,
-    Contrast::Adc,
-    Contrast::T1c,
-];
+/// Contrasts signal questions name: every MR contrast (CT densities are not "signal").
+fn signal_contrasts() -> impl Iterator<Item = Contrast> {
+    Contrast::ALL.into_iter().filter(|&c| c != Contrast::Ct)
+}
 
 /// Location answers: canonical name and the phrases that count as naming it.
 const LOCATIONS: &[(&str, &[&str])] = &[
@@ -240,7 +233,7 @@ impl Family for Characterise {
             }
             let base = Scenario::new().with("lesion", Key::Class(c));
             if self.0 == Ask::Signal {
-                for &k in SIGNAL_CONTRASTS {
+                for k in signal_contrasts() {
                     out.push(base.clone().with("contrast", Key::Contrast(k)));
                 }
             } else {

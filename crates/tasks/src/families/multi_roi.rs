@@ -501,9 +501,9 @@ impl Family for SdhComponents {
         ]
     }
     fn unavailable(&self, cat: &Catalogue) -> Option<String> {
-        cat.class_index(SDH_CLASS).is_none().then(|| {
-            format!("lesion class {SDH_CLASS} is not in synth yet (TODO(lesions-landing))")
-        })
+        cat.class_index(SDH_CLASS)
+            .is_none()
+            .then(|| format!("lesion class {SDH_CLASS} is not in this catalogue"))
     }
     fn space(&self, cat: &Catalogue) -> Result<Vec<Scenario>> {
         Ok(cat

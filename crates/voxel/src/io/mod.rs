@@ -253,7 +253,7 @@ fn write_raw(
 ) -> Result<()> {
     let (format, gz) = format_of(path)?;
     let encoded = match format {
-        Format::Nifti => nifti::encode(geometry, &data, scaling),
+        Format::Nifti => nifti::encode(path, geometry, &data, scaling)?,
         Format::Mgh => mgh::encode(path, geometry, &data, scaling)?,
     };
     atomic_write(path, |w| {

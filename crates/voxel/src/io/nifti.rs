@@ -460,8 +460,14 @@ fn quaternion_of(affine: &Affine) -> ([f64; 3], f64, [f64; 3]) {
 }
 
 /// Encodes a NIfTI-1 single file: 348-byte header, 4 zero extension bytes, data at 352.
-/// Both sform and qform are set (code 1, scanner), spatial unit mm.
-pub(crate) fn encode(geometry: &Geometry, data: &RawData, scaling: Option<(f64, f64)>) -> Vec<u8> {
+/// Both sform and qform are set (code 1, scanner), spatial unit mm. NIfTI-1 stores each
+/// dimension as an i16: a larger one is an error naming `path`, never a wrapped size.
+pub(crate) fn encode(
+    path: &Path,
+    geometry: &Geometry,
+    data: &RawData,
+    scaling: Option<(f64, f64)>,
+) -> Result<Vec<u8>> {
     let mut h = vec![0u8; 352];
     let put_i16 =
         |h: &mut Vec<u8>, at: usize, v: i16| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
@@ -472,28 +478,25 @@ pub(crate) fn encode(geometry: &Geometry, data: &RawData, scaling: Option<(f64, 
     h[38] = b'r';
     let shape = geometry.shape();
     let frames = data.len() / geometry.num_voxels().max(1);
+    let dim = |what: &str, n: usize| {
+        i16::try_from(n).map_err(|_| {
+            VoxelError::InvalidArgument(format!(
+                "{}: NIfTI-1 stores dimensions up to {} voxels, but the {what} has {n}; crop \
+                 or resample the volume first",
+                path.display(),
+                i16::MAX
+            ))
+        })
+    };
+    let (nx, ny, nz) = (
+        dim("x axis", shape[0])?,
+        dim("y axis", shape[1])?,
+        dim("z axis", shape[2])?,
+    );
     let dims: [i16; 8] = if frames > 1 {
-        [
-            4,
-            shape[0] as i16,
-            shape[1] as i16,
-            shape[2] as i16,
-            frames as i16,
-            1,
-            1,
-            1,
-        ]
+        [4, nx, ny, nz, dim("frame axis", frames)?, 1, 1, 1]
     } else {
-        [
-            3,
-            shape[0] as i16,
-            shape[1] as i16,
-            shape[2] as i16,
-            1,
-            1,
-            1,
-            1,
-        ]
+        [3, nx, ny, nz, 1, 1, 1, 1]
     };
     for (i, d) in dims.iter().enumerate() {
         put_i16(&mut h, 40 + 2 * i, *d);
@@ -530,7 +533,7 @@ pub(crate) fn encode(geometry: &Geometry, data: &RawData, scaling: Option<(f64, 
     }
     h[344..348].copy_from_slice(b"n+1\0");
     data.encode_into(&mut h, false);
-    h
+    Ok(h)
 }
 
 #[cfg(test)]
