@@ -31,6 +31,10 @@ enum Command {
     Tasks(cmd::tasks::TasksArgs),
     /// Single-task baseline UNet: train on synthesised subjects, segment real scans.
     Baseline(cmd::baseline::BaselineArgs),
+    /// Ask the trained model a question about one or more scans.
+    Run(cmd::run::RunArgs),
+    /// Evaluate a trained model on held-out synthetic task samples (report.md, report.json).
+    Eval(cmd::eval::EvalArgs),
     /// Joint training of the agent and the vision network on synthesised task samples.
     Train(cmd::train::TrainArgs),
 }
@@ -47,12 +51,17 @@ fn main() -> ExitCode {
         Command::Tasks(args) => cmd::tasks::run(&args),
         Command::Baseline(args) => cmd::baseline::run(&args),
         Command::Train(args) => cmd::train::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
+        Command::Eval(args) => cmd::eval::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<cmd::exit::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
 pub mod baseline;
+pub mod eval;
 pub mod example;
 pub mod exec;
+pub mod exit;
 pub mod info;
 pub mod measure;
 pub mod render;
+pub mod run;
 pub mod synth;
 pub mod tasks;
 pub mod train;

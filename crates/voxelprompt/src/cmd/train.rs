@@ -121,8 +121,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         steps: args.steps,
     };
     let bar = progress_bar(&job, trainer.state.step);
-    let summary = trainer::train(&mut trainer, &job, &stop, |row| report(row, bar.as_ref()))
-        .with_context(|| format!("training into {}", out.display()))?;
+    let log_every = trainer.state.settings.log_every.max(1) as u64;
+    let summary = trainer::train(&mut trainer, &job, &stop, |row| {
+        if bar.is_some() || row.step % log_every == 0 || row.validation.is_some() {
+            report(row, bar.as_ref());
+        }
+    })
+    .with_context(|| format!("training into {}", out.display()))?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

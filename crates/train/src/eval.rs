@@ -1,0 +1,331 @@
+//! Evaluation on held-out synthetic samples (DESIGN.md §7, the paper's §5): for every real
+//! anatomy in the cache and every available task family, K samples drawn with evaluation seeds
+//! (disjoint from training and validation by construction, [`SeedPurpose::Evaluation`]); the
+//! agent writes each program freely (greedy decoding, no teacher forcing) and it runs with the
+//! model's vision network. Each sample records whether every step ran, the response, the
+//! model-level check, the Dice of every expected output and the time taken; the report
+//! aggregates success per family and overall, and Dice per target.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tasks::checker::output_score;
+use tasks::{Level, TaskSample};
+
+use crate::error::{Result, TrainError};
+use crate::inference::{answer, AnswerOptions, Ending, Scan};
+use crate::model::Model;
+use crate::trainer::{JointSampler, JointSettings, SeedPurpose};
+
+/// What to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Samples per family and anatomy.
+    pub per_family: usize,
+    /// Seed of the evaluation set (its samples use evaluation seeds derived from it).
+    pub seed: u64,
+    /// Anatomy choice (`all` = every real anatomy in the cache, else the phantom).
+    pub anatomy: String,
+    /// Limits of each answer.
+    pub answer: AnswerOptions,
+}
+
+/// The Dice of one expected output.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputDice {
+    /// Output name.
+    pub name: String,
+    /// The output's name as the ground-truth program shows it (names the target).
+    pub target: String,
+    /// Dice against the truth (0 when the output was not shown).
+    pub dice: f64,
+}
+
+/// One evaluated sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleResult {
+    /// Family id.
+    pub family: String,
+    /// Anatomy the subject came from.
+    pub anatomy: String,
+    /// Sample seed.
+    pub seed: u64,
+    /// The prompt.
+    pub prompt: String,
+    /// Whether the prompt carries an injected typo.
+    pub typo: bool,
+    /// Number of input volumes.
+    pub inputs: usize,
+    /// The program the agent wrote, steps joined.
+    pub program: String,
+    /// The response.
+    pub response: String,
+    /// The expected answer (the ground-truth program's response).
+    pub expected: String,
+    /// Whether every step ran without error and the program called `stop()`.
+    pub ran: bool,
+    /// Whether the model-level checker accepted the answer and outputs.
+    pub passed: bool,
+    /// The checker's failures, if any.
+    pub failures: String,
+    /// Dice of each expected output.
+    pub outputs: Vec<OutputDice>,
+    /// Seconds to answer.
+    pub seconds: f64,
+}
+
+/// Success per family.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FamilySummary {
+    /// Samples evaluated.
+    pub samples: usize,
+    /// Samples that passed the checker.
+    pub passed: usize,
+    /// Samples whose program ran to `stop()` without an error.
+    pub ran: usize,
+    /// Mean seconds per sample.
+    pub mean_seconds: f64,
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// Model name and weights id.
+    pub model: String,
+    /// Samples per family and anatomy.
+    pub per_family: usize,
+    /// Evaluation seed.
+    pub seed: u64,
+    /// Every sample.
+    pub samples: Vec<SampleResult>,
+    /// Success by family.
+    pub families: BTreeMap<String, FamilySummary>,
+    /// Mean Dice by expected-output target (in words).
+    pub dice_by_target: BTreeMap<String, f64>,
+    /// Fraction of samples that passed.
+    pub success: f64,
+}
+
+fn scans_of(sample: &TaskSample) -> Vec<Scan> {
+    sample
+        .inputs
+        .iter()
+        .map(|i| Scan {
+            name: i.name.clone(),
+            image: i.image.clone(),
+            modality: Some(i.modality.clone()),
+            date: Some(i.date.clone()),
+        })
+        .collect()
+}
+
+/// Evaluates one sample.
+pub fn evaluate_sample(
+    model: &Model,
+    sample: &TaskSample,
+    anatomy: &str,
+    options: &AnswerOptions,
+) -> Result<SampleResult> {
+    let started = Instant::now();
+    let result = answer(model, &scans_of(sample), &sample.prompt.text, options)?;
+    let check = sample.check(
+        &result.output.response,
+        &result.output.outputs,
+        Level::Model,
+    )?;
+    let mut outputs = Vec::new();
+    for o in &sample.expected.outputs {
+        let dice = match result.output.outputs.iter().find(|x| x.name == o.name) {
+            None => 0.0,
+            Some(found) => {
+                let input = sample.input(&o.input).ok_or_else(|| {
+                    TrainError::Backend(format!(
+                        "expected output {} has no input {}",
+                        o.name, o.input
+                    ))
+                })?;
+                let truth = sample.truth.mask(&o.target, o.session)?;
+                output_score(o.kind, &input.image, &truth, found)?
+            }
+        };
+        outputs.push(OutputDice {
+            name: o.name.clone(),
+            target: o.name.clone(),
+            dice,
+        });
+    }
+    let ran = result.ending == Ending::Stopped && result.steps.iter().all(|s| s.error.is_none());
+    Ok(SampleResult {
+        family: sample.family.clone(),
+        anatomy: anatomy.to_string(),
+        seed: sample.seed,
+        prompt: sample.prompt.text.clone(),
+        typo: sample.prompt.typo,
+        inputs: sample.inputs.len(),
+        program: result
+            .steps
+            .iter()
+            .map(|s| s.code.as_str())
+            .collect::<Vec<_>>()
+            .join("\n<step>\n"),
+        response: result.output.response.clone(),
+        expected: sample.answer.clone(),
+        ran,
+        passed: check.passed && ran,
+        failures: check.failures(),
+        outputs,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs the evaluation, calling `progress(done, total, result)` after each sample.
+pub fn evaluate(
+    model: &Model,
+    model_id: &str,
+    options: &EvalOptions,
+    mut progress: impl FnMut(usize, usize, &SampleResult),
+) -> Result<EvalReport> {
+    let settings = JointSettings {
+        anatomy: options.anatomy.clone(),
+        families: BTreeMap::new(),
+        default_family_weight: 1.0,
+        ..JointSettings::builtin()?
+    };
+    let sampler = JointSampler::new(
+        &settings,
+        model.config.preprocessing.spacing_mm,
+        options.seed,
+    )?;
+    let cats = sampler.catalogues();
+    let families: Vec<String> = cats[0]
+        .families()
+        .iter()
+        .filter(|f| matches!(cats[0].unavailable(f.id), Ok(None)))
+        .map(|f| f.id.to_string())
+        .collect();
+    let total = families.len() * cats.len() * options.per_family;
+    let mut samples = Vec::with_capacity(total);
+    let mut index = 0u64;
+    for cat in cats {
+        for family in &families {
+            let mut got = 0;
+            let mut tries = 0;
+            while got < options.per_family && tries < options.per_family * 4 + 4 {
+                tries += 1;
+                index += 1;
+                let seed =
+                    crate::trainer::sample_seed(SeedPurpose::Evaluation, options.seed, index);
+                let sample = match cat.sample(family, seed) {
+                    Ok(s) => s,
+                    Err(tasks::TaskError::NoSample { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let r = evaluate_sample(model, &sample, &cat.anatomy().name, &options.answer)?;
+                got += 1;
+                progress(samples.len() + 1, total, &r);
+                samples.push(r);
+            }
+        }
+    }
+    Ok(summarise(model_id, options, samples))
+}
+
+fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) -> EvalReport {
+    let mut families: BTreeMap<String, FamilySummary> = BTreeMap::new();
+    let mut dice: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for s in &samples {
+        let f = families.entry(s.family.clone()).or_default();
+        f.samples += 1;
+        f.passed += usize::from(s.passed);
+        f.ran += usize::from(s.ran);
+        f.mean_seconds += s.seconds;
+        for o in &s.outputs {
+            let e = dice.entry(o.target.clone()).or_insert((0.0, 0));
+            e.0 += o.dice;
+            e.1 += 1;
+        }
+    }
+    for f in families.values_mut() {
+        f.mean_seconds /= f.samples.max(1) as f64;
+    }
+    let passed = samples.iter().filter(|s| s.passed).count();
+    EvalReport {
+        model: model_id.to_string(),
+        per_family: options.per_family,
+        seed: options.seed,
+        success: passed as f64 / samples.len().max(1) as f64,
+        families,
+        dice_by_target: dice
+            .into_iter()
+            .map(|(k, (sum, n))| (k, sum / n.max(1) as f64))
+            .collect(),
+        samples,
+    }
+}
+
+impl EvalReport {
+    /// The report as Markdown: overall success, a table per family, Dice by target, and a few
+    /// failures with their programs.
+    pub fn markdown(&self) -> String {
+        let mut md = format!(
+            "# VoxelPrompt evaluation\n\nModel `{}`, {} sample(s) per family and anatomy, seed {}.\n\n**End-to-end success: {:.1} %** ({} of {} samples).\n\n",
+            self.model,
+            self.per_family,
+            self.seed,
+            100.0 * self.success,
+            self.samples.iter().filter(|s| s.passed).count(),
+            self.samples.len()
+        );
+        md.push_str("| family | samples | passed | ran to stop() | success | s/sample |\n|---|---|---|---|---|---|\n");
+        for (id, f) in &self.families {
+            md.push_str(&format!(
+                "| {id} | {} | {} | {} | {:.0} % | {:.1} |\n",
+                f.samples,
+                f.passed,
+                f.ran,
+                100.0 * f.passed as f64 / f.samples.max(1) as f64,
+                f.mean_seconds
+            ));
+        }
+        if !self.dice_by_target.is_empty() {
+            md.push_str(
+                "\n## Dice of shown outputs, by target\n\n| target | mean Dice |\n|---|---|\n",
+            );
+            for (t, d) in &self.dice_by_target {
+                md.push_str(&format!("| {t} | {d:.3} |\n"));
+            }
+        }
+        let failures: Vec<&SampleResult> =
+            self.samples.iter().filter(|s| !s.passed).take(5).collect();
+        if !failures.is_empty() {
+            md.push_str("\n## Some failures\n");
+            for f in failures {
+                md.push_str(&format!(
+                    "\n### {} (seed {})\n\nPrompt: {}\n\nExpected: {}\n\nGot: {}\n\nChecker: {}\n\n```\n{}\n```\n",
+                    f.family,
+                    f.seed,
+                    f.prompt,
+                    f.expected.trim(),
+                    if f.response.trim().is_empty() { "(nothing)" } else { f.response.trim() },
+                    f.failures.replace('\n', "; "),
+                    f.program
+                ));
+            }
+        }
+        md
+    }
+
+    /// Writes `report.json` and `report.md` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| TrainError::Backend(e.to_string()))?;
+        for (name, text) in [("report.json", json), ("report.md", self.markdown())] {
+            let path = dir.join(name);
+            voxel::io::atomic_write(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! Answering a question with a trained [`Model`] (DESIGN.md §2): μ₁ from the prompt and the
+//! scans' metadata, then greedy decoding of one step at a time, each step run in the sandboxed
+//! runtime with the model's vision network ([`UnetBackend`]), its feedback (text, and ε° at
+//! `<vol>` slots) appended, until the program calls `stop()` or a limit is reached. Used by
+//! `voxelprompt run` and by the evaluation.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use agent::{AgentSequence, DecodeOptions, DecodeSession, FeedbackItem, StopReason, VolumeInfo};
+use burn::tensor::{Tensor, TensorData};
+use runtime::{Limits, RunOutput, Session, VisionBackend};
+use serde::Serialize;
+use voxel::Image;
+
+use crate::backend::UnetBackend;
+use crate::error::Result;
+use crate::model::Model;
+use crate::preprocess::Modality;
+
+/// One input scan of a question.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    /// Program variable name (`scan_1`, `t1`, …).
+    pub name: String,
+    /// The image, in any orientation and spacing.
+    pub image: Arc<Image>,
+    /// Modality as the metadata line gives it (`T1w`, `FLAIR`, `CT`, …), if known.
+    pub modality: Option<String>,
+    /// Acquisition date (ISO), if known.
+    pub date: Option<String>,
+}
+
+impl Scan {
+    /// The modality that decides normalisation: from the metadata word, else from the
+    /// intensities ([`Modality::guess`]).
+    pub fn normalisation(&self) -> Modality {
+        self.modality
+            .as_deref()
+            .map(Modality::from_name)
+            .unwrap_or_else(|| Modality::guess(&self.image))
+    }
+}
+
+/// Limits of one answer.
+#[derive(Clone, Debug)]
+pub struct AnswerOptions {
+    /// Most program steps before the answer is cut off.
+    pub max_steps: usize,
+    /// Most tokens one step may emit.
+    pub max_new_tokens: usize,
+    /// The sandbox's limits.
+    pub limits: Limits,
+}
+
+impl Default for AnswerOptions {
+    fn default() -> Self {
+        AnswerOptions {
+            max_steps: 8,
+            max_new_tokens: 400,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One step as it ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRecord {
+    /// The code the agent wrote (with `<mod>` markers).
+    pub code: String,
+    /// The feedback text it got back (`<vol>` per encoded stream).
+    pub feedback: String,
+    /// The error the step reported, if any.
+    pub error: Option<String>,
+    /// Seconds the agent spent writing the step.
+    pub decode_seconds: f64,
+    /// Seconds the runtime spent running it (vision included).
+    pub run_seconds: f64,
+    /// Of `run_seconds`: inside the vision network.
+    pub vision_seconds: f64,
+}
+
+/// Why answering ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// The program called `stop()`.
+    Stopped,
+    /// `max_steps` steps ran without `stop()`.
+    StepLimit,
+    /// The agent's context is full.
+    SequenceLimit,
+}
+
+/// A question answered.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// Response, output volumes (each on its input's grid) and trace.
+    pub output: RunOutput,
+    /// Every step, in order.
+    pub steps: Vec<StepRecord>,
+    /// Why it ended.
+    pub ending: Ending,
+    /// Wall time of the whole answer, seconds.
+    pub seconds: f64,
+}
+
+/// Answers `prompt` about `scans` with `model` (on the device its weights are on).
+pub fn answer(
+    model: &Model,
+    scans: &[Scan],
+    prompt: &str,
+    options: &AnswerOptions,
+) -> Result<Answer> {
+    let started = Instant::now();
+    let device = model.net.agent.device();
+    let infos: Vec<VolumeInfo> = scans
+        .iter()
+        .map(|s| VolumeInfo {
+            name: s.name.clone(),
+            modality: s.modality.clone(),
+            acquired: s.date.clone(),
+        })
+        .collect();
+    let mu1 = AgentSequence::initial(&model.tokenizer, prompt, &infos)?;
+    let mut decoder = DecodeSession::new(&model.net.agent, &model.tokenizer, mu1, None)?;
+    let backend = Arc::new(UnetBackend::inference(
+        model.net.vision.clone(),
+        device.clone(),
+        model.config.preprocessing.clone(),
+        scans
+            .iter()
+            .map(|s| (s.image.clone(), s.normalisation()))
+            .collect(),
+    ));
+    let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
+    let mut session = Session::new(
+        scans
+            .iter()
+            .map(|s| (s.name.clone(), s.image.clone()))
+            .collect(),
+        dyn_backend,
+        options.limits.clone(),
+    )?;
+    let decode_options = DecodeOptions {
+        max_new_tokens: options.max_new_tokens,
+        ..DecodeOptions::default()
+    };
+    let mut steps = Vec::new();
+    let ending = loop {
+        if steps.len() >= options.max_steps {
+            break Ending::StepLimit;
+        }
+        let t = Instant::now();
+        let step = decoder.decode_step(&decode_options)?;
+        let decode_seconds = t.elapsed().as_secs_f64();
+        let phis = match &step.phi {
+            Some(rows) => phi_values(rows.clone())?,
+            None => Vec::new(),
+        };
+        let t = Instant::now();
+        let outcome = session.step(&step.code, &phis)?;
+        let run_seconds = t.elapsed().as_secs_f64();
+        steps.push(StepRecord {
+            code: step.code.clone(),
+            feedback: outcome.feedback_text(),
+            error: outcome.error.as_ref().map(|e| e.to_string()),
+            decode_seconds,
+            run_seconds,
+            vision_seconds: backend.take_vision_seconds(),
+        });
+        if outcome.stopped {
+            break Ending::Stopped;
+        }
+        if step.stop == StopReason::SequenceLimit {
+            break Ending::SequenceLimit;
+        }
+        let eps = eps_rows(&outcome.feedback, &device);
+        if let Err(e) = decoder.push_feedback(&outcome.feedback, eps) {
+            if matches!(e, agent::AgentError::SequenceTooLong { .. }) {
+                break Ending::SequenceLimit;
+            }
+            return Err(e.into());
+        }
+    };
+    Ok(Answer {
+        output: session.finish(),
+        steps,
+        ending,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The ϕ rows of a decoded step as the runtime's plain vectors.
+fn phi_values(rows: Tensor<2>) -> Result<Vec<runtime::Phi>> {
+    let values = vision::tensor::tensor_values(rows)?;
+    Ok(values
+        .chunks_exact(runtime::PHI_DIM)
+        .map(|c| {
+            let mut p = [0.0f32; runtime::PHI_DIM];
+            p.copy_from_slice(c);
+            p
+        })
+        .collect())
+}
+
+/// The ε° rows `[n, d]` of a step's encodings, in order, or `None` when it read none.
+fn eps_rows(feedback: &[FeedbackItem], device: &burn::tensor::Device) -> Option<Tensor<2>> {
+    let rows: Vec<&Vec<f32>> = feedback
+        .iter()
+        .flat_map(|f| match f {
+            FeedbackItem::Encoding { streams } => streams.iter().collect(),
+            FeedbackItem::Text(_) => Vec::new(),
+        })
+        .collect();
+    let d = rows.first()?.len();
+    let data: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    Some(Tensor::<2>::from_data(
+        TensorData::new(data, [rows.len(), d]),
+        device,
+    ))
+}

@@ -1,0 +1,375 @@
+//! `voxelprompt run --prompt "…" [--model DIR] [--out DIR] SCAN…`: one question answered by the
+//! trained model. Prints the answer; with `--out`, writes `report.json`, `trace.json`, every
+//! `show`n volume as NIfTI on its input's own grid and a tri-planar PNG of each mask over its
+//! scan.
+//!
+//! Exit codes: 0 answered; 2 bad input (a scan that cannot be read, a bad argument, an output
+//! that would overwrite an input); 3 no usable model (missing or corrupt directory); 4 the
+//! program the model wrote failed or never called `stop()` (the report is still written).
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use train::inference::{answer, Answer, AnswerOptions, Ending, Scan};
+use train::model::{Manifest, Model};
+use voxel::io::{self, WriteOptions};
+use voxel::render::{self, Focus, Overlay, RenderOptions};
+use voxel::Image;
+
+use crate::cmd::exit::{Exit, EXIT_BAD_INPUT, EXIT_MODEL, EXIT_PROGRAM};
+
+/// Arguments of `run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The question.
+    #[arg(long)]
+    prompt: String,
+    /// Scans: `PATH`, `NAME=PATH` or `NAME@YYYY-MM-DD=PATH` (default names scan_1, scan_2, …).
+    #[arg(required = true)]
+    scans: Vec<String>,
+    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Directory for report.json, trace.json, output volumes and pictures.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Modality of every scan given without one in its name (e.g. `T1w`, `FLAIR`, `CT`).
+    #[arg(long)]
+    modality: Option<String>,
+    /// Most program steps.
+    #[arg(long, default_value_t = 8)]
+    max_steps: usize,
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print the report as JSON on stdout instead of the answer.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The model directory to use: the flag, `$VOXELPROMPT_MODEL`, `./models/voxelprompt-small`,
+/// then the one in the source tree this binary was built from.
+pub fn model_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("VOXELPROMPT_MODEL") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from("models/voxelprompt-small");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/voxelprompt-small")
+}
+
+/// One `NAME@DATE=PATH` argument.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanArg {
+    /// Variable name.
+    pub name: String,
+    /// Acquisition date.
+    pub date: Option<String>,
+    /// File.
+    pub path: PathBuf,
+}
+
+/// Parses scan arguments; the `i`-th unnamed one is `scan_{i}`.
+pub fn parse_scans(args: &[String]) -> std::result::Result<Vec<ScanArg>, String> {
+    let mut out: Vec<ScanArg> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let (label, path) = match a.split_once('=') {
+            Some((l, p)) if !l.contains('/') && !l.is_empty() => (Some(l), p),
+            _ => (None, a.as_str()),
+        };
+        let (name, date) = match label {
+            None => (format!("scan_{}", i + 1), None),
+            Some(l) => match l.split_once('@') {
+                Some((n, d)) => {
+                    let ok = d.len() == 10
+                        && d.chars().enumerate().all(|(k, c)| {
+                            if k == 4 || k == 7 {
+                                c == '-'
+                            } else {
+                                c.is_ascii_digit()
+                            }
+                        });
+                    if !ok {
+                        return Err(format!("{a}: the date must be YYYY-MM-DD"));
+                    }
+                    (n.to_string(), Some(d.to_string()))
+                }
+                None => (l.to_string(), None),
+            },
+        };
+        if out.iter().any(|s| s.name == name) {
+            return Err(format!("the name {name} is given twice"));
+        }
+        out.push(ScanArg {
+            name,
+            date,
+            path: PathBuf::from(path),
+        });
+    }
+    Ok(out)
+}
+
+/// A scan as the report describes it.
+#[derive(Serialize)]
+struct InputReport {
+    name: String,
+    path: String,
+    date: Option<String>,
+    shape: [usize; 3],
+    spacing_mm: [f64; 3],
+    orientation: String,
+}
+
+/// A number with its unit, as read from the answer.
+#[derive(Serialize)]
+struct Measurement {
+    value: f64,
+    unit: &'static str,
+}
+
+#[derive(Serialize)]
+struct ModelReport {
+    path: String,
+    name: String,
+    weights_sha256: String,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    load_model_s: f64,
+    read_inputs_s: f64,
+    answer_s: f64,
+    agent_s: f64,
+    runtime_s: f64,
+    vision_s: f64,
+    write_s: f64,
+    total_s: f64,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    prompt: &'a str,
+    answer: &'a str,
+    ending: Ending,
+    inputs: Vec<InputReport>,
+    steps: &'a [train::inference::StepRecord],
+    measurements: Vec<Measurement>,
+    outputs: Vec<String>,
+    model: ModelReport,
+    version: &'static str,
+    seconds: Timing,
+}
+
+/// Loads the model or fails with exit code 3.
+pub fn load_model(flag: Option<&Path>, device: &str) -> Result<(Model, Manifest, PathBuf)> {
+    let dir = model_dir(flag);
+    let device = vision::compute_device(device).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+    let (model, manifest) = Model::load(&dir, &device).map_err(|e| {
+        Exit::new(
+            EXIT_MODEL,
+            format!("cannot load the model in {}: {e}", dir.display()),
+        )
+    })?;
+    Ok((model, manifest, dir))
+}
+
+/// Reads scan arguments into scans (exit code 2 on any problem).
+pub fn read_scans(args: &[String], modality: Option<&str>) -> Result<(Vec<Scan>, Vec<ScanArg>)> {
+    let parsed = parse_scans(args).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+    let mut scans = Vec::with_capacity(parsed.len());
+    for s in &parsed {
+        let image = io::read_image(&s.path).map_err(|e| {
+            Exit::new(
+                EXIT_BAD_INPUT,
+                format!("cannot read scan {}: {e}", s.path.display()),
+            )
+        })?;
+        scans.push(Scan {
+            name: s.name.clone(),
+            image: Arc::new(image),
+            modality: modality.map(str::to_string),
+            date: s.date.clone(),
+        });
+    }
+    Ok((scans, parsed))
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    let started = Instant::now();
+    if args.prompt.trim().is_empty() {
+        return Err(Exit::new(EXIT_BAD_INPUT, "the prompt is empty").into());
+    }
+    let t = Instant::now();
+    let (model, manifest, model_path) = load_model(args.model.as_deref(), &args.device)?;
+    let load_model_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
+    let read_inputs_s = t.elapsed().as_secs_f64();
+    let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
+
+    let options = AnswerOptions {
+        max_steps: args.max_steps,
+        ..AnswerOptions::default()
+    };
+    let t = Instant::now();
+    let result = answer(&model, &scans, &args.prompt, &options).context("answering")?;
+    let answer_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let outputs = match &args.out {
+        Some(dir) => write_outputs(dir, &result, &scans, &given)?,
+        None => Vec::new(),
+    };
+    let report = Report {
+        prompt: &args.prompt,
+        answer: &result.output.response,
+        ending: result.ending,
+        inputs: parsed
+            .iter()
+            .zip(&scans)
+            .map(|(p, s)| InputReport {
+                name: p.name.clone(),
+                path: p.path.display().to_string(),
+                date: p.date.clone(),
+                shape: s.image.shape(),
+                spacing_mm: s.image.geometry().spacing_mm(),
+                orientation: s.image.geometry().orientation().to_string(),
+            })
+            .collect(),
+        steps: &result.steps,
+        measurements: tasks::checker::parse_numbers(&result.output.response)
+            .into_iter()
+            .map(|(value, unit)| Measurement {
+                value,
+                unit: unit.text(),
+            })
+            .collect(),
+        outputs,
+        model: ModelReport {
+            path: model_path.display().to_string(),
+            name: manifest.model.clone(),
+            weights_sha256: manifest
+                .files
+                .get(train::model::WEIGHTS_FILE)
+                .map(|e| e.sha256.clone())
+                .unwrap_or_default(),
+        },
+        version: env!("CARGO_PKG_VERSION"),
+        seconds: Timing {
+            load_model_s,
+            read_inputs_s,
+            answer_s,
+            agent_s: result.steps.iter().map(|s| s.decode_seconds).sum(),
+            runtime_s: result.steps.iter().map(|s| s.run_seconds).sum(),
+            vision_s: result.steps.iter().map(|s| s.vision_seconds).sum(),
+            write_s: 0.0,
+            total_s: 0.0,
+        },
+    };
+    let mut report = report;
+    report.seconds.write_s = t.elapsed().as_secs_f64();
+    report.seconds.total_s = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(dir) = &args.out {
+        let path = dir.join("report.json");
+        io::ensure_not_input(&path, &given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+        io::atomic_write(&path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        if result.output.response.is_empty() {
+            println!("(no answer)");
+        } else {
+            println!("{}", result.output.response);
+        }
+        for o in &report.outputs {
+            println!("wrote {o}");
+        }
+    }
+    match (&result.output.error, result.ending) {
+        (Some(e), _) => Err(Exit::new(
+            EXIT_PROGRAM,
+            format!(
+                "the program failed: {e}\nlast step:\n{}",
+                result.steps.last().map(|s| s.code.as_str()).unwrap_or("")
+            ),
+        )
+        .into()),
+        (None, Ending::Stopped) => Ok(()),
+        (None, ending) => Err(Exit::new(
+            EXIT_PROGRAM,
+            format!(
+                "the program did not finish ({ending:?}) after {} steps; last step:\n{}",
+                result.steps.len(),
+                result.steps.last().map(|s| s.code.as_str()).unwrap_or("")
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Writes every output volume (NIfTI, on its input's grid), a PNG per mask and `trace.json`;
+/// returns the paths written.
+fn write_outputs(
+    dir: &Path,
+    result: &Answer,
+    scans: &[Scan],
+    given: &[&Path],
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    for out in &result.output.outputs {
+        let path = dir.join(format!("{}.nii.gz", out.name));
+        io::ensure_not_input(&path, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+        match &out.data {
+            runtime::OutputData::Image(img) => {
+                io::write_image(&path, img, &WriteOptions::default())?
+            }
+            runtime::OutputData::Mask(mask) => {
+                io::write_mask(&path, mask)?;
+                if let Some(scan) = scans.iter().find(|s| s.name == out.grid_of) {
+                    let png = dir.join(format!("{}.png", out.name));
+                    io::ensure_not_input(&png, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+                    overlay_png(&png, &scan.image, mask)?;
+                    written.push(png.display().to_string());
+                }
+            }
+        }
+        written.push(path.display().to_string());
+    }
+    let trace = dir.join("trace.json");
+    io::ensure_not_input(&trace, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+    let json = serde_json::to_string_pretty(&result.output.report())?;
+    io::atomic_write(&trace, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    written.push(trace.display().to_string());
+    Ok(written)
+}
+
+/// The mask drawn over its scan, through the mask's centroid.
+fn overlay_png(path: &Path, image: &Image, mask: &voxel::Mask) -> Result<()> {
+    let labels = mask.map(i32::from);
+    let colour = |_: i32| [255u8, 64, 32];
+    let options = RenderOptions {
+        focus: if mask.count() > 0 {
+            Focus::MaskCentroid(mask)
+        } else {
+            Focus::Centre
+        },
+        overlay: Some(Overlay {
+            labels: &labels,
+            alpha: 0.35,
+            colours: Some(&colour),
+        }),
+        ..RenderOptions::default()
+    };
+    render::save_triplanar_png(path, image, &options)?;
+    Ok(())
+}
