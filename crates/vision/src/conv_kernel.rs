@@ -90,6 +90,21 @@ impl SharedMut {
     }
 }
 
+/// The kernels support stride-1 "same" convolutions with extents 1 or 3 per axis (im2col's
+/// shifts), on non-empty shapes.
+fn check_shape(s: &ConvShape) {
+    assert!(
+        s.kernel.iter().all(|&k| k == 1 || k == 3),
+        "conv3d kernel extents must be 1 or 3, got {:?}",
+        s.kernel
+    );
+    assert!(
+        s.spatial.iter().all(|&n| n > 0) && s.c_in > 0 && s.c_out > 0,
+        "conv3d shapes must be non-empty: {:?}",
+        s.spatial
+    );
+}
+
 /// Scratch memory of one worker thread, reused across its tiles.
 #[derive(Default)]
 struct TileBuffers {
@@ -146,12 +161,25 @@ fn im2col(x: &[f32], s: &ConvShape, n: usize, z: usize, h0: usize, h1: usize, co
 }
 
 /// `out = conv(x, weight) + bias`; `weight` is `[c_out, c_in, kd, kh, kw]`.
-pub fn conv3d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &ConvShape) -> Vec<f32> {
+///
+/// # Panics
+/// When a slice is shorter or longer than `s` says (checked in every build: the kernel hands
+/// raw pointers to `gemm`, so a wrong length must never reach it).
+pub(crate) fn conv3d_forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    s: &ConvShape,
+) -> Vec<f32> {
     let voxels = s.voxels();
     let [_, h, w] = s.spatial;
     let taps = s.taps();
-    debug_assert_eq!(x.len(), s.batch * s.c_in * voxels);
-    debug_assert_eq!(weight.len(), s.c_out * taps);
+    check_shape(s);
+    assert_eq!(x.len(), s.batch * s.c_in * voxels, "conv3d input length");
+    assert_eq!(weight.len(), s.c_out * taps, "conv3d weight length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), s.c_out, "conv3d bias length");
+    }
     let mut out = vec![0.0f32; s.batch * s.c_out * voxels];
     let out_ptr = SharedMut(out.as_mut_ptr());
     s.tiles(FORWARD_TILE_BYTES).into_par_iter().for_each_init(
@@ -213,8 +241,14 @@ pub fn conv3d_forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &ConvS
 ///
 /// A stride-1 "same" convolution's input gradient is the same convolution of the output
 /// gradient with every kernel flipped in space and the channel axes swapped.
-pub fn conv3d_input_grad(grad_out: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
+pub(crate) fn conv3d_input_grad(grad_out: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
     let kernel_volume = s.kernel_volume();
+    check_shape(s);
+    assert_eq!(
+        weight.len(),
+        s.c_out * s.c_in * kernel_volume,
+        "conv3d weight length"
+    );
     let mut flipped = vec![0.0f32; weight.len()];
     for co in 0..s.c_out {
         for ci in 0..s.c_in {
@@ -234,10 +268,17 @@ pub fn conv3d_input_grad(grad_out: &[f32], weight: &[f32], s: &ConvShape) -> Vec
 }
 
 /// Gradient with respect to the weight, `[c_out, c_in, kd, kh, kw]`.
-pub fn conv3d_weight_grad(x: &[f32], grad_out: &[f32], s: &ConvShape) -> Vec<f32> {
+pub(crate) fn conv3d_weight_grad(x: &[f32], grad_out: &[f32], s: &ConvShape) -> Vec<f32> {
     let voxels = s.voxels();
     let [_, h, w] = s.spatial;
     let taps = s.taps();
+    check_shape(s);
+    assert_eq!(x.len(), s.batch * s.c_in * voxels, "conv3d input length");
+    assert_eq!(
+        grad_out.len(),
+        s.batch * s.c_out * voxels,
+        "conv3d output-gradient length"
+    );
     let size = s.c_out * taps;
     // Fixed chunks of tiles, summed in order afterwards: the result does not depend on how
     // rayon schedules the work, so training runs are reproducible.
@@ -309,8 +350,13 @@ pub fn conv3d_weight_grad(x: &[f32], grad_out: &[f32], s: &ConvShape) -> Vec<f32
 }
 
 /// Gradient with respect to the bias: the output gradient summed over batch and space.
-pub fn conv3d_bias_grad(grad_out: &[f32], s: &ConvShape) -> Vec<f32> {
+pub(crate) fn conv3d_bias_grad(grad_out: &[f32], s: &ConvShape) -> Vec<f32> {
     let voxels = s.voxels();
+    assert_eq!(
+        grad_out.len(),
+        s.batch * s.c_out * voxels,
+        "conv3d output-gradient length"
+    );
     (0..s.c_out)
         .into_par_iter()
         .map(|co| {
