@@ -36,6 +36,18 @@ struct Entry {
     space: Vec<Scenario>,
 }
 
+/// Which prompt templates a sample may use. The last template of every family is held out of
+/// training (each family has at least two; tested), for the evaluation's language experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateSplit {
+    /// Any template (the tokenizer corpus, tests).
+    Any,
+    /// Every template but the held-out one (training and validation).
+    Training,
+    /// Only the held-out template (evaluation).
+    HeldOut,
+}
+
 /// All task families, ready to sample (see the module docs).
 pub struct Catalogue {
     vocab: Vocabulary,
@@ -232,8 +244,19 @@ impl Catalogue {
             .ok_or_else(|| TaskError::UnknownFamily(id.to_string()))
     }
 
-    fn draw_prompt(&self, e: &Entry, scenario: &Scenario, rng: &mut StdRng) -> Result<Prompt> {
-        let template = rng.random_range(0..e.templates.len());
+    fn draw_prompt(
+        &self,
+        e: &Entry,
+        scenario: &Scenario,
+        rng: &mut StdRng,
+        split: TemplateSplit,
+    ) -> Result<Prompt> {
+        let n = e.templates.len();
+        let template = match split {
+            TemplateSplit::Any => rng.random_range(0..n),
+            TemplateSplit::Training => rng.random_range(0..n.saturating_sub(1).max(1)),
+            TemplateSplit::HeldOut => n - 1,
+        };
         let slot = |name: &str| -> Result<Vec<String>> {
             let key = scenario.get(slot_key(name)).ok_or_else(|| {
                 TaskError::Grammar(format!("the scenario has no key for {{{name}}}"))
@@ -267,12 +290,24 @@ impl Catalogue {
             });
         }
         let scenario = &e.space[rng.random_range(0..e.space.len())];
-        self.draw_prompt(e, scenario, rng)
+        self.draw_prompt(e, scenario, rng, TemplateSplit::Any)
+    }
+
+    /// The index of family `id`'s template kept out of training ([`TemplateSplit`]).
+    pub fn held_out_template(&self, id: &str) -> Result<usize> {
+        Ok(self.entry(id)?.templates.len() - 1)
     }
 
     /// A whole sample of family `id`, deterministic in `seed`: a scenario, a subject that fits
     /// it, the program, the expected answer and a prompt.
     pub fn sample(&self, id: &str, seed: u64) -> Result<TaskSample> {
+        self.sample_split(id, seed, TemplateSplit::Any)
+    }
+
+    /// [`Catalogue::sample`] with the prompt drawn from the templates of `split`: training
+    /// never sees a family's held-out template, so the evaluation can measure generalisation to
+    /// unseen phrasings.
+    pub fn sample_split(&self, id: &str, seed: u64, split: TemplateSplit) -> Result<TaskSample> {
         let e = self.entry(id)?;
         if let Some(reason) = e.family.unavailable(self) {
             return Err(TaskError::Unavailable {
@@ -292,7 +327,7 @@ impl Catalogue {
                 attempts += 1;
                 match e.family.realise(self, &scenario, &mut rng)? {
                     Outcome::Done(r) => {
-                        let prompt = self.draw_prompt(e, &scenario, &mut rng)?;
+                        let prompt = self.draw_prompt(e, &scenario, &mut rng, split)?;
                         return Ok(TaskSample {
                             family: id.to_string(),
                             seed,

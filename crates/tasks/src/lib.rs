@@ -30,7 +30,7 @@ pub mod sample;
 pub mod scenario;
 pub mod truth;
 
-pub use catalogue::Catalogue;
+pub use catalogue::{Catalogue, TemplateSplit};
 pub use checker::{CheckReport, Level};
 pub use error::{Result, TaskError};
 pub use family::{FamilyInfo, Group};

@@ -116,3 +116,24 @@ fn templates_are_balanced_and_counts_add_up() {
         "only {enumerated} families were small enough to enumerate"
     );
 }
+
+#[test]
+fn every_family_keeps_a_template_out_of_training() {
+    use tasks::TemplateSplit;
+    let cat = catalogue();
+    for f in cat.families() {
+        let templates = cat.templates(f.id).unwrap().len();
+        assert!(templates >= 2, "{} has {templates} template(s)", f.id);
+        assert_eq!(cat.held_out_template(f.id).unwrap(), templates - 1);
+    }
+    // Whole samples: training draws never use the held-out template, held-out draws always do.
+    for id in common::available().into_iter().take(4) {
+        let held = cat.held_out_template(id).unwrap();
+        for seed in 0..6 {
+            let s = cat.sample_split(id, seed, TemplateSplit::Training).unwrap();
+            assert_ne!(s.prompt.template, held, "{id} seed {seed}");
+            let s = cat.sample_split(id, seed, TemplateSplit::HeldOut).unwrap();
+            assert_eq!(s.prompt.template, held, "{id} seed {seed}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tasks::checker::output_score;
-use tasks::{Level, TaskSample};
+use tasks::{Level, TaskSample, TemplateSplit};
 
 use crate::error::{Result, TrainError};
 use crate::inference::{answer, AnswerOptions, Ending, Scan};
@@ -56,6 +56,10 @@ pub struct SampleResult {
     pub prompt: String,
     /// Whether the prompt carries an injected typo.
     pub typo: bool,
+    /// Whether the prompt comes from the family's template held out of training.
+    pub held_out_template: bool,
+    /// Modality of each input.
+    pub modalities: Vec<String>,
     /// Number of input volumes.
     pub inputs: usize,
     /// The program the agent wrote, steps joined.
@@ -106,6 +110,18 @@ pub struct EvalReport {
     pub dice_by_target: BTreeMap<String, f64>,
     /// Fraction of samples that passed.
     pub success: f64,
+    /// Success by condition: `template: seen|held out`, `typo: yes|no`, `inputs: N`,
+    /// `contrast: M` (of the first input), `anatomy: A`.
+    pub breakdown: BTreeMap<String, Rate>,
+}
+
+/// A success rate.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Rate {
+    /// Samples.
+    pub samples: usize,
+    /// Of which passed.
+    pub passed: usize,
 }
 
 fn scans_of(sample: &TaskSample) -> Vec<Scan> {
@@ -163,6 +179,8 @@ pub fn evaluate_sample(
         seed: sample.seed,
         prompt: sample.prompt.text.clone(),
         typo: sample.prompt.typo,
+        held_out_template: false,
+        modalities: sample.inputs.iter().map(|i| i.modality.clone()).collect(),
         inputs: sample.inputs.len(),
         program: result
             .steps
@@ -217,12 +235,21 @@ pub fn evaluate(
                 index += 1;
                 let seed =
                     crate::trainer::sample_seed(SeedPurpose::Evaluation, options.seed, index);
-                let sample = match cat.sample(family, seed) {
+                // Every other sample asks with the family's held-out template (language
+                // generalisation); the rest with templates seen in training.
+                let held_out = got % 2 == 1;
+                let split = if held_out {
+                    TemplateSplit::HeldOut
+                } else {
+                    TemplateSplit::Training
+                };
+                let sample = match cat.sample_split(family, seed, split) {
                     Ok(s) => s,
                     Err(tasks::TaskError::NoSample { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 };
-                let r = evaluate_sample(model, &sample, &cat.anatomy().name, &options.answer)?;
+                let mut r = evaluate_sample(model, &sample, &cat.anatomy().name, &options.answer)?;
+                r.held_out_template = held_out;
                 got += 1;
                 progress(samples.len() + 1, total, &r);
                 samples.push(r);
@@ -251,7 +278,33 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
         f.mean_seconds /= f.samples.max(1) as f64;
     }
     let passed = samples.iter().filter(|s| s.passed).count();
+    let mut breakdown: BTreeMap<String, Rate> = BTreeMap::new();
+    for s in &samples {
+        let keys = [
+            format!(
+                "template: {}",
+                if s.held_out_template {
+                    "held out"
+                } else {
+                    "seen"
+                }
+            ),
+            format!("typo: {}", if s.typo { "yes" } else { "no" }),
+            format!("inputs: {}", s.inputs),
+            format!(
+                "contrast: {}",
+                s.modalities.first().map(String::as_str).unwrap_or("none")
+            ),
+            format!("anatomy: {}", s.anatomy),
+        ];
+        for k in keys {
+            let r = breakdown.entry(k).or_default();
+            r.samples += 1;
+            r.passed += usize::from(s.passed);
+        }
+    }
     EvalReport {
+        breakdown,
         model: model_id.to_string(),
         per_family: options.per_family,
         seed: options.seed,
@@ -287,6 +340,16 @@ impl EvalReport {
                 f.ran,
                 100.0 * f.passed as f64 / f.samples.max(1) as f64,
                 f.mean_seconds
+            ));
+        }
+        md.push_str(
+            "\n## Success by condition\n\n| condition | samples | success |\n|---|---|---|\n",
+        );
+        for (k, r) in &self.breakdown {
+            md.push_str(&format!(
+                "| {k} | {} | {:.0} % |\n",
+                r.samples,
+                100.0 * r.passed as f64 / r.samples.max(1) as f64
             ));
         }
         if !self.dice_by_target.is_empty() {

@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use synth::{SynthConfig, Vocabulary};
-use tasks::{Catalogue, TaskError, TaskSample};
+use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
 use crate::error::{Result, TrainError};
 use crate::joint::{sample_loss, LossContext, StageSeconds};
@@ -229,7 +229,12 @@ impl JointSampler {
             pick -= w;
         }
         let cat = &self.catalogues[(index as usize) % self.catalogues.len()];
-        match cat.sample(family, seed) {
+        // Training and validation never see a family's held-out prompt template.
+        let split = match purpose {
+            SeedPurpose::Evaluation => TemplateSplit::Any,
+            _ => TemplateSplit::Training,
+        };
+        match cat.sample_split(family, seed, split) {
             Ok(s) => Ok(Some(s)),
             Err(TaskError::NoSample { .. }) => Ok(None),
             Err(e) => Err(e.into()),

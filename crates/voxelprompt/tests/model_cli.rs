@@ -33,7 +33,7 @@ fn tiny_settings(dir: &Path) -> std::path::PathBuf {
         .replace("tokenizer_samples = 400", "tokenizer_samples = 40")
         .replace("validate_every = 100", "validate_every = 2")
         .replace("validation_samples = 12", "validation_samples = 1")
-        .replace("accumulation = 4", "accumulation = 1");
+        .replace("accumulation = 2", "accumulation = 1");
     assert_ne!(
         text, shipped,
         "the shipped settings changed; update this test"
