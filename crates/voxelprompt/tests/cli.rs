@@ -336,3 +336,48 @@ fn tasks_list_and_corpus() {
     let o = voxelprompt(&["tasks", "corpus", "--n", "0"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn measure_names_labels_only_from_a_table_that_belongs_to_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    // An AAL-like map: labels 1 and 2 (left and right precentral gyrus), not FreeSurfer's.
+    let g = voxel::Geometry::from_spacing([6, 4, 4], [2.0; 3], [0.0; 3]).unwrap();
+    let data: Vec<i32> = (0..96).map(|i| if i % 6 < 3 { 1 } else { 2 }).collect();
+    let map = voxel::LabelMap::new(g, data).unwrap();
+    let path = dir.path().join("aal.nii");
+    voxel::io::write_labels(&path, &map).unwrap();
+    let names = |o: &Output| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&text(o).0).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // No table: ids only (FreeSurfer's label 2 is not "Left-Cerebral-White-Matter" here).
+    let o = voxelprompt(&["measure", path.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(names(&o), ["", ""]);
+    // A table beside the map (AAL's own `aal.nii.txt` layout: id name code).
+    std::fs::write(
+        dir.path().join("aal.nii.txt"),
+        "1 Precentral_L 2001\n2 Precentral_R 2002\n",
+    )
+    .unwrap();
+    let o = voxelprompt(&["measure", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(names(&o), ["Precentral_L", "Precentral_R"]);
+    // The demo head's map is recognisably FreeSurfer's and gets its names without a table.
+    demo(dir.path());
+    std::fs::remove_file(dir.path().join("labels_lut.txt")).unwrap();
+    let o = voxelprompt(&[
+        "measure",
+        dir.path().join("labels.nii.gz").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        names(&o).iter().any(|n| n == "Left-Hippocampus"),
+        "{:?}",
+        names(&o)
+    );
+}

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use voxel::io;
 use voxel::lut::ColorLut;
 use voxel::measure;
@@ -26,7 +26,9 @@ pub struct MeasureArgs {
     /// Image to compute the mean and standard deviation of inside each label (same grid).
     #[arg(long)]
     image: Option<PathBuf>,
-    /// FreeSurfer colour table for label names (default: FreeSurfer's aseg names).
+    /// Colour table naming the labels (`id name [R G B A]` per line). Default: a table beside
+    /// the map (`MAP.txt`, `STEM.txt`, `STEM_lut.txt`, `STEM_LUT.txt`), else FreeSurfer's names
+    /// when the map is recognisably FreeSurfer's, else ids only.
     #[arg(long)]
     lut: Option<PathBuf>,
     /// Output format.
@@ -41,6 +43,48 @@ struct Row {
     stats: measure::LabelStats,
 }
 
+/// The colour tables looked for beside a label map, in order.
+pub fn sidecar_tables(labels: &Path) -> Vec<PathBuf> {
+    let name = labels
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = [".nii.gz", ".nii", ".mgz", ".mgh"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(&name)
+        .to_string();
+    let dir = labels.parent().unwrap_or(Path::new(""));
+    vec![
+        dir.join(format!("{name}.txt")),
+        dir.join(format!("{stem}.txt")),
+        dir.join(format!("{stem}_lut.txt")),
+        dir.join(format!("{stem}_LUT.txt")),
+    ]
+}
+
+/// Whether a map's labels are recognisably FreeSurfer's: both cerebral white matters (2, 41)
+/// and both hippocampi (17, 53) present, and at least 80 % of its labels among FreeSurfer's
+/// aseg ids and cortical parcel ranges (an extra lesion label or two is allowed; it stays
+/// unnamed).
+pub fn looks_like_freesurfer(ids: &[i32]) -> bool {
+    let aseg = ColorLut::freesurfer_aseg();
+    let known = |id: i32| aseg.name(id).is_some() || (1000..3000).contains(&id);
+    let nonzero: Vec<i32> = ids.iter().copied().filter(|&i| i != 0).collect();
+    let known_count = nonzero.iter().filter(|&&i| known(i)).count();
+    [2, 41, 17, 53].iter().all(|id| ids.contains(id)) && known_count * 5 >= nonzero.len() * 4
+}
+
+/// The table naming a map's labels when none is given (see [`MeasureArgs::lut`]).
+fn default_lut(labels: &Path, ids: &[i32]) -> Result<Option<ColorLut>> {
+    if let Some(table) = sidecar_tables(labels).into_iter().find(|p| p.is_file()) {
+        let lut = ColorLut::read(&table)
+            .with_context(|| format!("reading colour table {}", table.display()))?;
+        return Ok(Some(lut));
+    }
+    Ok(looks_like_freesurfer(ids).then(ColorLut::freesurfer_aseg))
+}
+
 /// Measures every non-zero label and prints one row per label.
 pub fn run(args: &MeasureArgs) -> Result<()> {
     let labels = io::read_labels(&args.labels)
@@ -52,10 +96,10 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
         None => None,
     };
     let lut = match &args.lut {
-        Some(p) => {
-            ColorLut::read(p).with_context(|| format!("reading colour table {}", p.display()))?
-        }
-        None => ColorLut::freesurfer_aseg(),
+        Some(p) => Some(
+            ColorLut::read(p).with_context(|| format!("reading colour table {}", p.display()))?,
+        ),
+        None => default_lut(&args.labels, &labels.labels())?,
     };
     let stats =
         measure::measure_labels(&labels, image.as_ref()).with_context(|| match &args.image {
@@ -69,7 +113,11 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
     let rows: Vec<Row> = stats
         .into_iter()
         .map(|s| Row {
-            name: lut.name(s.label).unwrap_or("unnamed").to_string(),
+            name: lut
+                .as_ref()
+                .and_then(|l| l.name(s.label))
+                .unwrap_or("")
+                .to_string(),
             stats: s,
         })
         .collect();
