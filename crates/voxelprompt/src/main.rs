@@ -33,6 +33,8 @@ enum Command {
     Baseline(cmd::baseline::BaselineArgs),
     /// Ask the trained model a question about one or more scans.
     Run(cmd::run::RunArgs),
+    /// Ask one question of many subjects/sessions (CSV manifest or BIDS); resumable, shardable.
+    Batch(cmd::batch::BatchArgs),
     /// Evaluate a trained model on held-out synthetic task samples (report.md, report.json).
     Eval(cmd::eval::EvalArgs),
     /// Joint training of the agent and the vision network on synthesised task samples.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Eval(args) => cmd::eval::run(&args),
+        Command::Batch(args) => cmd::batch::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

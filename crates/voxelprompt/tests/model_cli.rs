@@ -169,6 +169,53 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("weights.safetensors"), "{}", text(&o));
 
+    // `batch`: a manifest of two subjects (one with two sessions) in two shards; a rerun skips
+    // finished folders and redoes a half-written one.
+    let manifest = root.join("subjects.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "subject,session,date,t1\nA,1,2024-01-02,{s}\nA,2,2024-06-30,{s}\nB,,,{s}\n",
+            s = p(&scan)
+        ),
+    )
+    .unwrap();
+    let batch_out = root.join("batch");
+    for shard in ["1/2", "2/2"] {
+        let o = voxelprompt(&[
+            "batch", "--model", p(&model), "--manifest", p(&manifest), "--prompt",
+            "Segment the brain.", "--out", p(&batch_out), "--shard", shard, "--max-steps", "1",
+        ]);
+        assert!(matches!(o.status.code(), Some(0) | Some(4)), "{}", text(&o));
+    }
+    for dir in ["sub-A/ses-1", "sub-A/ses-2", "sub-B"] {
+        assert!(batch_out.join(dir).join("report.json").is_file(), "{dir}");
+    }
+    let csv = std::fs::read_to_string(batch_out.join("measurements.csv")).unwrap();
+    assert!(csv.starts_with("subject,session,quantity,structure,value,unit"));
+    assert!(batch_out.join("failures.csv").is_file());
+    std::fs::remove_file(batch_out.join("sub-B/report.json")).unwrap();
+    let stamp = std::fs::metadata(batch_out.join("sub-A/ses-1/report.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let o = voxelprompt(&[
+        "batch", "--model", p(&model), "--manifest", p(&manifest), "--prompt",
+        "Segment the brain.", "--out", p(&batch_out), "--max-steps", "1",
+    ]);
+    assert!(text(&o).contains("2 already finished"), "{}", text(&o));
+    assert!(batch_out.join("sub-B/report.json").is_file());
+    let again = std::fs::metadata(batch_out.join("sub-A/ses-1/report.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(stamp, again, "a finished folder was redone");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(batch_out.join("sub-A/ses-2/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["inputs"][0]["date"], "2024-06-30");
+
     // `eval`: one sample per family on the phantom; the report has a row per family.
     let ev = root.join("eval");
     let o = voxelprompt(&[

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod baseline;
+pub mod batch;
 pub mod eval;
 pub mod example;
 pub mod exec;

@@ -201,39 +201,60 @@ pub fn read_scans(args: &[String], modality: Option<&str>) -> Result<(Vec<Scan>,
     Ok((scans, parsed))
 }
 
-pub fn run(args: &RunArgs) -> Result<()> {
+/// A loaded model with where it came from, for reports.
+pub struct LoadedModel {
+    /// The model.
+    pub model: Model,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Seconds it took to load.
+    pub load_seconds: f64,
+}
+
+/// One answered question with its report (as written to `report.json`).
+pub struct Answered {
+    /// What the model did.
+    pub answer: Answer,
+    /// The report as pretty JSON.
+    pub json: String,
+    /// Files written.
+    pub outputs: Vec<String>,
+}
+
+/// Answers `prompt` about `scans` and, with `out`, writes report.json (last, so its presence
+/// marks a finished answer), trace.json, output volumes and overlays there.
+pub fn answer_into(
+    loaded: &LoadedModel,
+    scans: &[Scan],
+    parsed: &[ScanArg],
+    prompt: &str,
+    out: Option<&Path>,
+    options: &AnswerOptions,
+    read_inputs_s: f64,
+) -> Result<Answered> {
     let started = Instant::now();
-    if args.prompt.trim().is_empty() {
-        return Err(Exit::new(EXIT_BAD_INPUT, "the prompt is empty").into());
-    }
-    let t = Instant::now();
-    let (model, manifest, model_path) = load_model(args.model.as_deref(), &args.device)?;
-    let load_model_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
-    let read_inputs_s = t.elapsed().as_secs_f64();
     let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
-
-    let options = AnswerOptions {
-        max_steps: args.max_steps,
-        ..AnswerOptions::default()
-    };
+    let result = answer(&loaded.model, scans, prompt, options).context("answering")?;
+    let answer_s = started.elapsed().as_secs_f64();
     let t = Instant::now();
-    let result = answer(&model, &scans, &args.prompt, &options).context("answering")?;
-    let answer_s = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let outputs = match &args.out {
-        Some(dir) => write_outputs(dir, &result, &scans, &given)?,
+    let outputs = match out {
+        Some(dir) => write_outputs(dir, &result, scans, &given)?,
         None => Vec::new(),
     };
-    let report = Report {
-        prompt: &args.prompt,
+    let measurements: Vec<(f64, &'static str)> =
+        tasks::checker::parse_numbers(&result.output.response)
+            .into_iter()
+            .map(|(value, unit)| (value, unit.text()))
+            .collect();
+    let mut report = Report {
+        prompt,
         answer: &result.output.response,
         ending: result.ending,
         inputs: parsed
             .iter()
-            .zip(&scans)
+            .zip(scans)
             .map(|(p, s)| InputReport {
                 name: p.name.clone(),
                 path: p.path.display().to_string(),
@@ -244,18 +265,16 @@ pub fn run(args: &RunArgs) -> Result<()> {
             })
             .collect(),
         steps: &result.steps,
-        measurements: tasks::checker::parse_numbers(&result.output.response)
-            .into_iter()
-            .map(|(value, unit)| Measurement {
-                value,
-                unit: unit.text(),
-            })
+        measurements: measurements
+            .iter()
+            .map(|&(value, unit)| Measurement { value, unit })
             .collect(),
-        outputs,
+        outputs: outputs.clone(),
         model: ModelReport {
-            path: model_path.display().to_string(),
-            name: manifest.model.clone(),
-            weights_sha256: manifest
+            path: loaded.path.display().to_string(),
+            name: loaded.manifest.model.clone(),
+            weights_sha256: loaded
+                .manifest
                 .files
                 .get(train::model::WEIGHTS_FILE)
                 .map(|e| e.sha256.clone())
@@ -263,7 +282,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         },
         version: env!("CARGO_PKG_VERSION"),
         seconds: Timing {
-            load_model_s,
+            load_model_s: loaded.load_seconds,
             read_inputs_s,
             answer_s,
             agent_s: result.steps.iter().map(|s| s.decode_seconds).sum(),
@@ -273,46 +292,83 @@ pub fn run(args: &RunArgs) -> Result<()> {
             total_s: 0.0,
         },
     };
-    let mut report = report;
     report.seconds.write_s = t.elapsed().as_secs_f64();
-    report.seconds.total_s = started.elapsed().as_secs_f64();
+    report.seconds.total_s = loaded.load_seconds + read_inputs_s + started.elapsed().as_secs_f64();
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(dir) = &args.out {
+    if let Some(dir) = out {
         let path = dir.join("report.json");
         io::ensure_not_input(&path, &given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
         io::atomic_write(&path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
     }
+    Ok(Answered {
+        answer: result,
+        json,
+        outputs,
+    })
+}
+
+/// Why an answer is not a success, as an exit-code error; `None` when it finished cleanly.
+pub fn failure(result: &Answer) -> Option<Exit> {
+    let last = result.steps.last().map(|s| s.code.as_str()).unwrap_or("");
+    match (&result.output.error, result.ending) {
+        (Some(e), _) => Some(Exit::new(
+            EXIT_PROGRAM,
+            format!("the program failed: {e}\nlast step:\n{last}"),
+        )),
+        (None, Ending::Stopped) => None,
+        (None, ending) => Some(Exit::new(
+            EXIT_PROGRAM,
+            format!(
+                "the program did not finish ({ending:?}) after {} steps; last step:\n{last}",
+                result.steps.len()
+            ),
+        )),
+    }
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    if args.prompt.trim().is_empty() {
+        return Err(Exit::new(EXIT_BAD_INPUT, "the prompt is empty").into());
+    }
+    let t = Instant::now();
+    let (model, manifest, path) = load_model(args.model.as_deref(), &args.device)?;
+    let loaded = LoadedModel {
+        model,
+        manifest,
+        path,
+        load_seconds: t.elapsed().as_secs_f64(),
+    };
+    let t = Instant::now();
+    let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
+    let read_inputs_s = t.elapsed().as_secs_f64();
+    let options = AnswerOptions {
+        max_steps: args.max_steps,
+        ..AnswerOptions::default()
+    };
+    let done = answer_into(
+        &loaded,
+        &scans,
+        &parsed,
+        &args.prompt,
+        args.out.as_deref(),
+        &options,
+        read_inputs_s,
+    )?;
     if args.json {
-        println!("{json}");
+        println!("{}", done.json);
     } else {
-        if result.output.response.is_empty() {
+        if done.answer.output.response.is_empty() {
             println!("(no answer)");
         } else {
-            println!("{}", result.output.response);
+            println!("{}", done.answer.output.response);
         }
-        for o in &report.outputs {
+        for o in &done.outputs {
             println!("wrote {o}");
         }
     }
-    match (&result.output.error, result.ending) {
-        (Some(e), _) => Err(Exit::new(
-            EXIT_PROGRAM,
-            format!(
-                "the program failed: {e}\nlast step:\n{}",
-                result.steps.last().map(|s| s.code.as_str()).unwrap_or("")
-            ),
-        )
-        .into()),
-        (None, Ending::Stopped) => Ok(()),
-        (None, ending) => Err(Exit::new(
-            EXIT_PROGRAM,
-            format!(
-                "the program did not finish ({ending:?}) after {} steps; last step:\n{}",
-                result.steps.len(),
-                result.steps.last().map(|s| s.code.as_str()).unwrap_or("")
-            ),
-        )
-        .into()),
+    match failure(&done.answer) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 
