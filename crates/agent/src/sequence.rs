@@ -27,8 +27,7 @@
 //! and date parts left out when unknown.
 
 use crate::error::{AgentError, Result};
-use crate::tokenizer::{AgentTokenizer, SpecialIds, VOL_MARKER};
-use serde::{Deserialize, Serialize};
+use crate::tokenizer::{AgentTokenizer, SpecialIds};
 
 /// What a token of a sequence is, which decides the loss mask and the ϕ and ε° slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,38 +93,7 @@ impl VolumeInfo {
     }
 }
 
-/// One item of a step's feedback, in the order the `read` calls ran: the one feedback type of
-/// the runtime (which produces it) and the agent (which reads it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackItem {
-    /// Text appended as is (the runtime formats numbers with their fixed precision and units).
-    Text(String),
-    /// An encoding: one ε° vector per stream. The agent sees one `<vol>` slot per stream whose
-    /// input embedding is the vector (supplied at forward time in order of appearance).
-    Encoding {
-        /// ε° of each stream, in stream order.
-        streams: Vec<Vec<f32>>,
-    },
-}
-
-impl FeedbackItem {
-    /// The item as trace text: the text itself, or one `<vol>` per stream for an encoding.
-    pub fn as_text(&self) -> String {
-        match self {
-            FeedbackItem::Text(t) => t.clone(),
-            FeedbackItem::Encoding { streams } => VOL_MARKER.repeat(streams.len()),
-        }
-    }
-
-    /// Number of `<vol>` slots the item takes.
-    pub fn vol_slots(&self) -> usize {
-        match self {
-            FeedbackItem::Text(_) => 0,
-            FeedbackItem::Encoding { streams } => streams.len(),
-        }
-    }
-}
+pub use protocol::FeedbackItem;
 
 /// A token sequence with the role of every token.
 #[derive(Debug, Clone, PartialEq, Eq)]

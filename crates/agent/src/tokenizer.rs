@@ -36,13 +36,7 @@ pub const SPECIAL_TOKENS: [&str; 10] = [
     "<phi>",
 ];
 
-/// The marker that program code uses for a modulation point (`encode([scan_1]<mod>)`): the one
-/// definition that the tokenizer, the runtime's ϕ binding and the task programs use.
-pub const MOD_MARKER: &str = "<mod>";
-
-/// The feedback token whose input embedding is an encoding's ε° (one per stream); traces show
-/// encodings with it.
-pub const VOL_MARKER: &str = "<vol>";
+pub use protocol::{MOD_MARKER, VOL_MARKER};
 
 /// Merges seen fewer times than this in the corpus are not learned: a pair that occurs once
 /// saves nothing and only spends vocabulary.

@@ -23,7 +23,7 @@
 use crate::values::{EncodingHandle, MaskHandle, PhiValue, VolumeHandle};
 use rhai::Dynamic;
 
-pub use agent::FeedbackItem;
+pub use protocol::FeedbackItem;
 
 /// The feedback of a whole step as text: items joined by newlines.
 pub fn feedback_text(items: &[FeedbackItem]) -> String {

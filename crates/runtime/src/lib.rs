@@ -25,11 +25,11 @@ mod context;
 mod diagnose;
 mod phi_binding;
 
-pub use agent::{MOD_MARKER, VOL_MARKER};
 pub use context::{OutputData, OutputVolume};
 pub use error::{Result, RuntimeError, StepError, StepErrorKind};
 pub use feedback::{format_number, FeedbackItem};
 pub use program::{run_program, split_steps, GroundTruth};
+pub use protocol::{MOD_MARKER, VOL_MARKER};
 /// Script values as [`Session::variable`] returns them.
 pub use rhai::Dynamic;
 pub use sandbox::Limits;

@@ -13,7 +13,7 @@
 
 /// The name of the function a marker turns into.
 pub(crate) const PHI_FN: &str = "__phi";
-const MARKER: &str = agent::MOD_MARKER;
+const MARKER: &str = protocol::MOD_MARKER;
 
 /// A step's code with its markers replaced.
 #[derive(Debug, Clone)]

@@ -183,8 +183,19 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     let batch_out = root.join("batch");
     for shard in ["1/2", "2/2"] {
         let o = voxelprompt(&[
-            "batch", "--model", p(&model), "--manifest", p(&manifest), "--prompt",
-            "Segment the brain.", "--out", p(&batch_out), "--shard", shard, "--max-steps", "1",
+            "batch",
+            "--model",
+            p(&model),
+            "--manifest",
+            p(&manifest),
+            "--prompt",
+            "Segment the brain.",
+            "--out",
+            p(&batch_out),
+            "--shard",
+            shard,
+            "--max-steps",
+            "1",
         ]);
         assert!(matches!(o.status.code(), Some(0) | Some(4)), "{}", text(&o));
     }
@@ -200,8 +211,17 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         .modified()
         .unwrap();
     let o = voxelprompt(&[
-        "batch", "--model", p(&model), "--manifest", p(&manifest), "--prompt",
-        "Segment the brain.", "--out", p(&batch_out), "--max-steps", "1",
+        "batch",
+        "--model",
+        p(&model),
+        "--manifest",
+        p(&manifest),
+        "--prompt",
+        "Segment the brain.",
+        "--out",
+        p(&batch_out),
+        "--max-steps",
+        "1",
     ]);
     assert!(text(&o).contains("2 already finished"), "{}", text(&o));
     assert!(batch_out.join("sub-B/report.json").is_file());
