@@ -84,7 +84,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sub.random_extracerebral,
             s.labels.shape()
         );
-        let focus = focus_of(&s.labels).map_or(Focus::Centre, Focus::WorldMm);
+        // Through the eyes; where random classes replaced them, through where they would be
+        // (the same subject without the randomisation has the same geometry).
+        let focus = match focus_of(&s.labels) {
+            Some(p) => Some(p),
+            None => {
+                let mut plain = config.clone();
+                plain.head.random_fields_probability = 0.0;
+                let twin = synthesize_subject(&anatomy, &spec, &plain, &vocab, "h", seed)?;
+                focus_of(&twin.sessions[0].labels)
+            }
+        };
+        let focus = focus.map_or(Focus::Centre, Focus::WorldMm);
         let rows = contrasts
             .iter()
             .map(|c| {

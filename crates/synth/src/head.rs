@@ -288,7 +288,7 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     let fs_r = [16.0, 5.0, 11.0];
     // The face, nose and neck beyond the shell of layers over the cranium.
     let face_c = [x0, globe_y - 15.0, globe_z - 28.0];
-    let face_r = [62.0, 48.0, 58.0];
+    let face_r = [68.0, 48.0, 58.0];
     let nose_c = [x0, globe_y + 20.0, globe_z - 22.0];
     let nose_r = [13.0, 15.0, 22.0];
     let neck_c = [x0, lm.brainstem_y + 2.0];
@@ -585,9 +585,10 @@ pub fn randomise_extracerebral(labels: &mut LabelMap, head: &HeadConfig, key: u6
     let g = labels.geometry().clone();
     let shape = g.shape();
     let pts = head.random_fields_control_points;
-    // Several cycles of the classes across the head, from a field of amplitude ~ classes.
+    // Blobs a centimetre or more across: a class changes where the field crosses an integer,
+    // and neighbouring control points differ by a few units.
     let classes = head.random_fields_classes as i32;
-    let amp = uniform(&mut rng, 1.0, 3.0) as f32 * classes as f32;
+    let amp = uniform(&mut rng, 1.5, 4.0) as f32;
     let fkey = mix(key, 7);
     let grid = ControlGrid {
         points: [pts; 3],
