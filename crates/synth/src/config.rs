@@ -47,6 +47,10 @@ pub struct HeadConfig {
     pub random_fields_control_points: usize,
     /// Number of random classes (at most [`crate::labels::RANDOM_HEAD_CLASSES`]).
     pub random_fields_classes: usize,
+    /// Probability per subject that the diploë is drawn as cortical bone.
+    pub no_diploe_probability: f64,
+    /// Probability per subject that the subcutaneous fat is drawn as skin.
+    pub thin_fat_probability: f64,
 }
 
 /// Ranges of the random spatial variation.

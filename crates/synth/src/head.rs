@@ -582,8 +582,7 @@ pub fn randomise_extracerebral(labels: &mut LabelMap, head: &HeadConfig, key: u6
     if rng.random::<f64>() >= head.random_fields_probability {
         return Ok(false);
     }
-    let g = labels.geometry().clone();
-    let shape = g.shape();
+    let shape = labels.shape();
     let pts = head.random_fields_control_points;
     // Blobs a centimetre or more across: a class changes where the field crosses an integer,
     // and neighbouring control points differ by a few units.
@@ -597,33 +596,82 @@ pub fn randomise_extracerebral(labels: &mut LabelMap, head: &HeadConfig, key: u6
             .collect(),
         channels: 1,
     };
-    let src = labels.data().to_vec();
-    let outside = |l: i32| l != 0 && tissue_of_label(l).is_some_and(|t| t.is_outside_cavity());
-    let [nx, ny, _] = shape;
-    let mut out = src.clone();
-    out.par_chunks_mut(nx * ny)
+    // Per voxel: 0 air (or unknown), 1 outside the cavity, 2 inside it; from a table per label.
+    let kind_of: Vec<u8> = (0..LABEL_LUT_LEN as i32)
+        .map(|l| match tissue_of_label(l) {
+            _ if l == 0 => 0,
+            Some(t) if t.is_outside_cavity() => 1,
+            Some(_) => 2,
+            None => 0,
+        })
+        .collect();
+    let kind: Vec<u8> = labels
+        .data()
+        .par_iter()
+        .map(|&l| {
+            usize::try_from(l)
+                .ok()
+                .and_then(|i| kind_of.get(i))
+                .copied()
+                .unwrap_or(0)
+        })
+        .collect();
+    let [nx, ny, nz] = shape;
+    let plane = nx * ny;
+    let mut out = labels.data().to_vec();
+    out.par_chunks_mut(plane.max(1))
         .enumerate()
         .for_each(|(z, slab)| {
             let mut line = vec![0f32; nx];
             let mut column = Vec::new();
             for y in 0..ny {
+                let row = z * plane + y * nx;
+                if !kind[row..row + nx].contains(&1) {
+                    continue;
+                }
                 grid.sample_line(shape, y, z, &mut line, &mut column);
                 for x in 0..nx {
-                    let idx = g.index(x, y, z);
-                    let l = src[idx];
-                    if !outside(l) {
+                    let idx = row + x;
+                    if kind[idx] != 1 {
                         continue;
                     }
-                    let touches_cavity = voxel::neighbourhood::face_neighbours(&g, idx)
-                        .any(|q| !outside(src[q]) && src[q] != 0);
-                    if touches_cavity {
-                        continue;
+                    // The layer touching the cavity keeps its label.
+                    let touches_cavity = (x > 0 && kind[idx - 1] == 2)
+                        || (x + 1 < nx && kind[idx + 1] == 2)
+                        || (y > 0 && kind[idx - nx] == 2)
+                        || (y + 1 < ny && kind[idx + nx] == 2)
+                        || (z > 0 && kind[idx - plane] == 2)
+                        || (z + 1 < nz && kind[idx + plane] == 2);
+                    if !touches_cavity {
+                        let c = (line[x].floor() as i32).rem_euclid(classes);
+                        slab[y * nx + x] = RANDOM_HEAD_BASE + c;
                     }
-                    let c = (line[x].floor() as i32).rem_euclid(classes);
-                    slab[y * nx + x] = RANDOM_HEAD_BASE + c;
                 }
             }
         });
     *labels = labels.with_data(out)?;
     Ok(true)
+}
+
+/// Per-subject variation of the head's layers by relabelling (cheap: one pass, no geometry):
+/// with `no_diploe_probability` the diploë becomes cortical bone (a thin or sclerotic skull),
+/// with `thin_fat_probability` the subcutaneous fat becomes skin (a lean scalp).
+pub fn vary_layers(labels: &mut LabelMap, head: &HeadConfig, key: u64) -> Result<()> {
+    let mut rng = stream(key, 0);
+    let no_diploe = rng.random::<f64>() < head.no_diploe_probability;
+    let thin_fat = rng.random::<f64>() < head.thin_fat_probability;
+    if !no_diploe && !thin_fat {
+        return Ok(());
+    }
+    let data: Vec<i32> = labels
+        .data()
+        .par_iter()
+        .map(|&l| match l {
+            DIPLOE if no_diploe => SKULL,
+            SUBCUTANEOUS_FAT if thin_fat => SCALP,
+            l => l,
+        })
+        .collect();
+    *labels = labels.with_data(data)?;
+    Ok(())
 }

@@ -691,7 +691,7 @@ fn convexity_voxel(
             midline.signed_mm(world(g, i)).abs() >= min_from_midline_mm
                 && touches(labels, i, is_cavity_wall)
                 && near(labels, i, 8.0, is_cerebral_cortex)
-                // Supratentorial: clear of the cerebellum (the tentorium is not modelled).
+                // Supratentorial: clear of the cerebellum, so above the tentorium.
                 && !near(labels, i, 15.0, is_cerebellar_cortex)
         },
     )

@@ -274,6 +274,7 @@ pub fn synthesize_subject(
         }
         // Outside the cavity only, so lesions and their placement are unaffected; the same
         // draw for every session of the subject.
+        crate::head::vary_layers(&mut labels, &config.head, mix(seed, 301))?;
         random_extracerebral =
             crate::head::randomise_extracerebral(&mut labels, &config.head, mix(seed, 300))?;
         // An intraparenchymal haematoma seen weeks later has lost its fresh-blood signal.

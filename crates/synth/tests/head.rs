@@ -284,3 +284,27 @@ fn fields_of_view_frame_the_head() {
         assert!(sub.sessions[0].labels.data().contains(&SPINAL_CORD));
     }
 }
+
+#[test]
+fn layers_vary_per_subject_by_relabelling() {
+    let vocab = Vocabulary::builtin().unwrap();
+    let mut c = SynthConfig::builtin().unwrap();
+    c.head.random_fields_probability = 0.0;
+    let anatomy = Anatomy::phantom(2.0, &c.head).unwrap();
+    let labels_with = |p: f64| {
+        let mut c = c.clone();
+        c.head.no_diploe_probability = p;
+        c.head.thin_fat_probability = p;
+        let sub = synthesize_subject(&anatomy, &spec(&[]), &c, &vocab, "v", 3).unwrap();
+        sub.sessions[0].labels.clone()
+    };
+    let (kept, varied) = (labels_with(0.0), labels_with(1.0));
+    assert!(kept.data().contains(&DIPLOE) && kept.data().contains(&SUBCUTANEOUS_FAT));
+    for (&a, &b) in kept.data().iter().zip(varied.data()) {
+        match a {
+            DIPLOE => assert_eq!(b, SKULL),
+            SUBCUTANEOUS_FAT => assert_eq!(b, SCALP),
+            a => assert_eq!(a, b),
+        }
+    }
+}
