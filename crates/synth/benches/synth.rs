@@ -31,15 +31,31 @@ fn main() {
         .expect("thread pool");
     let mut ms: Vec<f64> = Vec::new();
     let mut voxels = 0;
+    let mut by_fov: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     pool.install(|| {
         for seed in 0..12u64 {
             let t = Instant::now();
             let s = synthesize_subject(&anatomy, &spec, &config, &vocab, "bench", seed)
                 .expect("subject");
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let elapsed = t.elapsed().as_secs_f64() * 1e3;
+            ms.push(elapsed);
+            let key = format!(
+                "{:?}{}",
+                s.field_of_view,
+                if s.random_extracerebral {
+                    "+random"
+                } else {
+                    ""
+                }
+            );
+            by_fov.entry(key).or_default().push(elapsed);
             voxels += s.sessions[0].labels.geometry().num_voxels();
         }
     });
+    for (k, v) in &by_fov {
+        let shown: Vec<String> = v.iter().map(|x| format!("{x:.0}")).collect();
+        println!("  {k}: {} ms", shown.join(", "));
+    }
     ms.sort_by(|a, b| a.total_cmp(b));
     pool.install(|| stage_split(&anatomy, &config, &vocab));
     println!(
