@@ -45,9 +45,10 @@ pub const EXTRACEREBRAL_CSF: i32 = 257;
 /// Label of the scalp and other soft tissue outside the skull (FreeSurfer `Head-ExtraCerebral`).
 pub const SCALP: i32 = 258;
 /// Head-model labels beyond FreeSurfer's three (skull, extracerebral CSF, head) live in
-/// `HEAD_LABELS`, 710–799: no FreeSurfer lookup-table entry (its 700s end at 703, the FSL FAST
-/// classes), below the lesion ids (900–931), outside the ids a left-right flip swaps (1000–4999,
-/// `voxel::crop::LabelSwap::freesurfer`) and inside the lookup tables ([`LABEL_LUT_LEN`]).
+/// `HEAD_LABELS`, 710–799: ids no anatomy source or FreeSurfer segmentation we read produces
+/// (aseg's ids stay below 256, the vermis is 630–632), below the lesion ids (900–931), outside
+/// the ids a left-right flip swaps (1000–4999, `voxel::crop::LabelSwap::freesurfer`) and inside
+/// the lookup tables ([`LABEL_LUT_LEN`]).
 pub const HEAD_LABELS: std::ops::Range<i32> = 710..800;
 /// Dura mater over the convexity and skull base: a thin layer between the CSF and the inner
 /// table, inside the skull cavity (extra-axial lesions may lie on it).
