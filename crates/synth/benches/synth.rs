@@ -31,15 +31,31 @@ fn main() {
         .expect("thread pool");
     let mut ms: Vec<f64> = Vec::new();
     let mut voxels = 0;
+    let mut by_fov: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     pool.install(|| {
         for seed in 0..12u64 {
             let t = Instant::now();
             let s = synthesize_subject(&anatomy, &spec, &config, &vocab, "bench", seed)
                 .expect("subject");
-            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let elapsed = t.elapsed().as_secs_f64() * 1e3;
+            ms.push(elapsed);
+            let key = format!(
+                "{:?}{}",
+                s.field_of_view,
+                if s.random_extracerebral {
+                    "+random"
+                } else {
+                    ""
+                }
+            );
+            by_fov.entry(key).or_default().push(elapsed);
             voxels += s.sessions[0].labels.geometry().num_voxels();
         }
     });
+    for (k, v) in &by_fov {
+        let shown: Vec<String> = v.iter().map(|x| format!("{x:.0}")).collect();
+        println!("  {k}: {} ms", shown.join(", "));
+    }
     ms.sort_by(|a, b| a.total_cmp(b));
     pool.install(|| stage_split(&anatomy, &config, &vocab));
     println!(
@@ -64,6 +80,14 @@ fn stage_split(anatomy: &synth::Anatomy, config: &SynthConfig, vocab: &Vocabular
     let t = Instant::now();
     let labels = warp_labels(&anatomy.labels, &grid, &tr, &voxel::Affine::IDENTITY).expect("warp");
     let warp = t.elapsed().as_secs_f64() * 1e3;
+    // The SynthStrip-style random classes, forced on (a quarter of subjects draw them).
+    let mut forced = config.head.clone();
+    forced.random_fields_probability = 1.0;
+    let mut randomised = labels.clone();
+    let t = Instant::now();
+    synth::head::randomise_extracerebral(&mut randomised, &forced, 5).expect("random classes");
+    let random_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(randomised);
     let t = Instant::now();
     let shape = synth::lesion::sample_lesion(LesionClass::Glioma, &labels, vocab, &mut rng)
         .expect("lesion");
@@ -93,7 +117,7 @@ fn stage_split(anatomy: &synth::Anatomy, config: &SynthConfig, vocab: &Vocabular
     let _ = render(&labels, &lesions, &means[0], &acq, config).expect("render");
     let render_ms = t.elapsed().as_secs_f64() * 1e3;
     println!(
-        "stages (1 thread, {:?}): warp {warp:.1} ms, lesion placement {place:.1} ms, paint {paint:.1} ms, means+record {rec:.1} ms, render one contrast {render_ms:.1} ms",
+        "stages (1 thread, {:?}): warp {warp:.1} ms, random head classes (when drawn) {random_ms:.1} ms, lesion placement {place:.1} ms, paint {paint:.1} ms, means+record {rec:.1} ms, render one contrast {render_ms:.1} ms",
         labels.shape()
     );
 }

@@ -1,9 +1,12 @@
 //! Anatomy sources: real label maps from the anatomy cache (FreeSurfer fsaverage, the CAT12
 //! neuromorphometrics atlas), an analytic parcellated phantom for tests, and the head model that
-//! adds CSF, skull, scalp and background around a brain-only label map.
+//! adds the skull cavity's CSF and everything outside it around a brain-only label map
+//! ([`crate::head`]).
 
 use crate::config::{HeadConfig, SynthConfig};
 use crate::error::{Result, SynthError};
+use crate::head::build_head;
+use crate::spatial::BrainBox;
 use crate::vocabulary::Source;
 use std::path::{Path, PathBuf};
 use voxel::phantom::ellipsoid_mask;
@@ -14,8 +17,11 @@ pub use crate::labels::{EXTRACEREBRAL_CSF, SCALP, SKULL};
 /// A label map with its head model, ready to be deformed into subjects.
 #[derive(Clone, Debug)]
 pub struct Anatomy {
-    /// Brain labels plus [`EXTRACEREBRAL_CSF`], [`SKULL`], [`SCALP`]; 0 is air.
+    /// Brain labels plus [`EXTRACEREBRAL_CSF`], [`SKULL`], [`SCALP`] and the other head labels
+    /// of [`crate::labels`]; 0 is air.
     pub labels: LabelMap,
+    /// Where the brain lies in the template (fields of view are framed on it).
+    pub brain_box: BrainBox,
     /// Which id space the brain labels use.
     pub source: Source,
     /// Human-readable origin, recorded in every subject's attributes.
@@ -69,11 +75,12 @@ impl Anatomy {
             return Err(SynthError::MissingSource { path });
         }
         let brain = voxel::io::read_labels(&path)?.to_ras();
-        // Room for the head layers on every side, then nothing more: 256³ is mostly air.
-        let margin = head.csf_shell_mm + head.skull_mm + head.scalp_mm + 4.0;
-        let brain = voxel::crop::crop_to_nonzero(&brain, margin)?;
+        // The head model pads the grid for its layers; 256³ is mostly air.
+        let brain = voxel::crop::crop_to_nonzero(&brain, 0.0)?;
+        let h = build_head(&brain, head)?;
         Ok(Anatomy {
-            labels: add_head(&brain, head)?,
+            labels: h.labels,
+            brain_box: h.brain_box,
             source,
             name: format!("fsaverage/{file}"),
         })
@@ -81,25 +88,16 @@ impl Anatomy {
 
     /// The CAT12 neuromorphometrics maximum-probability atlas from the PyPI package
     /// `deepmriprep`, as [`crate::neuromorphometrics::load_brain`] prepares it (ids remapped to
-    /// FreeSurfer's, sulcal CSF carved out, scaled to adult size), padded for and given a head
-    /// model.
+    /// FreeSurfer's, sulcal CSF carved out, scaled to adult size), given a head model (which
+    /// pads the grid for it).
     pub fn neuromorphometrics(cache_dir: &Path, head: &HeadConfig) -> Result<Anatomy> {
         let remap = crate::neuromorphometrics::Remap::builtin()?;
         let brain = crate::neuromorphometrics::load_brain(cache_dir, &remap)?;
-        // The atlas grid ends a few voxels from the brain: pad it for the head layers.
-        let margin = head.csf_shell_mm + head.skull_mm + head.scalp_mm + 4.0;
-        let spacing = brain.geometry().spacing_mm();
-        let pad = spacing.map(|s| (margin / s).ceil() as usize);
-        let shape = brain.shape();
-        let brain = voxel::crop::crop_or_pad(
-            &brain,
-            pad.map(|p| -(p as i64)),
-            [0, 1, 2].map(|a| shape[a] + 2 * pad[a]),
-            0,
-        )?;
-        let brain = voxel::crop::crop_to_nonzero(&brain, margin)?;
+        let brain = voxel::crop::crop_to_nonzero(&brain, 0.0)?;
+        let h = build_head(&brain, head)?;
         Ok(Anatomy {
-            labels: add_head(&brain, head)?,
+            labels: h.labels,
+            brain_box: h.brain_box,
             source: Source::Neuromorphometrics,
             name: "deepmriprep/neuromorphometrics".into(),
         })
@@ -121,67 +119,21 @@ impl Anatomy {
 
     /// The analytic phantom of [`phantom_brain`] with a head model, on voxels of `spacing_mm`.
     pub fn phantom(spacing_mm: f64, head: &HeadConfig) -> Result<Anatomy> {
+        let h = build_head(&phantom_brain(spacing_mm)?, head)?;
         Ok(Anatomy {
-            labels: add_head(&phantom_brain(spacing_mm)?, head)?,
+            labels: h.labels,
+            brain_box: h.brain_box,
             source: Source::FsAparcAseg,
             name: "phantom".into(),
         })
     }
 }
 
-/// Adds the head model to a brain-only label map: voxels of the skull cavity (the brain closed
-/// by `closing_radius_mm`, plus everything within `csf_shell_mm` of it, holes filled) that are
-/// unlabelled
-/// become [`EXTRACEREBRAL_CSF`]; the next `skull_mm` become [`SKULL`], the next `scalp_mm`
-/// [`SCALP`]; the rest stays 0 (air). The grid must leave room for the layers.
+/// Adds the head model of [`crate::head`] to a brain-only label map (RAS grid): the grid is
+/// padded for the face and neck, the skull cavity filled with [`EXTRACEREBRAL_CSF`], and every
+/// extracranial layer and structure added around it.
 pub fn add_head(brain: &LabelMap, head: &HeadConfig) -> Result<LabelMap> {
-    let brain_mask = brain.map(|l| l != 0);
-    if brain_mask.data().iter().all(|&b| !b) {
-        return Err(SynthError::InvalidArgument(
-            "the label map has no brain labels".into(),
-        ));
-    }
-    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
-    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
-    let shell = head.csf_shell_mm.max(
-        brain
-            .geometry()
-            .spacing_mm()
-            .iter()
-            .copied()
-            .fold(0.0, f64::max),
-    );
-    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
-    // Unlabelled pockets enclosed by the cavity (wide fissures, the space between cerebrum and
-    // cerebellum) are CSF, never skull.
-    let cavity = voxel::morphology::fill_holes(&cavity)?;
-    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
-    // Each layer is at least one voxel thick, so coarse grids keep every layer.
-    let voxel_mm = brain
-        .geometry()
-        .spacing_mm()
-        .iter()
-        .copied()
-        .fold(0.0, f64::max);
-    let skull = head.skull_mm.max(voxel_mm);
-    let scalp = skull + head.scalp_mm.max(voxel_mm);
-    let data: Vec<i32> = brain
-        .data()
-        .iter()
-        .zip(cavity.data())
-        .zip(d_cavity.data())
-        .map(|((&l, &c), &d)| {
-            let d = d as f64;
-            match (l, c) {
-                (l, _) if l != 0 => l,
-                (_, true) => EXTRACEREBRAL_CSF,
-                _ if d <= skull => SKULL,
-                _ if d <= scalp => SCALP,
-                _ => 0,
-            }
-        })
-        .collect();
-    Ok(brain.with_data(data)?)
+    Ok(build_head(brain, head)?.labels)
 }
 
 /// Desikan–Killiany parcel seeds of the phantom, `(parcel x, [|x|, y, z] mm)`: each cortical

@@ -17,10 +17,40 @@ pub struct HeadConfig {
     pub csf_shell_mm: f64,
     /// Radius of the closing that turns the brain into the skull cavity.
     pub closing_radius_mm: f64,
-    /// Skull thickness.
+    /// Mean skull thickness (both tables and the diploë).
     pub skull_mm: f64,
-    /// Scalp thickness.
+    /// Largest relative deviation of the local skull thickness from `skull_mm`.
+    pub skull_thickness_variation: f64,
+    /// Fraction of the local skull thickness taken by each table.
+    pub skull_table_fraction: f64,
+    /// Dura thickness (also of the falx and tentorium).
+    pub dura_mm: f64,
+    /// Soft tissue over the skull (skin and subcutaneous fat).
     pub scalp_mm: f64,
+    /// Skin thickness, the outer part of the soft tissue.
+    pub skin_mm: f64,
+    /// Largest thickness of the temporalis muscles.
+    pub temporalis_mm: f64,
+    /// Reach of the anatomy grid below the brain (the neck).
+    pub neck_length_mm: f64,
+    /// Reach of the anatomy grid in front of the brain beyond skull and scalp (the face).
+    pub face_depth_mm: f64,
+    /// Largest distance of a falx or tentorium voxel from the brain on either side.
+    pub dural_fold_reach_mm: f64,
+    /// Gap between the falx's free edge and the corpus callosum and ventricles.
+    pub falx_clearance_mm: f64,
+    /// Radius of the tentorial notch around the brainstem.
+    pub incisura_mm: f64,
+    /// Probability per subject of SynthStrip-style random classes outside the cavity.
+    pub random_fields_probability: f64,
+    /// Control points per axis of the random class field.
+    pub random_fields_control_points: usize,
+    /// Number of random classes (at most [`crate::labels::RANDOM_HEAD_CLASSES`]).
+    pub random_fields_classes: usize,
+    /// Probability per subject that the diploë is drawn as cortical bone.
+    pub no_diploe_probability: f64,
+    /// Probability per subject that the subcutaneous fat is drawn as skin.
+    pub thin_fat_probability: f64,
 }
 
 /// Ranges of the random spatial variation.
@@ -45,6 +75,8 @@ pub struct SpatialConfig {
     pub fov_mm: [f64; 3],
     /// Each axis keeps a random fraction in `[fov_min_fraction, 1]` of `fov_mm`.
     pub fov_min_fraction: f64,
+    /// Relative weights of the fields of view as acquired.
+    pub fov_mode_weights: BTreeMap<crate::spatial::FovMode, f64>,
     /// Probability that a contrast is acquired with thick slices.
     pub thick_slice_probability: f64,
     /// Range of the slice spacing of thick-slice acquisitions.
@@ -146,6 +178,35 @@ impl SynthConfig {
                 .ok_or_else(|| err(format!("tissue {t:?} has no adc value")))?;
             tissue_adc.insert(t, adc);
             tissue_means.insert(t, means);
+        }
+        if file
+            .spatial
+            .fov_mode_weights
+            .values()
+            .any(|&w| w.is_nan() || w < 0.0)
+            || file.spatial.fov_mode_weights.values().sum::<f64>() <= 0.0
+        {
+            return Err(err(
+                "fov_mode_weights must be non-negative with a positive sum".into(),
+            ));
+        }
+        let h = &file.head;
+        if h.random_fields_classes == 0
+            || h.random_fields_classes > crate::labels::RANDOM_HEAD_CLASSES as usize
+            || h.random_fields_control_points < 2
+        {
+            return Err(err(format!(
+                "random_fields_classes must be in 1..={} and random_fields_control_points >= 2",
+                crate::labels::RANDOM_HEAD_CLASSES
+            )));
+        }
+        if !(0.0..0.5).contains(&h.skull_table_fraction)
+            || !(0.0..1.0).contains(&h.skull_thickness_variation)
+        {
+            return Err(err(
+                "skull_table_fraction must be in [0, 0.5) and skull_thickness_variation in [0, 1)"
+                    .into(),
+            ));
         }
         if file.spatial.deformation_control_points < 2 || file.intensity.bias_control_points < 2 {
             return Err(err(

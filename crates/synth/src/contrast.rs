@@ -6,9 +6,10 @@ use crate::config::SynthConfig;
 use crate::error::{Result, SynthError};
 use crate::field::ControlGrid;
 use crate::labels::{
-    tissue_of_label, tissue_of_lesion, Tissue, LABEL_LUT_LEN, LESION_ID_BASE, LESION_LUT_LEN,
+    is_random_head_class, tissue_of_label, tissue_of_lesion, Tissue, LABEL_LUT_LEN, LESION_ID_BASE,
+    LESION_LUT_LEN,
 };
-use crate::rng::{hash_normal, mix, normal, uniform};
+use crate::rng::{hash_normal, hash_unit, mix, normal, uniform};
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -153,6 +154,8 @@ pub struct SubjectTissues {
     /// Random means per anatomy label and contrast for [`IntensityMode::Randomised`].
     random_anatomy: Vec<[f32; 9]>,
     random_lesion: Vec<[f32; 9]>,
+    /// Key of the random means of the SynthStrip-style head classes (realistic mode too).
+    random_head_key: u64,
     /// The mode.
     pub mode: IntensityMode,
 }
@@ -176,10 +179,13 @@ impl SubjectTissues {
         } else {
             (vec![], vec![])
         };
+        // Drawn last so the draws above are those of subjects made before the head classes.
+        let random_head_key = rng.random();
         SubjectTissues {
             factors,
             random_anatomy,
             random_lesion,
+            random_head_key,
             mode,
         }
     }
@@ -207,6 +213,20 @@ impl SubjectTissues {
                 }
             }
             c => base(c) * f(c),
+        }
+    }
+
+    /// A random mean of a SynthStrip-style head class: anything from air to bone.
+    fn random_head_mean(&self, label: i32, contrast: Contrast) -> f32 {
+        let ci = Contrast::ALL
+            .iter()
+            .position(|&x| x == contrast)
+            .unwrap_or(0);
+        let u = hash_unit(self.random_head_key, (label as u64) * 16 + ci as u64);
+        match contrast {
+            Contrast::Ct => -1000.0 + 2500.0 * u,
+            Contrast::Adc => 3.0 * u,
+            _ => u,
         }
     }
 
@@ -243,7 +263,13 @@ impl SubjectTissues {
                 };
                 (
                     (0..LABEL_LUT_LEN as i32)
-                        .map(|l| tissue_of_label(l).map_or(0.0, mean_of))
+                        .map(|l| {
+                            if is_random_head_class(l) {
+                                self.random_head_mean(l, contrast)
+                            } else {
+                                tissue_of_label(l).map_or(0.0, mean_of)
+                            }
+                        })
                         .collect(),
                     (0..LESION_LUT_LEN as i32)
                         .map(|k| mean_of(tissue_of_lesion(LESION_ID_BASE + k)))

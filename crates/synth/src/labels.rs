@@ -44,6 +44,61 @@ pub const SKULL: i32 = 165;
 pub const EXTRACEREBRAL_CSF: i32 = 257;
 /// Label of the scalp and other soft tissue outside the skull (FreeSurfer `Head-ExtraCerebral`).
 pub const SCALP: i32 = 258;
+/// Head-model labels beyond FreeSurfer's three (skull, extracerebral CSF, head) live in
+/// `HEAD_LABELS`, 710–799: ids no anatomy source or FreeSurfer segmentation we read produces
+/// (aseg's ids stay below 256, the vermis is 630–632), below the lesion ids (900–931), outside
+/// the ids a left-right flip swaps (1000–4999, `voxel::crop::LabelSwap::freesurfer`) and inside
+/// the lookup tables ([`LABEL_LUT_LEN`]).
+pub const HEAD_LABELS: std::ops::Range<i32> = 710..800;
+/// Dura mater over the convexity and skull base: a thin layer between the CSF and the inner
+/// table, inside the skull cavity (extra-axial lesions may lie on it).
+pub const DURA: i32 = 711;
+/// Falx cerebri: the dural sheet in the interhemispheric fissure.
+pub const FALX: i32 = 712;
+/// Tentorium cerebelli: the dural sheet between the occipital lobes and the cerebellum.
+pub const TENTORIUM: i32 = 713;
+/// Diploë: the marrow between the inner and outer tables of the skull ([`SKULL`] is the
+/// cortical bone of the tables, the skull base and the facial bones).
+pub const DIPLOE: i32 = 714;
+/// Subcutaneous fat under the scalp and over the face and neck.
+pub const SUBCUTANEOUS_FAT: i32 = 715;
+/// Eye globes (vitreous body), both sides.
+pub const GLOBE: i32 = 716;
+/// Lenses of the eyes.
+pub const LENS: i32 = 717;
+/// Optic nerves in the orbits (the chiasm is FreeSurfer's `Optic-Chiasm`, 85).
+pub const OPTIC_NERVE: i32 = 718;
+/// Orbital fat around the globes and optic nerves.
+pub const ORBITAL_FAT: i32 = 719;
+/// Frontal sinus (air).
+pub const FRONTAL_SINUS: i32 = 720;
+/// Sphenoid sinus (air).
+pub const SPHENOID_SINUS: i32 = 721;
+/// Maxillary sinuses (air).
+pub const MAXILLARY_SINUS: i32 = 722;
+/// Mastoid air cells.
+pub const MASTOID_AIR: i32 = 723;
+/// Nasal cavity and pharyngeal airway (air).
+pub const NASAL_CAVITY: i32 = 724;
+/// Temporalis muscles over the temporal bone.
+pub const TEMPORALIS: i32 = 725;
+/// Masseter muscles.
+pub const MASSETER: i32 = 726;
+/// Other muscle and deep soft tissue of the face and neck.
+pub const NECK_MUSCLE: i32 = 727;
+/// Vertebrae (marrow-filled bodies and arches).
+pub const VERTEBRA: i32 = 728;
+/// Spinal cord below the brainstem.
+pub const SPINAL_CORD: i32 = 729;
+/// CSF of the spinal canal around the cord.
+pub const SPINAL_CSF: i32 = 730;
+/// Superior sagittal and transverse venous sinuses (in the dura; enhance on T1c).
+pub const VENOUS_SINUS: i32 = 731;
+/// First of the SynthStrip-style random classes painted outside the skull cavity
+/// (`RANDOM_HEAD_CLASSES` ids from here); their intensities are random per subject.
+pub const RANDOM_HEAD_BASE: i32 = 750;
+/// Number of random extracerebral classes.
+pub const RANDOM_HEAD_CLASSES: i32 = 32;
 /// Cortical parcels of `aparc+aseg` (left 1000–1999, right 2000–2999).
 pub const CORTICAL_PARCELS: std::ops::Range<i32> = 1000..3000;
 
@@ -53,6 +108,32 @@ pub const LABEL_LUT_LEN: usize = 4096;
 pub const LESION_ID_BASE: i32 = 900;
 /// Size of the lesion lookup tables.
 pub const LESION_LUT_LEN: usize = 32;
+
+/// Whether `label` is one of the SynthStrip-style random extracerebral classes.
+pub fn is_random_head_class(label: i32) -> bool {
+    (RANDOM_HEAD_BASE..RANDOM_HEAD_BASE + RANDOM_HEAD_CLASSES).contains(&label)
+}
+
+/// Whether `label` bounds the skull cavity from outside the CSF: dura or bone. Extra-axial
+/// lesions are dural-based, so they are placed in CSF that touches such a label.
+pub fn is_cavity_wall(label: i32) -> bool {
+    matches!(label, DURA | SKULL)
+}
+
+/// The cerebral hemisphere a label belongs to (`Some(true)` left, `Some(false)` right) for
+/// cerebral parenchyma with a side; `None` otherwise (midline, CSF, posterior fossa, head).
+pub fn cerebral_side(label: i32) -> Option<bool> {
+    match label {
+        2 | 3 | 10..=13 | 17 | 18 | 26 | 28 | 1000..=1999 => Some(true),
+        41 | 42 | 49..=54 | 58 | 60 | 2000..=2999 => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether `label` is cerebellar grey or white matter (either side, or the vermis).
+pub fn is_cerebellum(label: i32) -> bool {
+    matches!(label, 7 | 8 | 46 | 47 | 630..=632)
+}
 
 /// Whether `label` is cerebral white matter (left or right).
 pub fn is_cerebral_white_matter(label: i32) -> bool {
@@ -137,11 +218,31 @@ pub enum Tissue {
     AbscessPus,
     /// Abscess capsule (enhancing).
     AbscessCapsule,
+    /// Dura mater, falx and tentorium (enhance on T1c).
+    Dura,
+    /// Bone marrow: diploë of the skull, vertebral bodies (fatty, T1 bright).
+    Marrow,
+    /// Fat: subcutaneous and orbital.
+    Fat,
+    /// Skeletal muscle.
+    Muscle,
+    /// Air inside the head: sinuses, mastoid cells, nasal cavity, airway.
+    Air,
+    /// Vitreous body of the eye (water, like CSF).
+    Vitreous,
+    /// Lens of the eye.
+    Lens,
+    /// Optic nerve.
+    Nerve,
+    /// Spinal cord.
+    SpinalCord,
+    /// SynthStrip-style random class outside the cavity (its mean is drawn per subject).
+    RandomHead,
 }
 
 impl Tissue {
     /// Every tissue, in a fixed order (its index is the position here).
-    pub const ALL: [Tissue; 26] = [
+    pub const ALL: [Tissue; 36] = [
         Tissue::Background,
         Tissue::WhiteMatter,
         Tissue::CorticalGm,
@@ -168,6 +269,16 @@ impl Tissue {
         Tissue::ChronicBlood,
         Tissue::AbscessPus,
         Tissue::AbscessCapsule,
+        Tissue::Dura,
+        Tissue::Marrow,
+        Tissue::Fat,
+        Tissue::Muscle,
+        Tissue::Air,
+        Tissue::Vitreous,
+        Tissue::Lens,
+        Tissue::Nerve,
+        Tissue::SpinalCord,
+        Tissue::RandomHead,
     ];
 }
 
@@ -196,9 +307,25 @@ impl Tissue {
         )
     }
 
-    /// Whether the tissue lies outside the skull cavity (air, skull, scalp).
+    /// Whether the tissue lies outside the skull cavity (air, bone, marrow and every soft
+    /// tissue of the scalp, face, orbits and neck). Dura and vessels count as inside: a
+    /// meningioma grows from the dura and a subdural collection lies on it.
     pub fn is_outside_cavity(self) -> bool {
-        matches!(self, Tissue::Background | Tissue::Skull | Tissue::Scalp)
+        matches!(
+            self,
+            Tissue::Background
+                | Tissue::Skull
+                | Tissue::Scalp
+                | Tissue::Marrow
+                | Tissue::Fat
+                | Tissue::Muscle
+                | Tissue::Air
+                | Tissue::Vitreous
+                | Tissue::Lens
+                | Tissue::Nerve
+                | Tissue::SpinalCord
+                | Tissue::RandomHead
+        )
     }
 }
 
@@ -219,6 +346,20 @@ pub fn tissue_of_label(label: i32) -> Option<Tissue> {
         31 | 63 => Tissue::ChoroidPlexus,
         SKULL => Tissue::Skull,
         SCALP => Tissue::Scalp,
+        DURA | FALX | TENTORIUM => Tissue::Dura,
+        DIPLOE | VERTEBRA => Tissue::Marrow,
+        SUBCUTANEOUS_FAT | ORBITAL_FAT => Tissue::Fat,
+        GLOBE => Tissue::Vitreous,
+        LENS => Tissue::Lens,
+        OPTIC_NERVE => Tissue::Nerve,
+        FRONTAL_SINUS | SPHENOID_SINUS | MAXILLARY_SINUS | MASTOID_AIR | NASAL_CAVITY => {
+            Tissue::Air
+        }
+        TEMPORALIS | MASSETER | NECK_MUSCLE => Tissue::Muscle,
+        SPINAL_CORD => Tissue::SpinalCord,
+        SPINAL_CSF => Tissue::Csf,
+        VENOUS_SINUS => Tissue::Vessel,
+        l if is_random_head_class(l) => Tissue::RandomHead,
         _ => return None,
     })
 }

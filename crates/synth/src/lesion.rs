@@ -22,9 +22,10 @@
 use crate::contrast::{Contrast, LabelMeans};
 use crate::error::{Result, SynthError};
 use crate::labels::{
-    is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter, is_cortical_parcel,
-    is_parenchyma_label, tissue_of_label, tissue_of_lesion, Tissue, BRAINSTEM, EXTRACEREBRAL_CSF,
-    LABEL_LUT_LEN, LEFT_PUTAMEN, LEFT_THALAMUS, RIGHT_PUTAMEN, RIGHT_THALAMUS, SKULL,
+    is_cavity_wall, is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter,
+    is_cortical_parcel, is_parenchyma_label, tissue_of_label, tissue_of_lesion, Tissue, BRAINSTEM,
+    EXTRACEREBRAL_CSF, FALX, LABEL_LUT_LEN, LEFT_PUTAMEN, LEFT_THALAMUS, RIGHT_PUTAMEN,
+    RIGHT_THALAMUS,
 };
 use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
@@ -688,9 +689,9 @@ fn convexity_voxel(
         |l| l == EXTRACEREBRAL_CSF,
         |i| {
             midline.signed_mm(world(g, i)).abs() >= min_from_midline_mm
-                && touches(labels, i, |l| l == SKULL)
+                && touches(labels, i, is_cavity_wall)
                 && near(labels, i, 8.0, is_cerebral_cortex)
-                // Supratentorial: clear of the cerebellum (the tentorium is not modelled).
+                // Supratentorial: clear of the cerebellum, so above the tentorium.
                 && !near(labels, i, 15.0, is_cerebellar_cortex)
         },
     )
@@ -717,7 +718,7 @@ fn sample_meningioma(
             labels,
             rng,
             "falcine CSF",
-            |l| l == EXTRACEREBRAL_CSF,
+            |l| l == EXTRACEREBRAL_CSF || l == FALX,
             |i| {
                 let p = world(g, i);
                 midline.signed_mm(p).abs() <= sp
@@ -795,7 +796,7 @@ fn sample_arachnoid_cyst(
             .and_then(|s| s.site.as_deref())
             .is_some_and(|site| site == "temporal lobe")
     };
-    let skull_csf = |i: usize| touches(labels, i, |l| l == SKULL);
+    let skull_csf = |i: usize| touches(labels, i, is_cavity_wall);
     let csf = |l: i32| l == EXTRACEREBRAL_CSF;
     let middle_fossa = rng.random::<f64>() < 0.65;
     let mut pick = None;

@@ -16,6 +16,7 @@ pub mod anatomy;
 pub mod config;
 pub mod contrast;
 pub mod field;
+pub mod head;
 pub mod labels;
 pub mod lesion;
 pub mod mass_effect;

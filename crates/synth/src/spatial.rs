@@ -149,6 +149,90 @@ pub fn sample_grid(
     Ok(Geometry::from_spacing(shape, spacing_mm, origin)?)
 }
 
+/// How the field of view frames the head, as scans are acquired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FovMode {
+    /// The head, from above the vertex to the skull base ([`sample_grid`] around the brain).
+    Head,
+    /// Head and neck: the grid reaches further down, below the skull base.
+    HeadAndNeck,
+    /// The lower edge cuts through the cerebellum.
+    CutCerebellum,
+    /// The upper edge cuts through the top of the brain.
+    CutVertex,
+}
+
+/// Where the brain lies in the template (world mm), for framing fields of view.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BrainBox {
+    /// Lowest corner of the brain labels' bounding box.
+    pub min_mm: [f64; 3],
+    /// Highest corner.
+    pub max_mm: [f64; 3],
+    /// Lowest and highest z of the cerebellum (the brain's z range when it has none).
+    pub cerebellum_z_mm: [f64; 2],
+}
+
+impl BrainBox {
+    /// The centre of the bounding box.
+    pub fn centre_mm(&self) -> [f64; 3] {
+        std::array::from_fn(|a| (self.min_mm[a] + self.max_mm[a]) / 2.0)
+    }
+}
+
+/// A random output grid framed as a scan would be: a field-of-view mode drawn with
+/// `fov_mode_weights`, then [`sample_grid`] around the brain, with the z range moved (and for
+/// head and neck, lengthened) so that the mode's edge falls where it should. The brain box is
+/// in template mm; the random affine moves it by at most a few mm at the edges that matter.
+/// `rng` draws what [`sample_grid`] draws, `fov_rng` the mode and its edges (so a head-mode
+/// grid is the one [`sample_grid`] alone would give).
+pub fn sample_head_grid(
+    config: &SpatialConfig,
+    spacing_mm: [f64; 3],
+    brain: &BrainBox,
+    rng: &mut impl Rng,
+    fov_rng: &mut impl Rng,
+) -> Result<(Geometry, FovMode)> {
+    let total: f64 = config.fov_mode_weights.values().sum();
+    let mut u = fov_rng.random::<f64>() * total;
+    let mut mode = FovMode::Head;
+    for (&m, &w) in &config.fov_mode_weights {
+        if u < w {
+            mode = m;
+            break;
+        }
+        u -= w;
+    }
+    let grid = sample_grid(config, spacing_mm, brain.centre_mm(), rng)?;
+    if mode == FovMode::Head {
+        return Ok((grid, mode));
+    }
+    let sz = spacing_mm[2];
+    let [lo_cb, hi_cb] = brain.cerebellum_z_mm;
+    // (top, bottom) of the new z range in world mm.
+    let (top, bottom) = match mode {
+        FovMode::HeadAndNeck => {
+            let top = brain.max_mm[2] + uniform(fov_rng, 8.0, 25.0);
+            (top, top - config.fov_mm[2] * uniform(fov_rng, 1.15, 1.4))
+        }
+        FovMode::CutCerebellum => (
+            brain.max_mm[2] + uniform(fov_rng, 8.0, 25.0),
+            lo_cb + (hi_cb - lo_cb).max(0.0) * uniform(fov_rng, 0.2, 0.6),
+        ),
+        _ => {
+            let top = brain.max_mm[2] - uniform(fov_rng, 5.0, 25.0);
+            let fraction = uniform(fov_rng, config.fov_min_fraction, 1.0);
+            (top, top - config.fov_mm[2] * fraction)
+        }
+    };
+    let mut shape = grid.shape();
+    shape[2] = ((top - bottom) / sz).round().max(1.0) as usize;
+    let mut origin = grid.voxel_to_world([0.0; 3]);
+    origin[2] = bottom;
+    Ok((Geometry::from_spacing(shape, spacing_mm, origin)?, mode))
+}
+
 /// Resamples `template` onto `target` through `transform` (and the extra subject-space
 /// transform `pre`, applied first: session misalignment), nearest neighbour, swapping
 /// left/right labels when the transform flips. Voxels that map outside the template are 0.

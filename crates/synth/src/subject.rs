@@ -17,7 +17,7 @@ use crate::lesion::{
     SdhStage,
 };
 use crate::rng::{hash_unit, mix, normal, stream};
-use crate::spatial::{random_rigid, sample_grid, warp_labels, SpatialTransform};
+use crate::spatial::{random_rigid, sample_head_grid, warp_labels, FovMode, SpatialTransform};
 use crate::vocabulary::Vocabulary;
 use rand::Rng;
 use serde::Serialize;
@@ -100,6 +100,10 @@ pub struct Subject {
     pub anatomy: String,
     /// Template → subject spatial transform.
     pub transform: SpatialTransform,
+    /// How the field of view frames the head.
+    pub field_of_view: FovMode,
+    /// Whether the tissue outside the skull cavity was replaced by random classes.
+    pub random_extracerebral: bool,
     /// Lesion geometries at baseline.
     pub lesion_shapes: Vec<LesionShape>,
     /// Sessions in date order.
@@ -185,11 +189,18 @@ pub fn synthesize_subject(
     // Every label needs a tissue class to be given intensities.
     crate::labels::check_known(&anatomy.labels)?;
     let mut rng = stream(seed, 0);
-    let centre = anatomy.labels.geometry().center_world();
+    let centre = anatomy.brain_box.centre_mm();
     let transform = SpatialTransform::sample(&config.spatial, centre, &mut rng);
-    // Subject world is centred near the origin: the grid is centred on the template centre
+    // Subject world is centred near the origin: the grid is centred on the brain's centre
     // mapped back through the affine's translation, which is small.
-    let grid = sample_grid(&config.spatial, spec.spacing_mm, centre, &mut rng)?;
+    let (grid, field_of_view) = sample_head_grid(
+        &config.spatial,
+        spec.spacing_mm,
+        &anatomy.brain_box,
+        &mut rng,
+        &mut stream(seed, 3),
+    )?;
+    let mut random_extracerebral = false;
     let tissues = SubjectTissues::sample(config, spec.mode, &mut stream(seed, 1));
     let all_means: Vec<_> = Contrast::ALL
         .iter()
@@ -261,6 +272,11 @@ pub fn synthesize_subject(
         for s in &shapes {
             painted.push(paint(s, &labels, &mut lesions, &to_subject, vocab)?);
         }
+        // Outside the cavity only, so lesions and their placement are unaffected; the same
+        // draw for every session of the subject.
+        crate::head::vary_layers(&mut labels, &config.head, mix(seed, 301))?;
+        random_extracerebral =
+            crate::head::randomise_extracerebral(&mut labels, &config.head, mix(seed, 300))?;
         // An intraparenchymal haematoma seen weeks later has lost its fresh-blood signal.
         let mut session_means = all_means.clone();
         if day >= SDH_CHRONIC_AFTER_DAYS {
@@ -352,6 +368,8 @@ pub fn synthesize_subject(
         seed,
         anatomy: anatomy.name.clone(),
         transform,
+        field_of_view,
+        random_extracerebral,
         lesion_shapes: sessions
             .first()
             .map(|s| s.lesion_shapes.clone())
@@ -382,6 +400,8 @@ struct SubjectJson<'a> {
     anatomy: &'a str,
     spec: &'a SubjectSpec,
     transform: &'a SpatialTransform,
+    field_of_view: FovMode,
+    random_extracerebral: bool,
     sessions: Vec<SessionJson<'a>>,
     growth: &'a [GrowthRecord],
 }
@@ -415,6 +435,8 @@ pub fn subject_json(subject: &Subject, spec: &SubjectSpec) -> serde_json::Value 
         anatomy: &subject.anatomy,
         spec,
         transform: &subject.transform,
+        field_of_view: subject.field_of_view,
+        random_extracerebral: subject.random_extracerebral,
         sessions,
         growth: &subject.growth,
     })

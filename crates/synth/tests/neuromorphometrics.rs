@@ -152,7 +152,10 @@ fn every_atlas_id_is_remapped() {
     let known: Vec<i32> = remap.labels.iter().map(|l| l.id).collect();
     for id in anatomy.labels.labels() {
         assert!(
-            id == 0 || [EXTRACEREBRAL_CSF, SKULL, SCALP].contains(&id) || known.contains(&id),
+            id == 0
+                || [EXTRACEREBRAL_CSF, SKULL, SCALP].contains(&id)
+                || synth::labels::HEAD_LABELS.contains(&id)
+                || known.contains(&id),
             "unexpected label {id}"
         );
         if id != 0 {
@@ -314,8 +317,8 @@ fn head_model_surrounds_the_brain() {
         .map(|x| x.round() as usize);
     let seq = common::layers_upward(labels, [c[0] + 10, c[1], c[2]]);
     // Sulci on the way up are CSF pockets inside the brain; the outer layers are in order.
-    let tail: Vec<i32> = seq[seq.len() - 4..].to_vec();
-    assert_eq!(tail, vec![1, 2, 3, 4], "radial layers {seq:?}");
+    let tail: Vec<i32> = seq[seq.len() - 5..].to_vec();
+    assert_eq!(tail, vec![1, 2, 3, 4, 5], "radial layers {seq:?}");
     // No brain voxel touches skull, scalp or air.
     let brain = vocab.require("brain").unwrap().anatomy_ids();
     let n = g.shape();
