@@ -267,16 +267,17 @@ pub fn synthesize_subject(
         for s in &shapes {
             labels = crate::mass_effect::displace(s, &labels, &to_subject)?;
         }
+        // Outside the cavity only, so lesion placement is unaffected; the same draw for every
+        // session of the subject. Before painting: an extra-axial lesion's depth is measured
+        // from the skull, so painting must see the labels that `tasks` replays it on.
+        crate::head::vary_layers(&mut labels, &config.head, mix(seed, 301))?;
+        random_extracerebral =
+            crate::head::randomise_extracerebral(&mut labels, &config.head, mix(seed, 300))?;
         let mut lesions = labels.map(|_| 0i32);
         let mut painted = Vec::with_capacity(shapes.len());
         for s in &shapes {
             painted.push(paint(s, &labels, &mut lesions, &to_subject, vocab)?);
         }
-        // Outside the cavity only, so lesions and their placement are unaffected; the same
-        // draw for every session of the subject.
-        crate::head::vary_layers(&mut labels, &config.head, mix(seed, 301))?;
-        random_extracerebral =
-            crate::head::randomise_extracerebral(&mut labels, &config.head, mix(seed, 300))?;
         // An intraparenchymal haematoma seen weeks later has lost its fresh-blood signal.
         let mut session_means = all_means.clone();
         if day >= SDH_CHRONIC_AFTER_DAYS {

@@ -325,14 +325,7 @@ pub fn run(args: &BatchArgs) -> Result<()> {
         jobs.len(),
         mine.len() - todo.len()
     );
-    let t = Instant::now();
-    let (model, manifest, path) = load_model(args.model.as_deref(), &args.device)?;
-    let loaded = LoadedModel {
-        model,
-        manifest,
-        path,
-        load_seconds: t.elapsed().as_secs_f64(),
-    };
+    let loaded = load_model(args.model.as_deref(), &args.device)?;
     let options = AnswerOptions {
         max_steps: args.max_steps,
         ..AnswerOptions::default()

@@ -38,7 +38,8 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let (model, manifest, dir) = load_model(args.model.as_deref(), &args.device)?;
+    let loaded = load_model(args.model.as_deref(), &args.device)?;
+    let (model, manifest, dir) = (&loaded.model, &loaded.manifest, &loaded.path);
     let options = EvalOptions {
         per_family: args.per_family,
         seed: args.seed,
@@ -50,7 +51,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         },
     };
     let id = format!("{} {}", manifest.model, manifest.weights_id());
-    let report = evaluate(&model, &id, &options, |done, total, r| {
+    let report = evaluate(model, &id, &options, |done, total, r| {
         eprintln!(
             "[{done}/{total}] {} {}: {} ({:.1} s)",
             r.family,

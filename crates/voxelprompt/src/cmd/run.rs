@@ -168,7 +168,8 @@ struct Report<'a> {
 }
 
 /// Loads the model or fails with exit code 3.
-pub fn load_model(flag: Option<&Path>, device: &str) -> Result<(Model, Manifest, PathBuf)> {
+pub fn load_model(flag: Option<&Path>, device: &str) -> Result<LoadedModel> {
+    let started = Instant::now();
     let dir = model_dir(flag);
     let device = vision::compute_device(device).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
     let (model, manifest) = Model::load(&dir, &device).map_err(|e| {
@@ -177,7 +178,12 @@ pub fn load_model(flag: Option<&Path>, device: &str) -> Result<(Model, Manifest,
             format!("cannot load the model in {}: {e}", dir.display()),
         )
     })?;
-    Ok((model, manifest, dir))
+    Ok(LoadedModel {
+        model,
+        manifest,
+        path: dir,
+        load_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Reads scan arguments into scans (exit code 2 on any problem).
@@ -330,14 +336,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.prompt.trim().is_empty() {
         return Err(Exit::new(EXIT_BAD_INPUT, "the prompt is empty").into());
     }
-    let t = Instant::now();
-    let (model, manifest, path) = load_model(args.model.as_deref(), &args.device)?;
-    let loaded = LoadedModel {
-        model,
-        manifest,
-        path,
-        load_seconds: t.elapsed().as_secs_f64(),
-    };
+    let loaded = load_model(args.model.as_deref(), &args.device)?;
     let t = Instant::now();
     let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
     let read_inputs_s = t.elapsed().as_secs_f64();
