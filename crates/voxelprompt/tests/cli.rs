@@ -282,6 +282,19 @@ fn synth_writes_native_thick_slice_grids() {
 
 #[test]
 fn tasks_list_and_corpus() {
+    let o = voxelprompt(&["tasks", "list", "--json"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 30, "{} families", rows.len());
+    for r in rows {
+        let templates = r["templates"].as_array().unwrap().len();
+        assert_eq!(r["held_out_template"].as_u64(), Some(templates as u64 - 1));
+        if r["unavailable"].is_null() {
+            assert!(r["example_program"].as_str().unwrap().contains("<step>"));
+        }
+    }
     let o = voxelprompt(&["tasks", "list"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");

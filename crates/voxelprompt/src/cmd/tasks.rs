@@ -32,6 +32,23 @@ struct ListArgs {
     /// Seed of the examples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A JSON array on standard output (one object per family) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One family in `tasks list --json`.
+#[derive(serde::Serialize)]
+struct FamilyRow {
+    #[serde(flatten)]
+    info: tasks::FamilyInfo,
+    distinct_prompts: String,
+    held_out_template: usize,
+    templates: Vec<String>,
+    unavailable: Option<String>,
+    example_prompt: Option<String>,
+    example_program: Option<String>,
+    example_answer: Option<String>,
 }
 
 /// Arguments of `tasks corpus`.
@@ -75,8 +92,37 @@ fn indent(text: &str, pad: &str) -> String {
         .join("\n")
 }
 
+fn list_json(cat: &Catalogue, seed: u64) -> Result<()> {
+    let mut rows = Vec::new();
+    for f in cat.families() {
+        let unavailable = cat.unavailable(f.id)?;
+        let sample = match unavailable {
+            None => Some(
+                cat.sample(f.id, seed)
+                    .with_context(|| format!("sampling an example of {}", f.id))?,
+            ),
+            Some(_) => None,
+        };
+        rows.push(FamilyRow {
+            distinct_prompts: cat.distinct_prompts(f.id)?.to_string(),
+            held_out_template: cat.held_out_template(f.id)?,
+            templates: cat.templates(f.id)?,
+            example_prompt: sample.as_ref().map(|s| s.prompt.text.clone()),
+            example_program: sample.as_ref().map(|s| s.program_text()),
+            example_answer: sample.as_ref().map(|s| s.answer.clone()),
+            unavailable,
+            info: f,
+        });
+    }
+    println!("{}", serde_json::to_string_pretty(&rows)?);
+    Ok(())
+}
+
 fn list(args: &ListArgs) -> Result<()> {
     let cat = catalogue(args.spacing)?;
+    if args.json {
+        return list_json(&cat, args.seed);
+    }
     let mut total: u128 = 0;
     let (mut available, mut waiting) = (0, 0);
     let mut out = String::new();
