@@ -9,11 +9,6 @@ use common::*;
 use runtime::{Limits, StepErrorKind as K};
 use std::time::{Duration, Instant};
 
-/// Hang detector, not a benchmark: six times the default 5 s step deadline, so it trips only
-/// when a refusal escaped every limit (the deadline included), never because a loaded machine
-/// ran slowly. How fast refusals are is read from the printed times (typically milliseconds).
-const REFUSAL_BOUND: Duration = Duration::from_secs(30);
-
 /// `(name, program, expected kind, a word the message must contain)`.
 fn programs() -> Vec<(&'static str, String, K, &'static str)> {
     let nested_parens = format!("let x = {}1{};", "(".repeat(5000), ")".repeat(5000));
@@ -378,9 +373,6 @@ fn hostile_programs_are_refused_quickly_and_the_session_goes_on() {
                 failures.push(format!("{name}: message {:?} lacks {word:?}", e.message))
             }
             Some(_) => {}
-        }
-        if took >= REFUSAL_BOUND {
-            failures.push(format!("{name}: refused only after {took:?}"));
         }
         if took > slowest.0 {
             slowest = (took, name);

@@ -514,14 +514,12 @@ fn the_wall_clock_deadline_stops_scripts_but_not_vision_time() {
         ..Limits::default()
     };
     let mut s = session(&p, limits.clone());
-    let t = std::time::Instant::now();
+    // The refusal itself proves the deadline fired: without it `loop {}` would run for 2^62
+    // operations and the message would name the operation limit instead.
     let out = s.step("loop {}", &[]).unwrap();
     let e = out.error.unwrap();
     assert_eq!(e.kind, StepErrorKind::Limit);
     assert!(e.message.contains("time limit of 100 ms"), "{}", e.message);
-    // Hang detector, not a timing: without the 100 ms deadline `loop {}` would run for 2^62
-    // operations; 30 s leaves room for any loaded machine.
-    assert!(t.elapsed() < std::time::Duration::from_secs(30));
     // A loop of library calls is stopped at the next call, too.
     ok(&mut s, SEGMENT);
     let out = s.step("loop { let k = union(left, right); }", &[]).unwrap();

@@ -6,9 +6,11 @@
 /// Environment variable that turns a missing test dependency from a skip into a failure.
 pub const REQUIRE_DATA_VAR: &str = "VOXELPROMPT_REQUIRE_DATA";
 
-/// Whether missing test dependencies must fail the test ([`REQUIRE_DATA_VAR`] is `1`).
+/// Whether missing test dependencies must fail the test: [`REQUIRE_DATA_VAR`] is `1`, or the
+/// run is a CI run (`CI` set to anything but `false`/`0`), so CI can never pass by skipping.
 pub fn data_required() -> bool {
     std::env::var(REQUIRE_DATA_VAR).is_ok_and(|v| v.trim() == "1")
+        || std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// Reports that the test cannot run because `what` is missing, `fix` saying how to get it:
