@@ -328,6 +328,11 @@ impl Catalogue {
                 match e.family.realise(self, &scenario, &mut rng)? {
                     Outcome::Done(r) => {
                         let prompt = self.draw_prompt(e, &scenario, &mut rng, split)?;
+                        // Its own stream, so the scenario, subject and prompt of a seed do not
+                        // depend on the naming.
+                        let mut names_rng = StdRng::seed_from_u64(seed ^ fnv1a("input names"));
+                        let names = crate::names::draw_names(&r.inputs, &mut names_rng);
+                        let r = crate::names::rename(*r, &names);
                         return Ok(TaskSample {
                             family: id.to_string(),
                             seed,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod families;
 pub mod family;
 pub mod grammar;
+pub mod names;
 pub mod oracle;
 pub mod phrases;
 pub mod program;

@@ -175,3 +175,36 @@ fn every_family_is_available() {
     }
     assert!(common::available().len() >= 25);
 }
+
+#[test]
+fn input_names_vary_and_the_program_uses_them() {
+    // A model trained on `scan_1` alone writes `scan_1` whatever the metadata says; samples
+    // draw the inputs' names so the program must copy them from the first state.
+    let cat = catalogue();
+    let mut renamed = 0;
+    let mut total = 0;
+    let mut distinct = std::collections::BTreeSet::new();
+    for id in ["segment_anatomy", "lesion_percent_change"] {
+        for seed in 0..12 {
+            let s = cat.sample(id, seed).unwrap();
+            total += 1;
+            if !s.inputs.iter().all(|i| i.name.starts_with("scan_")) {
+                renamed += 1;
+            }
+            let first = &s.program[0].code;
+            for i in &s.inputs {
+                distinct.insert(i.name.clone());
+                assert!(
+                    first.contains(&format!("{} <mod>", i.name)),
+                    "{id} seed {seed}: step 1 does not encode {}: {first}",
+                    i.name
+                );
+            }
+        }
+    }
+    assert!(
+        renamed * 4 >= total,
+        "only {renamed} of {total} samples renamed their inputs"
+    );
+    assert!(distinct.len() >= 8, "names seen: {distinct:?}");
+}

@@ -4,7 +4,8 @@
 //! processed once) gives the ϕ of that step's `<mod>` markers; the runtime executes the step
 //! with the model's own vision network ([`UnetBackend`] in its training flavour); the step's
 //! feedback (text, and ε° at `<vol>` slots) extends the sequence. The loss is the cross-entropy
-//! on program tokens plus λ × the soft Dice of every `generate` against the true mask, and one
+//! on program tokens plus λ × the soft Dice (plus, when `bce_weight` > 0, that weight × the
+//! voxel-wise binary cross-entropy) of every `generate` against the true mask, and one
 //! backward pass reaches agent and vision together: through ϕ, Dice trains the ϕ head and the
 //! decoder; through ε°, the agent's later tokens train the encoder.
 
@@ -73,6 +74,8 @@ pub struct SampleLoss {
     pub cross_entropy: f64,
     /// Σ over `generate` calls of (1 − soft Dice), averaged over streams.
     pub dice: f64,
+    /// Σ over `generate` calls of the voxel-wise binary cross-entropy.
+    pub bce: f64,
     /// Σ over `generate` calls of the Dice loss, unweighted, with its graph (`None` when the
     /// program generated nothing).
     pub dice_loss: Option<Tensor<1>>,
@@ -95,6 +98,8 @@ pub struct LossContext<'a> {
     pub preprocessing: &'a Preprocessing,
     /// λ of the Dice term.
     pub dice_weight: f64,
+    /// Weight of the binary cross-entropy of generated volumes (0: Dice alone, as the paper).
+    pub bce_weight: f64,
 }
 
 /// The agent's view of an input volume.
@@ -152,6 +157,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let mut hidden_chunks: Vec<Tensor<3>> = Vec::new();
     let mut pending_eps: Vec<Tensor<2>> = Vec::new();
     let mut dice_terms: Vec<Tensor<1>> = Vec::new();
+    let mut bce_terms: Vec<Tensor<1>> = Vec::new();
     let mut step_errors = 0usize;
 
     for (index, step) in sample.program.iter().enumerate() {
@@ -195,11 +201,13 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
 
         let started = Instant::now();
         for generated in backend.take_generated() {
-            let Some(term) = dice_term(ctx, sample, &input_sessions, step, &phis, &generated)?
+            let Some((dice, bce)) =
+                mask_terms(ctx, sample, &input_sessions, step, &phis, &generated)?
             else {
                 continue;
             };
-            dice_terms.push(term);
+            dice_terms.push(dice);
+            bce_terms.push(bce);
         }
         seconds.loss += started.elapsed().as_secs_f64();
 
@@ -247,18 +255,25 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let generated = dice_terms.len();
     let mut total = cross_entropy.clone();
     let mut dice_value = 0.0;
+    let mut bce_value = 0.0;
     let mut dice_loss = None;
     if !dice_terms.is_empty() {
         let dice = Tensor::cat(dice_terms, 0).sum();
         dice_value = scalar(dice.clone())?;
         total = total + dice.clone().mul_scalar(ctx.dice_weight);
         dice_loss = Some(dice);
+        let bce = Tensor::cat(bce_terms, 0).sum();
+        bce_value = scalar(bce.clone())?;
+        if ctx.bce_weight > 0.0 {
+            total = total + bce.mul_scalar(ctx.bce_weight);
+        }
     }
     seconds.loss += started.elapsed().as_secs_f64();
     Ok(SampleLoss {
         total,
         cross_entropy: scalar(cross_entropy)?,
         dice: dice_value,
+        bce: bce_value,
         dice_loss,
         generated,
         step_errors,
@@ -266,16 +281,17 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     })
 }
 
-/// The Dice loss of one `generate` call, or `None` when its ϕ is not one of this step's
-/// generator markers (a program that generates with an encoder's ϕ has no target).
-fn dice_term(
+/// The Dice and binary cross-entropy losses (each `[1]`) of one `generate` call, or `None`
+/// when its ϕ is not one of this step's generator markers (a program that generates with an
+/// encoder's ϕ has no target).
+fn mask_terms(
     ctx: &LossContext<'_>,
     sample: &TaskSample,
     input_sessions: &[(Arc<Image>, usize)],
     step: &tasks::program::ProgramStep,
     phis: &[Phi],
     generated: &Generated,
-) -> Result<Option<Tensor<1>>> {
+) -> Result<Option<(Tensor<1>, Tensor<1>)>> {
     let Some(marker) = phis.iter().position(|p| *p == generated.phi) else {
         return Ok(None);
     };
@@ -293,9 +309,9 @@ fn dice_term(
     }
     let refs: Vec<&Image> = carried.iter().collect();
     let truth = images_to_tensor(&refs, &generated.probabilities.device())?;
-    Ok(Some(
-        soft_dice_loss(generated.probabilities.clone(), truth).reshape([1]),
-    ))
+    let dice = soft_dice_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
+    let bce = crate::loss::bce_loss(generated.probabilities.clone(), truth).reshape([1]);
+    Ok(Some((dice, bce)))
 }
 
 /// The single value of a `[1]` tensor.

@@ -5,7 +5,8 @@
 //!
 //! A run directory holds
 //!
-//! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `optimizer.bin` (Adam's state),
+//! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `optimizer.bin` and
+//!   `vision-optimizer.bin` (Adam's state of the agent and of the vision network),
 //!   `state.json` ([`RunState`]: step, next sample index, learning rate, plateau counters,
 //!   settings). Written to a sibling directory first and swapped in by renames, so a crash
 //!   leaves the previous checkpoint intact;
@@ -36,6 +37,8 @@ use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 use crate::error::{Result, TrainError};
 use crate::joint::{sample_loss, LossContext, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
+use agent::AgentModel;
+use vision::Unet;
 
 /// The shipped joint-training settings (`configs/train/joint.toml`).
 pub const JOINT_TOML: &str = include_str!("../../../configs/train/joint.toml");
@@ -44,14 +47,21 @@ pub const JOINT_TOML: &str = include_str!("../../../configs/train/joint.toml");
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JointSettings {
-    /// Adam learning rate at the start.
+    /// Adam learning rate of the agent at the start.
     pub learning_rate: f64,
+    /// Adam learning rate of the vision network at the start (absent: `learning_rate`); the
+    /// plateau rule scales both alike.
+    #[serde(default)]
+    pub vision_learning_rate: Option<f64>,
     /// Samples per optimiser step.
     pub accumulation: usize,
     /// Per-parameter gradient L2 norm limit.
     pub grad_clip_norm: f64,
     /// λ of the Dice term.
     pub dice_weight: f64,
+    /// Weight of the voxel-wise binary cross-entropy of generated volumes (absent: 0).
+    #[serde(default)]
+    pub bce_weight: f64,
     /// Optimiser steps between progress rows.
     pub log_every: usize,
     /// Minutes between checkpoints.
@@ -74,6 +84,15 @@ pub struct JointSettings {
 }
 
 impl JointSettings {
+    /// The vision network's learning rate when the agent's is `agent_learning_rate` (the
+    /// configured ratio is kept as the plateau rule lowers the agent's).
+    pub fn vision_rate(&self, agent_learning_rate: f64) -> f64 {
+        match self.vision_learning_rate {
+            Some(v) => agent_learning_rate * v / self.learning_rate,
+            None => agent_learning_rate,
+        }
+    }
+
     /// The shipped defaults.
     pub fn builtin() -> Result<JointSettings> {
         Self::from_toml_str(JOINT_TOML, "configs/train/joint.toml")
@@ -108,8 +127,18 @@ impl JointSettings {
         }
         let positive = |x: f64| x > 0.0 && x.is_finite();
         let not_negative = |x: f64| x >= 0.0 && x.is_finite();
-        if !positive(self.grad_clip_norm) || !not_negative(self.dice_weight) {
-            return bad("grad_clip_norm must be positive and dice_weight not negative".into());
+        if !positive(self.grad_clip_norm)
+            || !not_negative(self.dice_weight)
+            || !not_negative(self.bce_weight)
+        {
+            return bad(
+                "grad_clip_norm must be positive, dice_weight and bce_weight not negative".into(),
+            );
+        }
+        if let Some(lr) = self.vision_learning_rate {
+            if !positive(lr) {
+                return bad(format!("vision_learning_rate {lr} must be positive"));
+            }
         }
         if !positive(self.checkpoint_minutes) {
             return bad("checkpoint_minutes must be positive".into());
@@ -295,6 +324,10 @@ pub struct LogRow {
     pub cross_entropy: f64,
     /// Mean Σ Dice loss per sample.
     pub dice: f64,
+    /// Mean Σ binary cross-entropy of generated volumes per sample.
+    pub bce: f64,
+    /// Mean scored `generate` calls per sample (Dice per volume = dice / generated).
+    pub generated: f64,
     /// Mean program steps that reported an error, per sample.
     pub step_errors: f64,
     /// Validation loss, when this step validated.
@@ -304,14 +337,14 @@ pub struct LogRow {
 }
 
 /// The CSV header of `train.csv`.
-pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s";
+pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated";
 
 impl LogRow {
     /// The row as CSV.
     pub fn csv(&self) -> String {
         let s = &self.stages;
         format!(
-            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2}",
             self.step,
             self.samples,
             self.seconds,
@@ -328,16 +361,21 @@ impl LogRow {
             s.runtime,
             s.vision_forward,
             s.loss,
-            s.backward
+            s.backward,
+            self.bce,
+            self.generated
         )
     }
 }
 
-/// The optimisation state: the model on an autodiff device, Adam, the accumulator.
+/// The optimisation state: the model on an autodiff device, one Adam and one gradient
+/// accumulator for each network (their learning rates differ).
 pub struct JointTrainer {
     model: Model,
     optimizer: ModuleOptimizer,
-    accumulator: GradientsAccumulator<JointNet>,
+    vision_optimizer: ModuleOptimizer,
+    accumulator: GradientsAccumulator<AgentModel>,
+    vision_accumulator: GradientsAccumulator<Unet>,
     accumulated: usize,
     /// The run's progress.
     pub state: RunState,
@@ -351,6 +389,11 @@ fn optimizer(settings: &JointSettings) -> ModuleOptimizer {
         .init()
 }
 
+/// Adam's state of the agent in a checkpoint directory.
+const AGENT_OPTIMIZER_FILE: &str = "optimizer.bin";
+/// Adam's state of the vision network in a checkpoint directory.
+const VISION_OPTIMIZER_FILE: &str = "vision-optimizer.bin";
+
 /// Aggregates of the samples of one optimiser step.
 #[derive(Default)]
 struct StepSums {
@@ -358,6 +401,8 @@ struct StepSums {
     loss: f64,
     cross_entropy: f64,
     dice: f64,
+    bce: f64,
+    generated: f64,
     step_errors: f64,
     stages: StageSeconds,
 }
@@ -380,7 +425,9 @@ impl JointTrainer {
         Ok(JointTrainer {
             model,
             optimizer: optimizer(&settings),
+            vision_optimizer: optimizer(&settings),
             accumulator: GradientsAccumulator::new(),
+            vision_accumulator: GradientsAccumulator::new(),
             accumulated: 0,
             state: RunState {
                 seed,
@@ -409,13 +456,18 @@ impl JointTrainer {
             tokenizer: &self.model.tokenizer,
             preprocessing: &self.model.config.preprocessing,
             dice_weight: self.state.settings.dice_weight,
+            bce_weight: self.state.settings.bce_weight,
         };
         let mut loss = sample_loss(&ctx, sample)?;
         let n = self.state.settings.accumulation;
         let started = Instant::now();
         let scaled = loss.total.clone().div_scalar(n as f64);
-        let grads = GradientsParams::from_grads(scaled.backward(), &self.model.net);
-        self.accumulator.accumulate(&self.model.net, grads);
+        let mut grads = scaled.backward();
+        let vision = GradientsParams::from_module(&mut grads, &self.model.net.vision);
+        let agent = GradientsParams::from_module(&mut grads, &self.model.net.agent);
+        self.vision_accumulator
+            .accumulate(&self.model.net.vision, vision);
+        self.accumulator.accumulate(&self.model.net.agent, agent);
         loss.seconds.backward = started.elapsed().as_secs_f64();
         self.accumulated += 1;
         self.state.samples += 1;
@@ -423,14 +475,22 @@ impl JointTrainer {
         sums.loss += crate::joint::scalar(loss.total)?;
         sums.cross_entropy += loss.cross_entropy;
         sums.dice += loss.dice;
+        sums.bce += loss.bce;
+        sums.generated += loss.generated as f64;
         sums.step_errors += loss.step_errors as f64;
         sums.stages.add(&loss.seconds);
         if self.accumulated < n {
             return Ok(false);
         }
-        let grads = self.accumulator.grads();
-        let net = self.model.net.clone();
-        self.model.net = self.optimizer.step(self.state.learning_rate, net, grads);
+        let JointNet { agent, vision } = self.model.net.clone();
+        let lr = self.state.learning_rate;
+        let vision_lr = self.state.settings.vision_rate(lr);
+        self.model.net = JointNet {
+            agent: self.optimizer.step(lr, agent, self.accumulator.grads()),
+            vision: self
+                .vision_optimizer
+                .step(vision_lr, vision, self.vision_accumulator.grads()),
+        };
         self.accumulated = 0;
         self.state.step += 1;
         Ok(true)
@@ -447,6 +507,7 @@ impl JointTrainer {
             tokenizer: &model.tokenizer,
             preprocessing: &model.config.preprocessing,
             dice_weight: self.state.settings.dice_weight,
+            bce_weight: self.state.settings.bce_weight,
         };
         let mut total = 0.0;
         for s in samples {
@@ -481,11 +542,16 @@ impl JointTrainer {
         }
         std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
         self.model().save(&staging.join("model"))?;
-        let opt = staging.join("optimizer.bin");
-        self.optimizer
-            .to_record()
-            .save(&opt)
-            .map_err(|e| TrainError::checkpoint(&opt, format!("{e:?}")))?;
+        for (file, optimizer) in [
+            (AGENT_OPTIMIZER_FILE, &self.optimizer),
+            (VISION_OPTIMIZER_FILE, &self.vision_optimizer),
+        ] {
+            let path = staging.join(file);
+            optimizer
+                .to_record()
+                .save(&path)
+                .map_err(|e| TrainError::checkpoint(&path, format!("{e:?}")))?;
+        }
         let state = staging.join("state.json");
         let text = serde_json::to_string_pretty(&self.state)
             .map_err(|e| TrainError::Backend(e.to_string()))?;
@@ -527,10 +593,20 @@ impl JointTrainer {
             .map_err(|e| TrainError::checkpoint(&state_path, e.to_string()))?;
         let (model, _) = Model::load(&dir.join("model"), device)?;
         let mut trainer = JointTrainer::new(model, state.settings.clone(), state.seed, device)?;
-        let opt = dir.join("optimizer.bin");
-        let record = burn::optim::OptimizerRecord::load(&opt)
-            .map_err(|e| TrainError::checkpoint(&opt, format!("cannot read: {e:?}")))?;
-        trainer.optimizer = optimizer(&state.settings).load_record(record);
+        let load = |file: &str| {
+            let path = dir.join(file);
+            burn::optim::OptimizerRecord::load(&path)
+                .map_err(|e| TrainError::checkpoint(&path, format!("cannot read: {e:?}")))
+        };
+        trainer.optimizer = optimizer(&state.settings).load_record(load(AGENT_OPTIMIZER_FILE)?);
+        // Checkpoints from before the split kept one Adam state for both networks, keyed by
+        // parameter id; each optimiser finds its own parameters' moments in it.
+        let vision_file = if dir.join(VISION_OPTIMIZER_FILE).is_file() {
+            VISION_OPTIMIZER_FILE
+        } else {
+            AGENT_OPTIMIZER_FILE
+        };
+        trainer.vision_optimizer = optimizer(&state.settings).load_record(load(vision_file)?);
         trainer.state = state;
         Ok(trainer)
     }
@@ -683,6 +759,8 @@ pub fn train(
                 loss: sums.loss / n,
                 cross_entropy: sums.cross_entropy / n,
                 dice: sums.dice / n,
+                bce: sums.bce / n,
+                generated: sums.generated / n,
                 step_errors: sums.step_errors / n,
                 validation: validation_loss,
                 stages: sums.stages.scaled(n),

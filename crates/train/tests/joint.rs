@@ -243,6 +243,7 @@ fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
         tokenizer: &model.tokenizer,
         preprocessing: &model.config.preprocessing,
         dice_weight: 0.1,
+        bce_weight: 0.0,
     };
     let loss = sample_loss(&ctx, &sample).unwrap();
     assert!(loss.generated >= 1, "a segmentation program generates");
