@@ -373,6 +373,45 @@ impl Session {
         &self.trace
     }
 
+    /// Ends one program of a conversation and hands over what it produced, keeping the
+    /// environment for the next: every variable the program left is also kept as
+    /// `NAME_TURN` (`m_1`, `e_1`), so a later program or the user can still reach it after a
+    /// new program rebinds `m`; script functions stay defined. The response, outputs, trace
+    /// and the `stop()` flag start afresh.
+    pub fn end_turn(&mut self, turn: usize) -> RunOutput {
+        let output = {
+            let mut st = self.ctx.state();
+            RunOutput {
+                response: std::mem::take(&mut st.response),
+                outputs: std::mem::take(&mut st.outputs),
+                trace: std::mem::take(&mut self.trace),
+                stopped: self.stopped,
+                error: self.first_error.take(),
+            }
+        };
+        self.stopped = false;
+        let inputs: HashSet<&str> = self.ctx.inputs.iter().map(|(n, _)| n.as_str()).collect();
+        let kept: Vec<(String, Dynamic)> = self
+            .scope
+            .iter_raw()
+            .filter(|(name, _, _)| !inputs.contains(name) && !is_turn_alias(name))
+            .map(|(name, _, value)| (format!("{name}_{turn}"), value.clone()))
+            .collect();
+        for (name, value) in kept {
+            self.scope.push_dynamic(name, value);
+        }
+        compact_scope(&mut self.scope);
+        output
+    }
+
+    /// The program variables now defined (inputs included), with the Rust type of each value.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        self.scope
+            .iter_raw()
+            .map(|(name, _, value)| (name.to_string(), value.type_name().to_string()))
+            .collect()
+    }
+
     /// Ends the session and hands over what it produced.
     pub fn finish(self) -> RunOutput {
         let st = self.ctx.state();
@@ -384,6 +423,14 @@ impl Session {
             error: self.first_error.clone(),
         }
     }
+}
+
+/// Whether `name` is an alias [`Session::end_turn`] made (`NAME_TURN`); those are not aliased
+/// again.
+fn is_turn_alias(name: &str) -> bool {
+    name.rsplit_once('_').is_some_and(|(stem, n)| {
+        !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// Keeps only the newest variable of each name. Top-level `let` in a later step shadows an

@@ -575,3 +575,38 @@ fn the_wall_clock_deadline_stops_scripts_but_not_vision_time() {
     assert!(out.error.is_none(), "{}", out.feedback_text());
     assert!(s.trace().steps[0].wall_ms >= 300.0);
 }
+
+#[test]
+fn a_conversation_keeps_each_programs_variables_under_its_turn() {
+    let p = phantom();
+    let mut s = session(&p, Limits::default());
+    ok(
+        &mut s,
+        "let e = encode(scan_1); let m = generate(e, \"Left-Blob\"); respond(\"left \" + volume(m)); show(m, \"left\"); stop();",
+    );
+    let first = s.end_turn(1);
+    assert!(first.stopped && first.error.is_none());
+    assert!(first.response.starts_with("left "), "{}", first.response);
+    assert_eq!(first.outputs.len(), 1);
+    assert_eq!(first.trace.steps.len(), 1);
+    // The next program starts clean (no stop, no response, no outputs) but sees turn 1.
+    assert!(!s.is_stopped());
+    assert_eq!(s.response(), "");
+    assert!(s.outputs().is_empty());
+    ok(
+        &mut s,
+        "let m = generate(e, \"Right-Blob\"); read(volume(m) + volume(m_1) > volume(m)); stop();",
+    );
+    let second = s.end_turn(2);
+    assert_eq!(second.trace.steps.len(), 1);
+    assert_eq!(second.trace.steps[0].feedback, "true");
+    let names: Vec<String> = s.variables().into_iter().map(|(n, _)| n).collect();
+    for n in ["scan_1", "e", "m", "e_1", "m_1", "m_2", "e_2"] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // Aliases are not aliased again, and inputs are never.
+    assert!(
+        !names.iter().any(|x| x == "m_1_2" || x == "scan_1_1"),
+        "{names:?}"
+    );
+}

@@ -75,6 +75,9 @@ pub struct Target {
     pub labels: BTreeMap<Source, Vec<i32>>,
     /// Whether the entry is a group of other entries rather than a single structure.
     pub is_group: bool,
+    /// What users mean by the word, where that needs saying (`brain mask`: the brain with the
+    /// ventricles, as skull-stripping tools give it).
+    pub definition: Option<String>,
 }
 
 impl Target {
@@ -127,6 +130,9 @@ struct Entry {
     groups: Vec<String>,
     territory: Option<Territory>,
     site: Option<String>,
+    /// What the word means to users when it differs from a naive reading (documented in
+    /// docs/vocabulary.md, "Everyday meanings").
+    definition: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -287,6 +293,7 @@ impl Vocabulary {
                     site: e.site.clone(),
                     labels,
                     is_group: *is_group,
+                    definition: e.definition.clone(),
                 });
             }
         }
@@ -452,6 +459,30 @@ pub fn to_markdown(vocabulary: &Vocabulary) -> String {
                 .join(" ")
         }
     };
+    let defined: Vec<&Target> = vocabulary
+        .targets()
+        .iter()
+        .filter(|t| t.definition.is_some() && t.hemisphere == Hemisphere::Both)
+        .collect();
+    if !defined.is_empty() {
+        let mut section = String::from(
+            "## Everyday meanings\n\nWords whose meaning users take from their tools, and what \
+             VoxelPrompt segments for them (the `definition` of the entry in \
+             `configs/synth/vocabulary.toml`; training, the task grammar and the checker use the \
+             same ids).\n\n| target | also asked as | means |\n|---|---|---|\n",
+        );
+        for t in defined {
+            section.push_str(&format!(
+                "| {} | {} | {} |\n",
+                t.name,
+                t.synonyms.join(", "),
+                t.definition.as_deref().unwrap_or_default()
+            ));
+        }
+        section.push_str("\n## All targets\n\n");
+        let at = out.find("| target | hemisphere").unwrap_or(out.len());
+        out.insert_str(at, &section);
+    }
     for t in vocabulary.targets() {
         out.push_str(&format!(
             "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",

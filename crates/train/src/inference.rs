@@ -112,83 +112,138 @@ pub fn answer(
     prompt: &str,
     options: &AnswerOptions,
 ) -> Result<Answer> {
-    let started = Instant::now();
-    let device = model.net.agent.device();
-    let infos: Vec<VolumeInfo> = scans
-        .iter()
-        .map(|s| VolumeInfo {
-            name: s.name.clone(),
-            modality: s.modality.clone(),
-            acquired: s.date.clone(),
+    Conversation::new(model, scans, options.clone())?.ask(prompt)
+}
+
+/// Questions about the same scans in one runtime environment (`voxelprompt chat`): each is
+/// answered by a program the agent writes from the question and the scans' metadata alone
+/// (the agent was trained on single questions, so it does not see earlier ones), while the
+/// variables every program leaves stay reachable as `NAME_TURN` (`m_1`, `e_2`) for later
+/// programs and for hand-written code ([`Conversation::run_code`]).
+pub struct Conversation<'m> {
+    model: &'m Model,
+    infos: Vec<VolumeInfo>,
+    backend: Arc<UnetBackend>,
+    session: Session,
+    options: AnswerOptions,
+    turns: usize,
+}
+
+impl<'m> Conversation<'m> {
+    /// A conversation about `scans`.
+    pub fn new(model: &'m Model, scans: &[Scan], options: AnswerOptions) -> Result<Self> {
+        let device = model.net.agent.device();
+        let infos: Vec<VolumeInfo> = scans
+            .iter()
+            .map(|s| VolumeInfo {
+                name: s.name.clone(),
+                modality: s.modality.clone(),
+                acquired: s.date.clone(),
+            })
+            .collect();
+        let backend = Arc::new(UnetBackend::inference(
+            model.net.vision.clone(),
+            device,
+            model.config.preprocessing.clone(),
+            scans
+                .iter()
+                .map(|s| (s.image.clone(), s.normalisation()))
+                .collect(),
+        ));
+        let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
+        let session = Session::new(
+            scans
+                .iter()
+                .map(|s| (s.name.clone(), s.image.clone()))
+                .collect(),
+            dyn_backend,
+            options.limits.clone(),
+        )?;
+        Ok(Conversation {
+            model,
+            infos,
+            backend,
+            session,
+            options,
+            turns: 0,
         })
-        .collect();
-    let mu1 = AgentSequence::initial(&model.tokenizer, prompt, &infos)?;
-    let mut decoder = DecodeSession::new(&model.net.agent, &model.tokenizer, mu1, None)?;
-    let backend = Arc::new(UnetBackend::inference(
-        model.net.vision.clone(),
-        device.clone(),
-        model.config.preprocessing.clone(),
-        scans
-            .iter()
-            .map(|s| (s.image.clone(), s.normalisation()))
-            .collect(),
-    ));
-    let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
-    let mut session = Session::new(
-        scans
-            .iter()
-            .map(|s| (s.name.clone(), s.image.clone()))
-            .collect(),
-        dyn_backend,
-        options.limits.clone(),
-    )?;
-    let decode_options = DecodeOptions {
-        max_new_tokens: options.max_new_tokens,
-        ..DecodeOptions::default()
-    };
-    let mut steps = Vec::new();
-    let ending = loop {
-        if steps.len() >= options.max_steps {
-            break Ending::StepLimit;
-        }
-        let t = Instant::now();
-        let step = decoder.decode_step(&decode_options)?;
-        let decode_seconds = t.elapsed().as_secs_f64();
-        let phis = match &step.phi {
-            Some(rows) => phi_values(rows.clone())?,
-            None => Vec::new(),
+    }
+
+    /// Answers `prompt`: greedy decoding of one step at a time, each run in the environment,
+    /// until the program calls `stop()` or a limit is reached.
+    pub fn ask(&mut self, prompt: &str) -> Result<Answer> {
+        let started = Instant::now();
+        let model = self.model;
+        let device = model.net.agent.device();
+        let mu1 = AgentSequence::initial(&model.tokenizer, prompt, &self.infos)?;
+        let mut decoder = DecodeSession::new(&model.net.agent, &model.tokenizer, mu1, None)?;
+        let decode_options = DecodeOptions {
+            max_new_tokens: self.options.max_new_tokens,
+            ..DecodeOptions::default()
         };
-        let t = Instant::now();
-        let outcome = session.step(&step.code, &phis)?;
-        let run_seconds = t.elapsed().as_secs_f64();
-        steps.push(StepRecord {
-            code: step.code.clone(),
-            feedback: outcome.feedback_text(),
-            error: outcome.error.as_ref().map(|e| e.to_string()),
-            decode_seconds,
-            run_seconds,
-            vision_seconds: backend.take_vision_seconds(),
-        });
-        if outcome.stopped {
-            break Ending::Stopped;
-        }
-        if step.stop == StopReason::SequenceLimit {
-            break Ending::SequenceLimit;
-        }
-        let eps = eps_rows(&outcome.feedback, &device);
-        if let Err(e) = decoder.push_feedback(&outcome.feedback, eps) {
-            if matches!(e, agent::AgentError::SequenceTooLong { .. }) {
+        let mut steps = Vec::new();
+        let ending = loop {
+            if steps.len() >= self.options.max_steps {
+                break Ending::StepLimit;
+            }
+            let t = Instant::now();
+            let step = decoder.decode_step(&decode_options)?;
+            let decode_seconds = t.elapsed().as_secs_f64();
+            let phis = match &step.phi {
+                Some(rows) => phi_values(rows.clone())?,
+                None => Vec::new(),
+            };
+            let t = Instant::now();
+            let outcome = self.session.step(&step.code, &phis)?;
+            let run_seconds = t.elapsed().as_secs_f64();
+            steps.push(StepRecord {
+                code: step.code.clone(),
+                feedback: outcome.feedback_text(),
+                error: outcome.error.as_ref().map(|e| e.to_string()),
+                decode_seconds,
+                run_seconds,
+                vision_seconds: self.backend.take_vision_seconds(),
+            });
+            if outcome.stopped {
+                break Ending::Stopped;
+            }
+            if step.stop == StopReason::SequenceLimit {
                 break Ending::SequenceLimit;
             }
-            return Err(e.into());
-        }
-    };
-    Ok(Answer {
-        output: session.finish(),
-        steps,
-        ending,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+            let eps = eps_rows(&outcome.feedback, &device);
+            if let Err(e) = decoder.push_feedback(&outcome.feedback, eps) {
+                if matches!(e, agent::AgentError::SequenceTooLong { .. }) {
+                    break Ending::SequenceLimit;
+                }
+                return Err(e.into());
+            }
+        };
+        self.turns += 1;
+        Ok(Answer {
+            output: self.session.end_turn(self.turns),
+            steps,
+            ending,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Runs hand-written code (no `<mod>` markers) in the environment as a turn of its own:
+    /// measurements on masks of earlier answers, `show`, `respond`.
+    pub fn run_code(&mut self, code: &str) -> Result<(runtime::StepOutcome, RunOutput)> {
+        let outcome = self.session.step(code, &[])?;
+        self.turns += 1;
+        Ok((outcome, self.session.end_turn(self.turns)))
+    }
+
+    /// The variables now defined (name, Rust type of the value).
+    pub fn variables(&self) -> Vec<(String, String)> {
+        self.session.variables()
+    }
+
+    /// Turns so far (questions and hand-written code).
+    pub fn turns(&self) -> usize {
+        self.turns
+    }
 }
 
 /// The ϕ rows of a decoded step as the runtime's plain vectors.

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::family::{Family, FamilyInfo, Group, Outcome};
 use crate::grammar::GrammarBuilder;
 use crate::program::{generate_first, ProgramBuilder, Reply};
-use crate::scenario::{Key, Scenario};
+use crate::scenario::{Key, Roi, Scenario};
 use rand::rngs::StdRng;
 
 /// Margin used when the prompt names none, mm.
@@ -24,6 +24,7 @@ pub fn families() -> Vec<Box<dyn Family>> {
         Box::new(ImageOp(Op::Remove)),
         Box::new(ImageOp(Op::Extract)),
         Box::new(ImageOp(Op::Crop)),
+        Box::new(ImageOp(Op::SkullStrip)),
     ]
 }
 
@@ -32,7 +33,12 @@ enum Op {
     Remove,
     Extract,
     Crop,
+    /// Extract with the region fixed to the brain mask, asked in skull-stripping words.
+    SkullStrip,
 }
+
+/// The vocabulary target skull stripping keeps (docs/vocabulary.md, "Everyday meanings").
+pub const SKULL_STRIP_TARGET: &str = "brain mask";
 
 /// Remove, extract or crop around a region of interest.
 pub struct ImageOp(Op);
@@ -47,8 +53,13 @@ impl Family for ImageOp {
             ),
             Op::Extract => (
                 "extract_roi",
-                "the scan inside a region only (e.g. skull stripping: extract the brain)",
+                "the scan inside a region only (e.g. keep only the hippocampus; \"extract the brain\" is skull_strip)",
                 "volume `extracted` = mask_image(scan_1, roi); `Extracted the X (V mL) from scan_1.`",
+            ),
+            Op::SkullStrip => (
+                "skull_strip",
+                "the scan skull-stripped: everything outside the brain mask (the brain with its ventricles) set to 0",
+                "volume `brain` = mask_image(scan_1, brain mask); `Skull-stripped scan_1: the brain mask is V mL.`",
             ),
             Op::Crop => (
                 "crop_to_roi",
@@ -86,6 +97,15 @@ impl Family for ImageOp {
                 "{req}keep only the {roi}{in_scan} and zero the rest{end}",
                 "{the_scan} restricted to the {roi}{please_suffix}",
                 "{req}mask {the_scan} to the {roi}{end}",
+            ],
+            Op::SkullStrip => &[
+                "{req}{strip_verb} {the_scan}{end}",
+                "{req}{strip_verb}{end}",
+                "{can_you}{strip_verb} {the_scan}{qend}",
+                "{req}remove the skull and everything outside the brain{in_scan}{end}",
+                "{i_want} {the_scan} {stripped_adj}{end}",
+                "{req}brain extraction{in_scan}{please_suffix}",
+                "{req}extract the brain from {the_scan}{end}",
             ],
             Op::Crop => &[
                 "{req}{crop_verb} {the_scan} to the {roi}{margin}{end}",
@@ -129,10 +149,35 @@ impl Family for ImageOp {
             ],
         );
         g.rule("crop_verb", &["crop", "trim", "cut down", "reduce"]);
+        g.rule(
+            "strip_verb",
+            &[
+                "skull strip",
+                "skull-strip",
+                "strip the skull from",
+                "do brain extraction on",
+                "run BET on",
+                "remove the non-brain tissue from",
+            ],
+        );
+        g.rule(
+            "stripped_adj",
+            &[
+                "skull stripped",
+                "skull-stripped",
+                "brain-extracted",
+                "with the skull removed",
+            ],
+        );
     }
 
     fn space(&self, cat: &Catalogue) -> Result<Vec<Scenario>> {
-        let rois = roi_space(cat, |_| true, |_| true);
+        let rois = match self.0 {
+            Op::SkullStrip => vec![Roi::Anatomy(cat.target_index(SKULL_STRIP_TARGET)?)],
+            // "Extract the brain" means skull stripping (the brain mask), not the parenchyma.
+            Op::Extract => roi_space(cat, |t| t.name != "brain", |_| true),
+            _ => roi_space(cat, |_| true, |_| true),
+        };
         let mut out = Vec::new();
         for r in rois {
             let base = Scenario::new().with("roi", Key::Roi(r));
@@ -185,6 +230,14 @@ impl Family for ImageOp {
                     .text(&format!("Extracted the {name} ("))
                     .number("volume(m)", ml, Quantity::VolumeMl, &what)
                     .text(") from scan_1."),
+            ),
+            Op::SkullStrip => (
+                "brain",
+                OutputKind::Extracted,
+                Reply::new()
+                    .text(&format!("Skull-stripped scan_1: the {name} is "))
+                    .number("volume(m)", ml, Quantity::VolumeMl, &what)
+                    .text("."),
             ),
             Op::Crop => {
                 let Some(Key::Margin(m)) = s.get("margin") else {

@@ -53,15 +53,15 @@ const SYNTHETIC_CASES: &[(&str, &str)] = &[
 
 /// Questions asked of the real brain.
 const REAL_PROMPTS: &[(&str, &str)] = &[
-    ("5-real-brain-mask", "Extract the brain and give its volume."),
+    (
+        "5-real-brain-mask",
+        "Extract the brain and give its volume.",
+    ),
     (
         "6-real-white-matter",
         "Segment the white matter and tell me its volume.",
     ),
-    (
-        "7-real-ventricles",
-        "How large are the lateral ventricles?",
-    ),
+    ("7-real-ventricles", "How large are the lateral ventricles?"),
 ];
 
 /// nilearn's MNI152 2009 T1 template in the anatomy cache (see `scripts/fetch_anatomy.py`).
@@ -114,7 +114,14 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 io::read_image(&path).with_context(|| format!("reading {}", path.display()))?,
             );
             for &(folder, prompt) in REAL_PROMPTS {
-                let r = real_case(&loaded, &image, &path, prompt, &args.out.join(folder), folder)?;
+                let r = real_case(
+                    &loaded,
+                    &image,
+                    &path,
+                    prompt,
+                    &args.out.join(folder),
+                    folder,
+                )?;
                 print_case(&r);
                 results.push(r);
             }
@@ -249,7 +256,10 @@ fn print_case(r: &CaseResult) {
     if let Some(v) = &r.verdict {
         println!("verdict:  {v}");
     }
-    println!("({:.1} s; report, masks and pictures in {})", r.seconds, r.folder);
+    println!(
+        "({:.1} s; report, masks and pictures in {})",
+        r.seconds, r.folder
+    );
 }
 
 fn or_none(text: &str) -> &str {

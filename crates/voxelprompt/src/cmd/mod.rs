@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod batch;
+pub mod chat;
 pub mod demo;
 pub mod eval;
 pub mod example;

@@ -241,9 +241,34 @@ pub fn answer_into(
     read_inputs_s: f64,
 ) -> Result<Answered> {
     let started = Instant::now();
-    let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
     let result = answer(&loaded.model, scans, prompt, options).context("answering")?;
     let answer_s = started.elapsed().as_secs_f64();
+    write_answer(
+        loaded,
+        scans,
+        parsed,
+        prompt,
+        result,
+        out,
+        read_inputs_s,
+        answer_s,
+    )
+}
+
+/// The report of an answer (and, with `out`, report.json, trace.json, output volumes and
+/// overlays written there; report.json last, so its presence marks a finished answer).
+#[allow(clippy::too_many_arguments)]
+pub fn write_answer(
+    loaded: &LoadedModel,
+    scans: &[Scan],
+    parsed: &[ScanArg],
+    prompt: &str,
+    result: Answer,
+    out: Option<&Path>,
+    read_inputs_s: f64,
+    answer_s: f64,
+) -> Result<Answered> {
+    let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
     let t = Instant::now();
     let outputs = match out {
         Some(dir) => write_outputs(dir, &result, scans, &given)?,
@@ -299,7 +324,8 @@ pub fn answer_into(
         },
     };
     report.seconds.write_s = t.elapsed().as_secs_f64();
-    report.seconds.total_s = loaded.load_seconds + read_inputs_s + started.elapsed().as_secs_f64();
+    report.seconds.total_s =
+        loaded.load_seconds + read_inputs_s + answer_s + report.seconds.write_s;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = out {
         let path = dir.join("report.json");
@@ -373,7 +399,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 /// Writes every output volume (NIfTI, on its input's grid), a PNG per mask and `trace.json`;
 /// returns the paths written.
-fn write_outputs(
+pub fn write_outputs(
     dir: &Path,
     result: &Answer,
     scans: &[Scan],
