@@ -19,7 +19,8 @@ use std::path::Path;
 
 use agent::{AgentModel, AgentTokenizer, DecoderConfig};
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::store::{FloatCastAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::DType;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -155,6 +156,15 @@ impl ModelConfig {
     }
 }
 
+/// How the weights of a saved model are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsPrecision {
+    /// 32-bit floats, as trained (checkpoints).
+    F32,
+    /// 16-bit floats (shipped models: half the size).
+    F16,
+}
+
 /// Agent and vision network as one module, so one optimiser and one backward pass train both.
 #[derive(Module, Debug)]
 pub struct JointNet {
@@ -281,6 +291,12 @@ impl Model {
     /// then replaces `dir` (an existing model there is removed only after the new one is
     /// complete).
     pub fn save(&self, dir: &Path) -> Result<Manifest> {
+        self.save_as(dir, WeightsPrecision::F32)
+    }
+
+    /// [`Model::save`] with the weights stored at `precision` ([`Model::load`] reads either;
+    /// f16 halves a shipped model, at a relative rounding error below 1e-3 per weight).
+    pub fn save_as(&self, dir: &Path, precision: WeightsPrecision) -> Result<Manifest> {
         let parent = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -295,7 +311,7 @@ impl Model {
             std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
         }
         std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-        let manifest = self.write_files(&staging)?;
+        let manifest = self.write_files(&staging, precision)?;
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         if dir.exists() {
             std::fs::rename(dir, &old).map_err(|e| TrainError::io(dir, e))?;
@@ -307,7 +323,7 @@ impl Model {
         Ok(manifest)
     }
 
-    fn write_files(&self, dir: &Path) -> Result<Manifest> {
+    fn write_files(&self, dir: &Path, precision: WeightsPrecision) -> Result<Manifest> {
         let config_path = dir.join(CONFIG_FILE);
         let json = serde_json::to_string_pretty(&self.config)
             .map_err(|e| TrainError::Backend(e.to_string()))?;
@@ -318,6 +334,9 @@ impl Model {
             .map_err(|e| TrainError::checkpoint(&tok_path, e.to_string()))?;
         let weights = dir.join(WEIGHTS_FILE);
         let mut store = SafetensorsStore::from_file(&weights).overwrite(true);
+        if precision == WeightsPrecision::F16 {
+            store = store.with_to_adapter(FloatCastAdapter::to(DType::F16));
+        }
         self.net
             .valid()
             .save_into(&mut store)
@@ -390,7 +409,9 @@ impl Model {
             .map_err(|e| TrainError::checkpoint(&tok_path, e.to_string()))?;
         let mut model = Model::new(config, tokenizer, 0, device)?;
         let weights = dir.join(WEIGHTS_FILE);
-        let mut store = SafetensorsStore::from_file(&weights);
+        // Weights stored as f16 (a shipped model) become f32 again; f32 ones pass unchanged.
+        let mut store = SafetensorsStore::from_file(&weights)
+            .with_from_adapter(FloatCastAdapter::to(DType::F32));
         let result = model
             .net
             .load_from(&mut store)

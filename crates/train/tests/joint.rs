@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use tasks::Catalogue;
 use train::joint::{sample_loss, LossContext};
-use train::model::{Model, ModelConfig};
+use train::model::{Model, ModelConfig, WeightsPrecision};
 use train::preprocess::{Modality, Preprocessing};
 use train::trainer::{self, JointSettings, JointTrainer, SeedPurpose, TrainJob};
 use voxel::metrics::dice;
@@ -205,10 +205,36 @@ fn a_saved_model_reloads_with_identical_outputs_and_bad_files_are_named() {
         .unwrap();
     let h1 = model.net.agent.forward_hidden(x1, None).unwrap();
     let h2 = loaded.net.agent.forward_hidden(x2, None).unwrap();
-    assert_eq!(
-        h1.into_data().try_to_vec::<f32>().unwrap(),
-        h2.into_data().try_to_vec::<f32>().unwrap()
+    let h1 = h1.into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(h1, h2.into_data().try_to_vec::<f32>().unwrap());
+
+    // Stored as f16 (a shipped model): half the bytes, the same network to f16 rounding.
+    let half = dir.path().join("half");
+    model.save_as(&half, WeightsPrecision::F16).unwrap();
+    let full_bytes = std::fs::metadata(path.join("weights.safetensors"))
+        .unwrap()
+        .len();
+    let half_bytes = std::fs::metadata(half.join("weights.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        (half_bytes as f64) < 0.55 * full_bytes as f64,
+        "f16 weights {half_bytes} bytes vs f32 {full_bytes}"
     );
+    let (from_half, _) = Model::load(&half, &device).unwrap();
+    let x3 = from_half
+        .net
+        .agent
+        .input_embeddings(&tokens, 1, tokens.len(), &[], None)
+        .unwrap();
+    let h3 = from_half.net.agent.forward_hidden(x3, None).unwrap();
+    let h3 = h3.into_data().try_to_vec::<f32>().unwrap();
+    let worst = h1
+        .iter()
+        .zip(&h3)
+        .map(|(a, b)| (a - b).abs() / (1.0 + a.abs()))
+        .fold(0.0f32, f32::max);
+    assert!(worst < 2e-2, "f16 model differs by {worst}");
 
     // A truncated weights file, an edited config and a missing tokenizer are named.
     let weights = path.join("weights.safetensors");

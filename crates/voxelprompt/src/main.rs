@@ -39,6 +39,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Joint training of the agent and the vision network on synthesised task samples.
     Train(cmd::train::TrainArgs),
+    /// Put a training run's checkpoint and its held-out evaluation in models/ (f16 weights).
+    Ship(cmd::ship::ShipArgs),
     /// Questions about the same scans, one after another, in one persistent environment.
     Chat(cmd::chat::ChatArgs),
     /// The shipped model on built-in cases: synthetic subjects with the truth, a real brain MRI.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cmd::eval::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Chat(args) => cmd::chat::run(&args),
+        Command::Ship(args) => cmd::ship::run(&args),
         Command::Batch(args) => cmd::batch::run(&args),
     };
     match result {

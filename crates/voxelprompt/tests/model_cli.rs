@@ -264,4 +264,135 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     for id in families.keys() {
         assert!(md.contains(&format!("| {id} |")), "report.md lacks {id}");
     }
+
+    // `ship`: the checkpoint in f16 with its training log and evaluation; a worse model does
+    // not replace a better one.
+    let shipped = root.join("models/voxelprompt-small");
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&ev),
+        "--out",
+        p(&shipped),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "weights.safetensors",
+        "manifest.json",
+        "train.csv",
+        "eval/report.md",
+        "eval/report.json",
+    ] {
+        assert!(shipped.join(f).is_file(), "{f} not shipped");
+    }
+    let size = |d: &Path| {
+        std::fs::metadata(d.join("weights.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(size(&shipped) * 10 < size(&model) * 6, "weights not in f16");
+    std::fs::write(shipped.join("MODEL.md"), "card").unwrap();
+    let old_report = std::fs::read_to_string(shipped.join("eval/report.json")).unwrap();
+    let mut better: serde_json::Value = serde_json::from_str(&old_report).unwrap();
+    better["success"] = serde_json::json!(0.5);
+    std::fs::write(shipped.join("eval/report.json"), better.to_string()).unwrap();
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&ev),
+        "--out",
+        p(&shipped),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("not replacing"),
+        "{}",
+        text(&o)
+    );
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&ev),
+        "--out",
+        p(&shipped),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(shipped.join("MODEL.md")).unwrap(),
+        "card"
+    );
+
+    // `chat` with scripted stdin: the shipped model answers, hand-written code reaches the
+    // variables of earlier turns as NAME_TURN, :save writes each answer.
+    let saved = root.join("chat");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
+        .args([
+            "chat",
+            "--model",
+            p(&shipped),
+            "--max-steps",
+            "1",
+            &format!("t1={}", p(&scan)),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        write!(
+            stdin,
+            "Segment the brain.\n:code let v = 2 + 3; read(v);\n:code read(v_2 * 2);\n:vars\n:steps\n:save {}\n:nonsense\n:quit\n",
+            p(&saved)
+        )
+        .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines().any(|l| l == "5") && out.lines().any(|l| l == "10"),
+        "{out}"
+    );
+    assert!(
+        out.contains("v_2: integer") && out.contains("t1: volume"),
+        "{out}"
+    );
+    assert!(out.contains("-- step 1 --"), "{out}");
+    assert!(
+        out.contains("unknown or incomplete command :nonsense"),
+        "{out}"
+    );
+    assert!(saved.join("01/report.json").is_file(), "{out}");
+
+    // `demo` runs every built-in case with the model and writes a summary.
+    let demo = root.join("demo");
+    let o = voxelprompt(&[
+        "demo",
+        "--model",
+        p(&shipped),
+        "--out",
+        p(&demo),
+        "--spacing",
+        "4",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "24",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = std::fs::read_to_string(demo.join("summary.md")).unwrap();
+    for case in ["1-segment-and-measure", "4-longitudinal"] {
+        assert!(summary.contains(case), "{summary}");
+        assert!(demo.join(case).join("report.json").is_file(), "{case}");
+    }
+    assert!(text(&o).contains("truth:"), "{}", text(&o));
 }

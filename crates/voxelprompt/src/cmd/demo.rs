@@ -41,6 +41,12 @@ pub struct DemoArgs {
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Most program steps per answer.
+    #[arg(long, default_value_t = 8)]
+    max_steps: usize,
+    /// Most tokens per step.
+    #[arg(long, default_value_t = 400)]
+    max_new_tokens: usize,
 }
 
 /// The synthetic cases: (folder, task family).
@@ -89,6 +95,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut results = Vec::new();
+    let options = AnswerOptions {
+        max_steps: args.max_steps,
+        max_new_tokens: args.max_new_tokens,
+        ..AnswerOptions::default()
+    };
 
     let config = synth::SynthConfig::builtin()?;
     let anatomy = synth::subject::load_anatomies("all", &config)?
@@ -102,7 +113,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let sample = cat
             .sample_split(family, args.seed + k as u64, TemplateSplit::HeldOut)
             .with_context(|| format!("synthesising the {family} case"))?;
-        let r = synthetic_case(&loaded, &sample, &args.out.join(folder), folder)?;
+        let r = synthetic_case(&loaded, &sample, &args.out.join(folder), folder, &options)?;
         print_case(&r);
         results.push(r);
     }
@@ -121,6 +132,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                     prompt,
                     &args.out.join(folder),
                     folder,
+                    &options,
                 )?;
                 print_case(&r);
                 results.push(r);
@@ -145,6 +157,7 @@ fn synthetic_case(
     sample: &TaskSample,
     dir: &Path,
     folder: &str,
+    options: &AnswerOptions,
 ) -> Result<CaseResult> {
     let inputs_dir = dir.join("inputs");
     std::fs::create_dir_all(&inputs_dir)
@@ -174,7 +187,7 @@ fn synthetic_case(
         &parsed,
         &sample.prompt.text,
         Some(dir),
-        &AnswerOptions::default(),
+        options,
         0.0,
     )?;
     let output = &done.answer.output;
@@ -208,6 +221,7 @@ fn real_case(
     prompt: &str,
     dir: &Path,
     folder: &str,
+    options: &AnswerOptions,
 ) -> Result<CaseResult> {
     let scans = [Scan {
         name: "t1".into(),
@@ -221,15 +235,7 @@ fn real_case(
         path: path.to_path_buf(),
     }];
     let started = Instant::now();
-    let done = answer_into(
-        loaded,
-        &scans,
-        &parsed,
-        prompt,
-        Some(dir),
-        &AnswerOptions::default(),
-        0.0,
-    )?;
+    let done = answer_into(loaded, &scans, &parsed, prompt, Some(dir), options, 0.0)?;
     let output = &done.answer.output;
     Ok(CaseResult {
         folder: folder.to_string(),

@@ -1,0 +1,145 @@
+//! `voxelprompt ship --run RUN --eval EVAL [--out models/voxelprompt-small] [--force]`: puts a
+//! training run's checkpoint in the repository as the shipped model: the weights in f16, its
+//! config, tokenizer and checksum manifest, the run's `train.csv` and `loss.png`, and the
+//! held-out evaluation (`eval/report.md`, `eval/report.json`). The model card `MODEL.md` in the
+//! folder is kept (it is written by hand).
+//!
+//! The shipped model is replaced only when the new one's end-to-end success on the held-out
+//! evaluation is at least the old one's (`--force` overrides), so git history does not fill
+//! with checkpoints that are no better.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use train::model::{Model, WeightsPrecision};
+
+/// Arguments of `ship`.
+#[derive(clap::Args)]
+pub struct ShipArgs {
+    /// Training run directory (its `checkpoint/model` is shipped), or a model directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Directory of `voxelprompt eval` on that model (report.md, report.json).
+    #[arg(long)]
+    eval: PathBuf,
+    /// The shipped model's folder.
+    #[arg(long, default_value = "models/voxelprompt-small")]
+    out: PathBuf,
+    /// Replace the shipped model even when its evaluation was better.
+    #[arg(long)]
+    force: bool,
+}
+
+/// End-to-end success in an evaluation's report.json.
+fn eval_success(report: &Path) -> Result<f64> {
+    let text =
+        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    json["success"]
+        .as_f64()
+        .with_context(|| format!("{} has no numeric `success`", report.display()))
+}
+
+pub fn run(args: &ShipArgs) -> Result<()> {
+    let model_dir = if args.run.join("checkpoint/model").is_dir() {
+        args.run.join("checkpoint/model")
+    } else {
+        args.run.clone()
+    };
+    let new_report = args.eval.join("report.json");
+    let new_success = eval_success(&new_report)?;
+    let old_report = args.out.join("eval/report.json");
+    if old_report.is_file() && !args.force {
+        let old = eval_success(&old_report)?;
+        if new_success < old {
+            bail!(
+                "the shipped model succeeds on {:.1} % of its held-out evaluation and this one on \
+                 {:.1} %; not replacing it (--force to do it anyway)",
+                100.0 * old,
+                100.0 * new_success
+            );
+        }
+    }
+    let (model, _) = Model::load(&model_dir, &burn::tensor::Device::flex())
+        .with_context(|| format!("loading {}", model_dir.display()))?;
+
+    let parent = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "model".into());
+    let staging = parent.join(format!(".{name}.ship-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    model
+        .save_as(&staging, WeightsPrecision::F16)
+        .with_context(|| format!("writing {}", staging.display()))?;
+    let copy = |from: PathBuf, to: PathBuf| -> Result<()> {
+        if let Some(p) = to.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::copy(&from, &to)
+            .map(|_| ())
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))
+    };
+    for f in ["train.csv", "loss.png"] {
+        let from = args.run.join(f);
+        if from.is_file() {
+            copy(from, staging.join(f))?;
+        }
+    }
+    for f in ["report.md", "report.json"] {
+        copy(args.eval.join(f), staging.join("eval").join(f))?;
+    }
+    let card = args.out.join("MODEL.md");
+    if card.is_file() {
+        copy(card, staging.join("MODEL.md"))?;
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if args.out.exists() {
+        std::fs::rename(&args.out, &old)
+            .with_context(|| format!("moving {} aside", args.out.display()))?;
+    }
+    std::fs::rename(&staging, &args.out)
+        .with_context(|| format!("putting the model in {}", args.out.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    let bytes: u64 = walk_bytes(&args.out)?;
+    println!(
+        "shipped {} ({:.1} MB; held-out success {:.1} %) into {}",
+        model_dir.display(),
+        bytes as f64 / 1e6,
+        100.0 * new_success,
+        args.out.display()
+    );
+    if !args.out.join("MODEL.md").is_file() {
+        println!(
+            "write the model card {}",
+            args.out.join("MODEL.md").display()
+        );
+    }
+    Ok(())
+}
+
+/// Total size of the files under `dir`.
+fn walk_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            walk_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
