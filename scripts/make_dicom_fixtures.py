@@ -14,6 +14,7 @@ shuffled names, so only the positions can sort them. Every file carries a made-u
 name, ID and birth date, so tests can check that none of them is ever printed.
 """
 
+import io
 import json
 import math
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
+from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import (
@@ -31,6 +33,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
+    JPEGBaseline8Bit,
     RLELossless,
     generate_uid,
 )
@@ -139,6 +142,16 @@ class Series:
             ds.RescaleSlope = ds_str(self.slope)
             ds.RescaleIntercept = ds_str(self.intercept)
             ds.RescaleType = "HU" if self.modality == "CT" else "US"
+        if self.stored.dtype == np.uint8:
+            ds.BitsAllocated = ds.BitsStored = 8
+            ds.HighBit = 7
+            # JPEG baseline: encoded by Pillow (libjpeg); the truth is libjpeg's decoding.
+            buf = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(self.stored[:, :, k].T)).save(buf, "JPEG", quality=90)
+            ds.jpeg_bytes = buf.getvalue()
+            decoded = np.asarray(Image.open(io.BytesIO(ds.jpeg_bytes)))
+            self.stored[:, :, k] = decoded.T
+            return ds
         ds.PixelData = np.ascontiguousarray(self.stored[:, :, k].T).tobytes()
         return ds
 
@@ -212,7 +225,13 @@ def save(ds, path, transfer):
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
-    if transfer in (RLELossless, JPEG2000Lossless):
+    if transfer == JPEGBaseline8Bit:
+        ds.PixelData = pydicom.encaps.encapsulate([ds.jpeg_bytes])
+        del ds.jpeg_bytes
+        ds["PixelData"].VR = "OB"
+        meta.TransferSyntaxUID = transfer
+        ds.LossyImageCompression = "01"
+    elif transfer in (RLELossless, JPEG2000Lossless):
         ds.compress(transfer, encoding_plugin="pylibjpeg" if transfer == JPEG2000Lossless else "")
     else:
         meta.TransferSyntaxUID = transfer
@@ -261,6 +280,11 @@ def make_all(out):
                    modality="CT", signed=True, slope=1.0, intercept=-1024.0, seed=6)
         s.write_slices(out / name, transfer=ts)
         case(name, s)
+    jpeg = Series("jpeg", (32, 32, 4), rot[:, 0], rot[:, 1], (1.0, 1.0), 2.0, (0.0, 0.0, 0.0), seed=6)
+    yy, xx = np.mgrid[0:32, 0:32]
+    jpeg.stored = np.stack([(xx.T * 5 + yy.T * 3 + 20 * z) % 250 for z in range(4)], axis=2).astype(np.uint8)
+    jpeg.write_slices(out / "jpeg", transfer=JPEGBaseline8Bit)
+    case("jpeg", jpeg)
     mf = Series("multiframe", (12, 14, 10), rot[:, 0], rot[:, 1], (0.9, 1.1), 1.8, (1.0, 2.0, 3.0),
                 slope=2.0, intercept=5.0, seed=7)
     (out / "multiframe").mkdir()
@@ -313,7 +337,34 @@ def make_all(out):
     (mixed / "README.txt").write_text("not a DICOM file; readers skip it\n")
     manifest["mixed"] = {"path": str(mixed), "series": [1, 3, 5]}
 
+    manifest["codecs"] = codec_truth(out / "codecs")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+# Files shipped with pydicom, one per transfer syntax; the truth is pydicom's own decoding
+# (pylibjpeg for JPEG and JPEG 2000) with the modality LUT applied.
+CODEC_FILES = ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm",
+               "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "CT_small.dcm", "image_dfl.dcm",
+               "JPEG2000.dcm", "693_J2KI.dcm"]
+
+
+def codec_truth(folder):
+    from pydicom.pixels import apply_modality_lut
+
+    folder.mkdir(parents=True)
+    src = Path(pydicom.__file__).parent / "data" / "test_files"
+    out = {}
+    for name in CODEC_FILES:
+        ds = pydicom.dcmread(src / name)
+        values = apply_modality_lut(ds.pixel_array, ds).astype(np.float32)
+        truth = folder / (name[:-4] + ".nii")
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(values.T[:, :, None]), np.eye(4)), str(truth))
+        out[name] = {"path": str(src / name), "truth": str(truth),
+                     "transfer_syntax": ds.file_meta.TransferSyntaxUID.name}
+    out["unsupported"] = {"path": str(src / "MR_small_jpeg_ls_lossless.dcm")}
+    out["jpeg12"] = {"path": str(src / "JPGExtended.dcm")}
+    out["truncated"] = {"path": str(src / "MR_truncated.dcm")}
+    return out
 
 
 def make_bench(out, n):

@@ -44,7 +44,7 @@ pub enum DicomError {
     #[error(
         "{path}: transfer syntax {name} ({uid}) is not supported; readable are uncompressed \
          (implicit/explicit little endian, explicit big endian), deflate, RLE lossless, \
-         JPEG baseline/extended/lossless and JPEG 2000; convert the file (e.g. `gdcmconv --raw`)"
+         8-bit JPEG baseline, JPEG lossless and JPEG 2000; convert the file (e.g. `gdcmconv --raw`)"
     )]
     UnsupportedTransferSyntax {
         /// The file concerned.

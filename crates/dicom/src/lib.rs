@@ -19,7 +19,9 @@
 //! - uncompressed implicit VR little endian, explicit VR little and big endian;
 //! - deflated explicit VR little endian (flate2);
 //! - RLE lossless (dicom-rs);
-//! - JPEG baseline, extended and lossless (processes 1, 2/4, 14, 14 SV1; `jpeg-decoder`);
+//! - JPEG baseline 8-bit (process 1) and lossless (processes 14, 14 SV1) through
+//!   `jpeg-decoder`; 12-bit lossy JPEG (extended, process 4) is not decoded by it and fails
+//!   with [`DicomError::Decode`] naming the file;
 //! - JPEG 2000 lossless and lossy (`openjp2`, the pure-Rust port of OpenJPEG).
 //!
 //! JPEG-LS and JPEG XL need C libraries (CharLS) or are rare in archives; they, and any other
