@@ -91,12 +91,12 @@ pub enum DicomError {
     },
     /// No selector was given and the path holds several volumes.
     #[error(
-        "{path}: holds {count} volume series; choose one as {path}#SERIES_NUMBER or {path}#UID:\n{list}"
+        "{path}: holds {count} series; choose one as {path}#SERIES_NUMBER or {path}#UID:\n{list}"
     )]
     Ambiguous {
         /// The path scanned.
         path: PathBuf,
-        /// Number of candidate series.
+        /// Number of series found.
         count: usize,
         /// One line per series (no patient data).
         list: String,

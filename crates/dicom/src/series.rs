@@ -342,9 +342,9 @@ impl Scan {
             return match (volumes.len(), self.series.len()) {
                 (1, _) => Ok(volumes[0]),
                 (0, 1) => Ok(&self.series[0]),
-                (n, _) => Err(DicomError::Ambiguous {
+                _ => Err(DicomError::Ambiguous {
                     path: self.path.clone(),
-                    count: n.max(self.series.len()),
+                    count: self.series.len(),
                     list: self.listing(),
                 }),
             };

@@ -10,6 +10,7 @@ pub mod info;
 pub mod measure;
 pub mod render;
 pub mod run;
+pub mod scan_input;
 pub mod synth;
 pub mod tasks;
 pub mod train;
