@@ -174,8 +174,8 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
     let device = vision::compute_device(&args.device)?;
     let model = TrainedBaseline::load(&args.checkpoint, &device)
         .with_context(|| format!("loading the checkpoint {}", args.checkpoint.display()))?;
-    let image =
-        io::read_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let image = super::scan_input::read_scan(&args.image)
+        .with_context(|| format!("reading {}", args.image.display()))?;
     let mask =
         segment(&model, &image).with_context(|| format!("segmenting {}", args.image.display()))?;
     io::write_mask(&args.out, &mask).with_context(|| format!("writing {}", args.out.display()))?;

@@ -401,7 +401,7 @@ fn answer_job(
     let t = Instant::now();
     let mut scans = Vec::with_capacity(job.scans.len());
     for (arg, modality) in &job.scans {
-        let image = io::read_image(&arg.path)
+        let image = super::scan_input::read_scan(&arg.path)
             .with_context(|| format!("cannot read scan {}", arg.path.display()))?;
         scans.push(Scan {
             name: arg.name.clone(),

@@ -33,8 +33,8 @@ pub fn run(args: &ExecArgs) -> Result<()> {
         .with_context(|| format!("reading program {}", args.program.display()))?;
     let mut inputs = Vec::with_capacity(args.scans.len());
     for (i, path) in args.scans.iter().enumerate() {
-        let image =
-            io::read_image(path).with_context(|| format!("reading scan {}", path.display()))?;
+        let image = super::scan_input::read_scan(path)
+            .with_context(|| format!("reading scan {}", path.display()))?;
         inputs.push((format!("scan_{}", i + 1), image));
     }
     let ground_truth = match &args.labels {

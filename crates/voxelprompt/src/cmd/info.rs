@@ -8,7 +8,8 @@ use voxel::io;
 /// Arguments of `info`.
 #[derive(clap::Args)]
 pub struct InfoArgs {
-    /// NIfTI (.nii, .nii.gz) or FreeSurfer (.mgh, .mgz) files.
+    /// NIfTI (.nii, .nii.gz) or FreeSurfer (.mgh, .mgz) files, or DICOM folders, files or zips
+    /// (every series found is listed).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print JSON instead of text.
@@ -33,7 +34,15 @@ struct Report {
 /// Prints one report per file; fails on the first file that cannot be read.
 pub fn run(args: &InfoArgs) -> Result<()> {
     let mut reports = Vec::new();
+    let mut dicom_json = Vec::new();
     for path in &args.files {
+        if let Some(listing) = super::scan_input::dicom_listing(path)? {
+            match args.json {
+                true => dicom_json.push(listing.json),
+                false => println!("{}", listing.text),
+            }
+            continue;
+        }
         let raw = io::read_raw(path).with_context(|| format!("reading {}", path.display()))?;
         let geometry = raw.info.geometry()?;
         let values = raw.data.to_f32(raw.info.scaling);
@@ -58,7 +67,12 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         });
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        // NIfTI/MGH reports first, then one object per DICOM input with its series.
+        let mut all = serde_json::to_value(&reports)?;
+        if let Some(items) = all.as_array_mut() {
+            items.extend(dicom_json);
+        }
+        println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     for r in &reports {

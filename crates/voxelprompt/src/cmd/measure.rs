@@ -90,9 +90,10 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
     let labels = io::read_labels(&args.labels)
         .with_context(|| format!("reading label map {}", args.labels.display()))?;
     let image = match &args.image {
-        Some(p) => {
-            Some(io::read_image(p).with_context(|| format!("reading image {}", p.display()))?)
-        }
+        Some(p) => Some(
+            super::scan_input::read_scan(p)
+                .with_context(|| format!("reading image {}", p.display()))?,
+        ),
         None => None,
     };
     let lut = match &args.lut {

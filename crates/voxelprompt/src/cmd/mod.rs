@@ -12,6 +12,7 @@ pub mod info;
 pub mod measure;
 pub mod render;
 pub mod run;
+pub mod scan_input;
 pub mod ship;
 pub mod synth;
 pub mod tasks;

@@ -43,8 +43,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     inputs.extend(args.labels.as_deref());
     inputs.extend(args.lut.as_deref());
     io::ensure_not_input(&args.out, &inputs)?;
-    let image =
-        io::read_image(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let image = super::scan_input::read_scan(&args.image)
+        .with_context(|| format!("reading {}", args.image.display()))?;
     let labels = match &args.labels {
         Some(p) => Some(io::read_labels(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,

@@ -191,7 +191,7 @@ pub fn read_scans(args: &[String], modality: Option<&str>) -> Result<(Vec<Scan>,
     let parsed = parse_scans(args).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
     let mut scans = Vec::with_capacity(parsed.len());
     for s in &parsed {
-        let image = io::read_image(&s.path).map_err(|e| {
+        let image = super::scan_input::read_scan(&s.path).map_err(|e| {
             Exit::new(
                 EXIT_BAD_INPUT,
                 format!("cannot read scan {}: {e}", s.path.display()),
