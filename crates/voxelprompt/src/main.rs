@@ -11,6 +11,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Worker threads for the compute kernels (default: every core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress or informational lines on stderr (results and errors still print).
+    #[arg(long, short, global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +55,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cmd::set_quiet(cli.quiet);
+    if let Some(n) = cli.threads {
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
+        if let Err(e) = built {
+            eprintln!("error: cannot use {n} threads: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Info(args) => cmd::info::run(&args),
         Command::Example(args) => cmd::example::run(&args),

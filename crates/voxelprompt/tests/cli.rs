@@ -394,3 +394,18 @@ fn measure_names_labels_only_from_a_table_that_belongs_to_the_map() {
         names(&o)
     );
 }
+
+#[test]
+fn threads_and_quiet_are_global_flags() {
+    // The corpus writer reports on stderr; --quiet leaves only the corpus on stdout.
+    let o = voxelprompt(&["--threads", "1", "tasks", "corpus", "--n", "2", "--quiet"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("<step>"), "{out}");
+    assert!(err.is_empty(), "stderr under --quiet: {err}");
+    let o = voxelprompt(&["tasks", "corpus", "--n", "2"]);
+    let (_, err) = text(&o);
+    assert!(err.contains("wrote 2 samples"), "{err}");
+    let o = voxelprompt(&["--threads", "0x", "tasks", "list"]);
+    assert!(!o.status.success());
+}

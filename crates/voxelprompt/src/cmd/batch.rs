@@ -319,7 +319,7 @@ pub fn run(args: &BatchArgs) -> Result<()> {
         .copied()
         .filter(|j| !j.dir(&args.out).join("report.json").is_file())
         .collect();
-    eprintln!(
+    crate::cmd::note!(
         "shard {shard}/{shards}: {} of {} subject/session(s), {} already finished",
         mine.len(),
         jobs.len(),
@@ -331,7 +331,7 @@ pub fn run(args: &BatchArgs) -> Result<()> {
         ..AnswerOptions::default()
     };
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if crate::cmd::quiet() || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let next = AtomicUsize::new(0);
@@ -357,9 +357,9 @@ pub fn run(args: &BatchArgs) -> Result<()> {
                     if let Ok(mut n) = failed.lock() {
                         *n += 1;
                     }
-                    bar.suspend(|| eprintln!("{label}: failed: {e:#}"));
+                    bar.suspend(|| crate::cmd::note!("{label}: failed: {e:#}"));
                 } else {
-                    bar.suspend(|| eprintln!("{label}: done"));
+                    bar.suspend(|| crate::cmd::note!("{label}: done"));
                 }
                 bar.inc(1);
             });

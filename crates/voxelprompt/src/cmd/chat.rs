@@ -77,7 +77,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         if let Some(h) = &history {
             let _ = editor.load_history(h);
         }
-        eprintln!(
+        crate::cmd::note!(
             "model {} loaded in {:.1} s; scans: {}. :help for commands.",
             loaded.manifest.model,
             loaded.load_seconds,

@@ -52,7 +52,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let id = format!("{} {}", manifest.model, manifest.weights_id());
     let report = evaluate(model, &id, &options, |done, total, r| {
-        eprintln!(
+        crate::cmd::note!(
             "[{done}/{total}] {} {}: {} ({:.1} s)",
             r.family,
             r.anatomy,

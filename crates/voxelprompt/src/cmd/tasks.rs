@@ -184,9 +184,11 @@ fn corpus(args: &CorpusArgs) -> Result<()> {
             stats
         }
     };
-    eprintln!(
+    crate::cmd::note!(
         "wrote {} samples ({} bytes); {} skipped (no fitting subject)",
-        stats.samples, stats.bytes, stats.skipped
+        stats.samples,
+        stats.bytes,
+        stats.skipped
     );
     Ok(())
 }

@@ -60,7 +60,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (Some(dir), out) => {
             let t = JointTrainer::resume(dir, &device)
                 .with_context(|| format!("resuming {}", dir.display()))?;
-            eprintln!(
+            crate::cmd::note!(
                 "resuming {} at step {} (sample {}, {:.2} h trained, lr {:e})",
                 dir.display(),
                 t.state.step,
@@ -96,9 +96,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 }
                 None => {
                     let config = ModelConfig::named_or_file(&args.config)?;
-                    eprintln!(
+                    crate::cmd::note!(
                         "new {} model: training its tokenizer on {} task samples…",
-                        config.name, settings.tokenizer_samples
+                        config.name,
+                        settings.tokenizer_samples
                     );
                     trainer::new_model(config, &settings, args.seed, &device)?
                 }
@@ -135,7 +136,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Err(e) = train::plot::loss_png(&out.join("train.csv"), &plot) {
         eprintln!("warning: could not draw {}: {e}", plot.display());
     }
-    eprintln!(
+    crate::cmd::note!(
         "{} at step {} after {:.1} min; checkpoint in {}",
         if summary.interrupted {
             "interrupted"
@@ -153,7 +154,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 fn progress_bar(job: &TrainJob, step: u64) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
+    if crate::cmd::quiet() || !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = match job.steps {
@@ -192,7 +193,7 @@ fn report(row: &LogRow, bar: Option<&indicatif::ProgressBar>) {
             b.set_position(row.step);
             b.set_message(line);
         }
-        None => eprintln!("{line}"),
+        None => crate::cmd::note!("{line}"),
     }
 }
 
