@@ -44,15 +44,28 @@ pub fn percentiles(values: &[f32], qs: &[f64]) -> Result<Vec<f32>> {
                 return lower;
             }
             let upper = rest.iter().copied().fold(f32::INFINITY, f32::min);
-            let (a, b) = (lower as f64, upper as f64);
-            // numpy's lerp: from the nearer end, so t = 1 returns b exactly.
-            (if t < 0.5 {
-                a + (b - a) * t
-            } else {
-                b - (b - a) * (1.0 - t)
-            }) as f32
+            numpy_lerp(lower as f64, upper as f64, t) as f32
         })
         .collect())
+}
+
+/// numpy's linear interpolation between neighbouring order statistics `a` and `b`: from the
+/// nearer end, so `t = 1` returns `b` exactly.
+fn numpy_lerp(a: f64, b: f64, t: f64) -> f64 {
+    if t < 0.5 {
+        a + (b - a) * t
+    } else {
+        b - (b - a) * (1.0 - t)
+    }
+}
+
+/// The `q`-th percentile (0–100) of non-empty ascending `sorted` values by the rule of
+/// [`percentiles`], for callers that sorted once for several statistics.
+pub(crate) fn percentile_of_sorted(sorted: &[f32], q: f64) -> f64 {
+    let h = q / 100.0 * (sorted.len() - 1) as f64;
+    let k = (h.floor() as usize).min(sorted.len() - 1);
+    let hi = (k + 1).min(sorted.len() - 1);
+    numpy_lerp(sorted[k] as f64, sorted[hi] as f64, h - k as f64)
 }
 
 /// Which voxels the normalisation percentiles are computed from.

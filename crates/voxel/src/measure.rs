@@ -12,6 +12,7 @@
 //!   voxels used; a mask with no finite value inside is an [`VoxelError::EmptyMask`].
 
 use crate::error::{Result, VoxelError};
+use crate::intensity::percentile_of_sorted;
 use crate::volume::{Image, LabelMap, Mask};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -364,15 +365,6 @@ fn mean_std_of(values: &[f32]) -> (f64, f64) {
         .map(|&v| (v as f64 - mean) * (v as f64 - mean))
         .sum();
     (mean, (ss / n).sqrt())
-}
-
-/// numpy's default (linear) percentile of non-empty sorted values.
-fn percentile_of_sorted(sorted: &[f32], p: f64) -> f64 {
-    let pos = p / 100.0 * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let frac = pos - lo as f64;
-    sorted[lo] as f64 + frac * (sorted[hi] as f64 - sorted[lo] as f64)
 }
 
 /// Minimum and maximum over mask voxels of three linear functionals of the voxel index
