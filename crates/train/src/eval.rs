@@ -28,6 +28,10 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Anatomy choice (`all` = every real anatomy in the cache, else the phantom).
     pub anatomy: String,
+    /// Voxel sizes (mm) the subjects are synthesised at, one evaluation set each; empty: the
+    /// model's working spacing. Robustness to resolution: the model conforms every scan to its
+    /// own spacing, so finer or coarser inputs test the resampling path and partial volume.
+    pub spacings_mm: Vec<f64>,
     /// Limits of each answer.
     pub answer: AnswerOptions,
 }
@@ -37,7 +41,7 @@ pub struct EvalOptions {
 pub struct OutputDice {
     /// Output name.
     pub name: String,
-    /// The output's name as the ground-truth program shows it (names the target).
+    /// The target in words (`left hippocampus`, `the larger metastasis`), else the output name.
     pub target: String,
     /// Dice against the truth (0 when the output was not shown).
     pub dice: f64,
@@ -50,6 +54,8 @@ pub struct SampleResult {
     pub family: String,
     /// Anatomy the subject came from.
     pub anatomy: String,
+    /// Voxel size the subject was synthesised at, mm.
+    pub spacing_mm: f64,
     /// Sample seed.
     pub seed: u64,
     /// The prompt.
@@ -166,9 +172,18 @@ pub fn evaluate_sample(
                 output_score(o.kind, &input.image, &truth, found)?
             }
         };
+        let target = sample
+            .mods()
+            .find_map(|m| match m {
+                tasks::program::ModMeaning::Generate { target } if target.mask == o.target => {
+                    Some(target.description.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| o.name.clone());
         outputs.push(OutputDice {
             name: o.name.clone(),
-            target: o.name.clone(),
+            target,
             dice,
         });
     }
@@ -176,6 +191,11 @@ pub fn evaluate_sample(
     Ok(SampleResult {
         family: sample.family.clone(),
         anatomy: anatomy.to_string(),
+        spacing_mm: sample
+            .inputs
+            .first()
+            .map(|i| i.image.geometry().spacing_mm()[0])
+            .unwrap_or(f64::NAN),
         seed: sample.seed,
         prompt: sample.prompt.text.clone(),
         typo: sample.prompt.typo,
@@ -211,12 +231,22 @@ pub fn evaluate(
         default_family_weight: 1.0,
         ..JointSettings::builtin()?
     };
-    let sampler = JointSampler::new(
-        &settings,
-        model.config.preprocessing.spacing_mm,
-        options.seed,
-    )?;
-    let cats = sampler.catalogues();
+    let spacings = if options.spacings_mm.is_empty() {
+        vec![model.config.preprocessing.spacing_mm]
+    } else {
+        options.spacings_mm.clone()
+    };
+    let mut samplers = Vec::with_capacity(spacings.len());
+    for &mm in &spacings {
+        if !(mm.is_finite() && (0.5..=8.0).contains(&mm)) {
+            return Err(TrainError::Settings {
+                what: "evaluation spacing".into(),
+                problem: format!("{mm} mm is outside 0.5–8 mm"),
+            });
+        }
+        samplers.push(JointSampler::new(&settings, mm, options.seed)?);
+    }
+    let cats: Vec<&tasks::Catalogue> = samplers.iter().flat_map(|s| s.catalogues()).collect();
     let families: Vec<String> = cats[0]
         .families()
         .iter()
@@ -296,6 +326,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
                 s.modalities.first().map(String::as_str).unwrap_or("none")
             ),
             format!("anatomy: {}", s.anatomy),
+            format!("spacing: {} mm", s.spacing_mm),
         ];
         for k in keys {
             let r = breakdown.entry(k).or_default();

@@ -248,6 +248,8 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "1",
         "--anatomy",
         "phantom",
+        "--spacing",
+        "4",
         "--max-steps",
         "2",
         "--max-new-tokens",
@@ -256,6 +258,11 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ev.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["breakdown"]["spacing: 4 mm"]["samples"].as_u64() > Some(0),
+        "{}",
+        report["breakdown"]
+    );
     let families = report["families"].as_object().unwrap();
     assert!(families.len() >= 20, "{} families", families.len());
     let samples = report["samples"].as_array().unwrap();

@@ -26,6 +26,10 @@ pub struct EvalArgs {
     /// Anatomy: all (every real anatomy in the cache), phantom, fsaverage, neuromorphometrics.
     #[arg(long, default_value = "all")]
     anatomy: String,
+    /// Voxel sizes to synthesise the evaluation subjects at, mm, comma-separated (one set each;
+    /// default: the model's working spacing), e.g. `1,2,3` for robustness to resolution.
+    #[arg(long, value_delimiter = ',')]
+    spacing: Vec<f64>,
     /// Most program steps per answer.
     #[arg(long, default_value_t = 8)]
     max_steps: usize,
@@ -44,6 +48,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         per_family: args.per_family,
         seed: args.seed,
         anatomy: args.anatomy.clone(),
+        spacings_mm: args.spacing.clone(),
         answer: AnswerOptions {
             max_steps: args.max_steps,
             max_new_tokens: args.max_new_tokens,
