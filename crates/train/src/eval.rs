@@ -34,6 +34,9 @@ pub struct EvalOptions {
     pub spacings_mm: Vec<f64>,
     /// Limits of each answer.
     pub answer: AnswerOptions,
+    /// Where to draw each generated mask against the truth (`FAMILY-SEED-OUTPUT.png`); none
+    /// when `None`.
+    pub pictures: Option<std::path::PathBuf>,
 }
 
 /// The Dice of one expected output.
@@ -45,6 +48,9 @@ pub struct OutputDice {
     pub target: String,
     /// Dice against the truth (0 when the output was not shown).
     pub dice: f64,
+    /// The picture of the model's mask over the truth, relative to the report (mask outputs
+    /// only, when pictures were asked for).
+    pub picture: Option<String>,
 }
 
 /// One evaluated sample.
@@ -149,6 +155,7 @@ pub fn evaluate_sample(
     sample: &TaskSample,
     anatomy: &str,
     options: &AnswerOptions,
+    pictures: Option<&Path>,
 ) -> Result<SampleResult> {
     let started = Instant::now();
     let result = answer(model, &scans_of(sample), &sample.prompt.text, options)?;
@@ -159,6 +166,7 @@ pub fn evaluate_sample(
     )?;
     let mut outputs = Vec::new();
     for o in &sample.expected.outputs {
+        let mut picture = None;
         let dice = match result.output.outputs.iter().find(|x| x.name == o.name) {
             None => 0.0,
             Some(found) => {
@@ -169,6 +177,11 @@ pub fn evaluate_sample(
                     ))
                 })?;
                 let truth = sample.truth.mask(&o.target, o.session)?;
+                if let (Some(dir), runtime::OutputData::Mask(predicted)) = (pictures, &found.data) {
+                    let name = format!("{}-{}-{}.png", sample.family, sample.seed, o.name);
+                    comparison_png(&dir.join(&name), &input.image, &truth, predicted)?;
+                    picture = Some(format!("pictures/{name}"));
+                }
                 output_score(o.kind, &input.image, &truth, found)?
             }
         };
@@ -185,6 +198,7 @@ pub fn evaluate_sample(
             name: o.name.clone(),
             target,
             dice,
+            picture,
         });
     }
     let ran = result.ending == Ending::Stopped && result.steps.iter().all(|s| s.error.is_none());
@@ -278,7 +292,13 @@ pub fn evaluate(
                     Err(tasks::TaskError::NoSample { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 };
-                let mut r = evaluate_sample(model, &sample, &cat.anatomy().name, &options.answer)?;
+                let mut r = evaluate_sample(
+                    model,
+                    &sample,
+                    &cat.anatomy().name,
+                    &options.answer,
+                    options.pictures.as_deref(),
+                )?;
                 r.held_out_template = held_out;
                 got += 1;
                 progress(samples.len() + 1, total, &r);
@@ -391,6 +411,30 @@ impl EvalReport {
                 md.push_str(&format!("| {t} | {d:.3} |\n"));
             }
         }
+        let pictured: Vec<(&SampleResult, &OutputDice)> = self
+            .samples
+            .iter()
+            .flat_map(|s| s.outputs.iter().map(move |o| (s, o)))
+            .filter(|(_, o)| o.picture.is_some())
+            .take(12)
+            .collect();
+        if !pictured.is_empty() {
+            md.push_str(
+                "\n## Masks against the truth\n\nGreen: truth the model missed; red: the model's \
+                 mask outside the truth; yellow: both.\n\n",
+            );
+            for (s, o) in pictured {
+                md.push_str(&format!(
+                    "- {} (seed {}), {}: Dice {:.3}\n\n  ![{}]({})\n",
+                    s.family,
+                    s.seed,
+                    o.target,
+                    o.dice,
+                    o.target,
+                    o.picture.as_deref().unwrap_or_default()
+                ));
+            }
+        }
         let failures: Vec<&SampleResult> =
             self.samples.iter().filter(|s| !s.passed).take(5).collect();
         if !failures.is_empty() {
@@ -422,4 +466,47 @@ impl EvalReport {
         }
         Ok(())
     }
+}
+
+/// The model's mask `predicted` against `truth` over `image`, through the truth's centroid
+/// (the prediction's when the truth is empty): green = missed, red = extra, yellow = both.
+fn comparison_png(
+    path: &Path,
+    image: &voxel::Image,
+    truth: &voxel::Mask,
+    predicted: &voxel::Mask,
+) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+    }
+    let codes: Vec<i32> = truth
+        .data()
+        .iter()
+        .zip(predicted.data())
+        .map(|(&t, &p)| i32::from(t) + 2 * i32::from(p))
+        .collect();
+    let labels = truth.map(i32::from).with_data(codes)?;
+    let colour = |code: i32| match code {
+        1 => [40u8, 200, 60],
+        2 => [230, 50, 40],
+        _ => [250, 220, 40],
+    };
+    let focus = if truth.count() > 0 {
+        voxel::render::Focus::MaskCentroid(truth)
+    } else if predicted.count() > 0 {
+        voxel::render::Focus::MaskCentroid(predicted)
+    } else {
+        voxel::render::Focus::Centre
+    };
+    let options = voxel::render::RenderOptions {
+        focus,
+        overlay: Some(voxel::render::Overlay {
+            labels: &labels,
+            alpha: 0.4,
+            colours: Some(&colour),
+        }),
+        ..voxel::render::RenderOptions::default()
+    };
+    voxel::render::save_triplanar_png(path, image, &options)?;
+    Ok(())
 }

@@ -49,6 +49,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         seed: args.seed,
         anatomy: args.anatomy.clone(),
         spacings_mm: args.spacing.clone(),
+        pictures: Some(args.out.join("pictures")),
         answer: AnswerOptions {
             max_steps: args.max_steps,
             max_new_tokens: args.max_new_tokens,
