@@ -32,11 +32,15 @@
 pub mod error;
 pub mod header;
 pub mod pixels;
+pub mod reference;
+pub mod seg;
 pub mod series;
 pub mod source;
 pub mod stack;
 
 pub use error::{DicomError, Result};
+pub use reference::{SeriesRef, SourceSlice};
+pub use seg::{write_seg, write_seg_with, Code, SegOptions, SegWritten, Segment};
 pub use series::{scan, Scan, Selector, SeriesInfo};
 
 use std::path::{Path, PathBuf};
@@ -51,6 +55,15 @@ pub fn list_series(path: &Path) -> Result<Vec<SeriesInfo>> {
 /// volume (series of several slices) or exactly one series; otherwise the error lists them.
 pub fn read_series(path: &Path, selector: Option<&Selector>) -> Result<Image> {
     scan(path)?.read(selector)
+}
+
+/// [`read_series`] plus the [`SeriesRef`] a DICOM SEG of masks on the image's grid needs
+/// ([`write_seg`]).
+pub fn read_series_with_ref(
+    path: &Path,
+    selector: Option<&Selector>,
+) -> Result<(Image, SeriesRef)> {
+    scan(path)?.read_with_ref(selector)
 }
 
 /// Splits a command-line spec `PATH#SELECTOR` into the path and the selector. A path that
@@ -76,6 +89,22 @@ pub fn split_spec(spec: &Path) -> Result<(PathBuf, Option<Selector>)> {
 pub fn read_spec(spec: &Path) -> Result<Image> {
     let (path, selector) = split_spec(spec)?;
     read_series(&path, selector.as_ref())
+}
+
+/// [`read_spec`] plus the [`SeriesRef`] a DICOM SEG of masks on the image's grid needs:
+///
+/// ```no_run
+/// # fn main() -> dicom::Result<()> {
+/// use std::path::Path;
+/// let (image, source) = dicom::read_spec_with_ref(Path::new("study/#3"))?;
+/// let mask = image.threshold(100.0); // any mask on the image's grid
+/// dicom::write_seg(&source, &[dicom::Segment::new("liver", &mask)], Path::new("liver.seg.dcm"))?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn read_spec_with_ref(spec: &Path) -> Result<(Image, SeriesRef)> {
+    let (path, selector) = split_spec(spec)?;
+    read_series_with_ref(&path, selector.as_ref())
 }
 
 /// Whether `path` is something this crate reads rather than a NIfTI/MGH file: a folder, a zip
