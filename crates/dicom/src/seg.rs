@@ -22,7 +22,8 @@
 //!   ImageOrientationPatient). Per frame: FrameContent with DimensionIndexValues (segment
 //!   number, 1-based slice index along the normal), PlanePosition (the source slice's
 //!   ImagePositionPatient), DerivationImage / SourceImage (the source slice's SOP class and
-//!   instance UIDs, and ReferencedFrameNumber for a multi-frame source), SegmentIdentification.
+//!   instance UIDs, ReferencedFrameNumber for a multi-frame source, SpatialLocationsPreserved
+//!   `YES`), SegmentIdentification.
 //! - Dimension Organization (segment number, then ImagePositionPatient; type `3D`) and a
 //!   ReferencedSeriesSequence listing every source instance.
 
@@ -429,6 +430,8 @@ pub fn write_seg_with(
             if let Some(f) = slice.frame_number {
                 source_image.push(text(tags::REFERENCED_FRAME_NUMBER, VR::IS, &f.to_string()));
             }
+            // The frame is on the source slice's pixel grid.
+            source_image.push(text(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES"));
             source_image.push(seq(
                 tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
                 vec![code_item(&Code::new(
@@ -713,7 +716,8 @@ mod tests {
         let a = [true, false, false, false, true];
         let b = [false, true, true, false, false];
         let packed = pack_bits([&a[..], &b[..]]);
-        assert_eq!(packed, vec![0b0110_0001, 0b0000_0001]);
+        // Bits 0 and 4 from the first frame, 6 and 7 (its pixels 1 and 2) from the second.
+        assert_eq!(packed, vec![0b1101_0001, 0]);
         assert_eq!(pack_bits([&[true; 8][..]]), vec![0xFF, 0x00], "even length");
     }
 
