@@ -1,4 +1,4 @@
-//! DICOM series in, with geometry as dcm2niix computes it.
+//! DICOM series in, with geometry as dcm2niix computes it; DICOM SEG out.
 //!
 //! A path is a folder (scanned recursively), one file (classic or enhanced multi-frame), or a
 //! zip archive of either. Image files are grouped into series by SeriesInstanceUID, split
@@ -27,7 +27,25 @@
 //! JPEG-LS and JPEG XL need C libraries (CharLS) or are rare in archives; they, and any other
 //! syntax, fail with [`DicomError::UnsupportedTransferSyntax`] naming the syntax and the file.
 //!
-//! Patient name, ID and birth date are never read, so nothing here can log them.
+//! # DICOM SEG out
+//!
+//! [`read_spec_with_ref`] (or [`read_series_with_ref`], [`Scan::series_ref`]) gives, beside the
+//! image, a [`SeriesRef`]: the source image (SOPInstanceUID, SOPClassUID, frame number,
+//! position) of every voxel slice, the series, study and frame-of-reference UIDs, the grid, and
+//! the patient and study elements to copy. [`write_seg`] writes masks on that image's grid as
+//! one binary DICOM Segmentation object (SOP Class 1.2.840.10008.5.1.4.1.1.66.4, explicit VR
+//! little endian) that files with the source study: a new series (Modality `SEG`), one segment
+//! per mask (label from the caller, algorithm type `AUTOMATIC`, name `VoxelPrompt`, the
+//! caller's SNOMED/DCM category and type codes or generic anatomical ones), 1-bit packed frames
+//! for the slices where a segment is non-empty, each referencing its source slice (derivation
+//! image, plane position, dimension index values), and the source series in
+//! ReferencedSeriesSequence. A mask that was only reoriented (e.g. `to_ras`) is put back on the
+//! source grid; any other grid is refused ([`DicomError::MaskGrid`]). Details in [`seg`]; read
+//! back by pydicom and highdicom in `tests/seg.rs`.
+//!
+//! Patient name, ID and birth date are never read for an image or a listing, so nothing here
+//! can log them; a [`SeriesRef`] holds them only to copy them into a SEG, in a field that has
+//! no accessor and is not shown by `Debug`.
 
 pub mod error;
 pub mod header;

@@ -640,7 +640,7 @@ pub fn pack_bits<'a>(frames: impl IntoIterator<Item = &'a [bool]>) -> Vec<u8> {
     let mut n = 0usize;
     for frame in frames {
         for &v in frame {
-            if n % 8 == 0 {
+            if n.is_multiple_of(8) {
                 out.push(0);
             }
             if v {
