@@ -127,6 +127,14 @@ pub enum DicomError {
         /// What the zip reader said.
         problem: String,
     },
+    /// A mask handed to the SEG writer is not on the grid of the series it is to reference.
+    #[error("segment \"{segment}\": {problem}")]
+    MaskGrid {
+        /// The segment's label.
+        segment: String,
+        /// Both grids, and what to do.
+        problem: String,
+    },
     /// Writing a DICOM object failed.
     #[error("{path}: cannot write DICOM: {problem}")]
     Write {

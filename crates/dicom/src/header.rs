@@ -1,6 +1,7 @@
 //! What one DICOM file says about its frames: series identity, in-plane geometry, position and
 //! rescale of every frame (classic one-frame images and enhanced multi-frame ones with
-//! functional groups alike). Patient-identifying elements are never read.
+//! functional groups alike). Patient-identifying elements are never read here; a SEG's copy of
+//! the patient and study modules is taken by [`crate::reference`], kept opaque.
 
 use crate::error::{DicomError, Result};
 use crate::source::{is_dicom, Entry};
@@ -63,6 +64,14 @@ pub struct FileHeader {
     pub slice_mm: Option<f64>,
     /// Every frame of the file.
     pub frames: Vec<FrameHeader>,
+    /// SOPInstanceUID (what a derived object such as a SEG references).
+    pub sop_instance_uid: String,
+    /// SOPClassUID.
+    pub sop_class_uid: String,
+    /// StudyInstanceUID.
+    pub study_uid: String,
+    /// FrameOfReferenceUID, when given.
+    pub frame_of_reference_uid: Option<String>,
 }
 
 /// Reads the header of `entry` (everything before PixelData). `Ok(None)` for files that are not
@@ -174,6 +183,11 @@ pub fn read_header(index: usize, entry: &Entry) -> Result<Option<FileHeader>> {
             .to_string(),
         slice_mm,
         frames,
+        sop_instance_uid: string(&obj, tags::SOP_INSTANCE_UID).unwrap_or_default(),
+        sop_class_uid: string(&obj, tags::SOP_CLASS_UID).unwrap_or_default(),
+        study_uid: string(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        frame_of_reference_uid: string(&obj, tags::FRAME_OF_REFERENCE_UID)
+            .filter(|s| !s.is_empty()),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! DICOM series in, with geometry as dcm2niix computes it.
+//! DICOM series in, with geometry as dcm2niix computes it; DICOM SEG out.
 //!
 //! A path is a folder (scanned recursively), one file (classic or enhanced multi-frame), or a
 //! zip archive of either. Image files are grouped into series by SeriesInstanceUID, split
@@ -27,16 +27,38 @@
 //! JPEG-LS and JPEG XL need C libraries (CharLS) or are rare in archives; they, and any other
 //! syntax, fail with [`DicomError::UnsupportedTransferSyntax`] naming the syntax and the file.
 //!
-//! Patient name, ID and birth date are never read, so nothing here can log them.
+//! # DICOM SEG out
+//!
+//! [`read_spec_with_ref`] (or [`read_series_with_ref`], [`Scan::series_ref`]) gives, beside the
+//! image, a [`SeriesRef`]: the source image (SOPInstanceUID, SOPClassUID, frame number,
+//! position) of every voxel slice, the series, study and frame-of-reference UIDs, the grid, and
+//! the patient and study elements to copy. [`write_seg`] writes masks on that image's grid as
+//! one binary DICOM Segmentation object (SOP Class 1.2.840.10008.5.1.4.1.1.66.4, explicit VR
+//! little endian) that files with the source study: a new series (Modality `SEG`), one segment
+//! per mask (label from the caller, algorithm type `AUTOMATIC`, name `VoxelPrompt`, the
+//! caller's SNOMED/DCM category and type codes or generic anatomical ones), 1-bit packed frames
+//! for the slices where a segment is non-empty, each referencing its source slice (derivation
+//! image, plane position, dimension index values), and the source series in
+//! ReferencedSeriesSequence. A mask that was only reoriented (e.g. `to_ras`) is put back on the
+//! source grid; any other grid is refused ([`DicomError::MaskGrid`]). Details in [`seg`]; read
+//! back by pydicom and highdicom in `tests/seg.rs`.
+//!
+//! Patient name, ID and birth date are never read for an image or a listing, so nothing here
+//! can log them; a [`SeriesRef`] holds them only to copy them into a SEG, in a field that has
+//! no accessor and is not shown by `Debug`.
 
 pub mod error;
 pub mod header;
 pub mod pixels;
+pub mod reference;
+pub mod seg;
 pub mod series;
 pub mod source;
 pub mod stack;
 
 pub use error::{DicomError, Result};
+pub use reference::{SeriesRef, SourceSlice};
+pub use seg::{write_seg, write_seg_with, Code, SegOptions, SegWritten, Segment};
 pub use series::{scan, Scan, Selector, SeriesInfo};
 
 use std::path::{Path, PathBuf};
@@ -51,6 +73,15 @@ pub fn list_series(path: &Path) -> Result<Vec<SeriesInfo>> {
 /// volume (series of several slices) or exactly one series; otherwise the error lists them.
 pub fn read_series(path: &Path, selector: Option<&Selector>) -> Result<Image> {
     scan(path)?.read(selector)
+}
+
+/// [`read_series`] plus the [`SeriesRef`] a DICOM SEG of masks on the image's grid needs
+/// ([`write_seg`]).
+pub fn read_series_with_ref(
+    path: &Path,
+    selector: Option<&Selector>,
+) -> Result<(Image, SeriesRef)> {
+    scan(path)?.read_with_ref(selector)
 }
 
 /// Splits a command-line spec `PATH#SELECTOR` into the path and the selector. A path that
@@ -76,6 +107,22 @@ pub fn split_spec(spec: &Path) -> Result<(PathBuf, Option<Selector>)> {
 pub fn read_spec(spec: &Path) -> Result<Image> {
     let (path, selector) = split_spec(spec)?;
     read_series(&path, selector.as_ref())
+}
+
+/// [`read_spec`] plus the [`SeriesRef`] a DICOM SEG of masks on the image's grid needs:
+///
+/// ```no_run
+/// # fn main() -> dicom::Result<()> {
+/// use std::path::Path;
+/// let (image, source) = dicom::read_spec_with_ref(Path::new("study/#3"))?;
+/// let mask = image.threshold(100.0); // any mask on the image's grid
+/// dicom::write_seg(&source, &[dicom::Segment::new("liver", &mask)], Path::new("liver.seg.dcm"))?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn read_spec_with_ref(spec: &Path) -> Result<(Image, SeriesRef)> {
+    let (path, selector) = split_spec(spec)?;
+    read_series_with_ref(&path, selector.as_ref())
 }
 
 /// Whether `path` is something this crate reads rather than a NIfTI/MGH file: a folder, a zip

@@ -5,6 +5,7 @@
 use crate::error::{DicomError, Result};
 use crate::header::{read_header, FileHeader};
 use crate::pixels::{decode_frames, transfer_syntax_name};
+use crate::reference::{copied_attributes, SeriesRef, SourceSlice};
 use crate::source::{entries, Entry};
 use crate::stack::{stack, Plane, Stack};
 use rayon::prelude::*;
@@ -374,6 +375,71 @@ impl Scan {
                 list: self.listing(),
             }),
         }
+    }
+
+    /// What a derived object (a DICOM SEG) needs to reference the chosen series: its UIDs, the
+    /// source image of every voxel slice of [`Scan::read`]'s image (same order), its grid, and
+    /// the patient and study elements to copy (opaque, never displayed). Reads one header
+    /// again, no pixel data.
+    pub fn series_ref(&self, selector: Option<&Selector>) -> Result<SeriesRef> {
+        let series = self.find(selector)?;
+        let geometry_error = |problem: String| DicomError::Geometry {
+            path: self.path.clone(),
+            series: series.info.selector.clone(),
+            problem,
+        };
+        let stack = series
+            .stack
+            .as_ref()
+            .map_err(|p| geometry_error(p.clone()))?;
+        let geometry = Geometry::new(series.info.shape, stack.affine)
+            .map_err(|e| geometry_error(e.to_string()))?;
+        let (h0, f0) = series.images[stack.order[0]];
+        let first = &self.headers[h0];
+        let orientation = first.frames[f0]
+            .orientation
+            .unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let slices = stack
+            .order
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let (h, f) = series.images[i];
+                let header = &self.headers[h];
+                // A single image without a position sits where the affine puts it (LPS).
+                let position = header.frames[f].position.unwrap_or_else(|| {
+                    let [x, y, z] = stack.affine.apply([0.0, 0.0, k as f64]);
+                    [-x, -y, z]
+                });
+                SourceSlice {
+                    sop_class_uid: header.sop_class_uid.clone(),
+                    sop_instance_uid: header.sop_instance_uid.clone(),
+                    frame_number: (header.frames.len() > 1).then_some(f + 1),
+                    position,
+                }
+            })
+            .collect();
+        Ok(SeriesRef {
+            path: self.path.clone(),
+            selector: series.info.selector.clone(),
+            series_uid: series.info.uid.clone(),
+            series_number: series.info.number,
+            study_uid: first.study_uid.clone(),
+            frame_of_reference_uid: first.frame_of_reference_uid.clone(),
+            modality: series.info.modality.clone(),
+            geometry,
+            orientation,
+            pixel_spacing: first.frames[f0].pixel_spacing,
+            slice_spacing_mm: stack.slice_spacing_mm,
+            slices,
+            copied: copied_attributes(&self.entries[first.entry])?,
+        })
+    }
+
+    /// [`Scan::read`] and [`Scan::series_ref`] of the same series: the image, and what a SEG
+    /// written for masks on its grid needs later.
+    pub fn read_with_ref(&self, selector: Option<&Selector>) -> Result<(Image, SeriesRef)> {
+        Ok((self.read(selector)?, self.series_ref(selector)?))
     }
 
     /// Decodes the chosen series into an image: voxel i = column, j = row, k = slice in order

@@ -23,7 +23,7 @@ pub fn require_python(modules: &[&str]) {
     assert!(
         voxel::test_support::python_has(modules),
         "python3 with {modules:?} is required for the DICOM tests: \
-         python3 -m pip install pydicom numpy nibabel pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
+         python3 -m pip install pydicom numpy nibabel pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg highdicom"
     );
 }
 
