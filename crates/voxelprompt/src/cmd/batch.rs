@@ -24,7 +24,7 @@ use train::inference::{AnswerOptions, Scan};
 use voxel::io;
 
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
-use crate::cmd::run::{answer_into, failure, load_model, LoadedModel, ScanArg};
+use crate::cmd::run::{answer_into_with, failure, load_model, LoadedModel, OutputOptions, ScanArg};
 
 /// Arguments of `batch`.
 #[derive(clap::Args)]
@@ -57,6 +57,9 @@ pub struct BatchArgs {
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Also write each mask shown on a DICOM input as a DICOM Segmentation (`NAME.seg.dcm`).
+    #[arg(long)]
+    dicom_seg: bool,
 }
 
 /// One subject/session to answer.
@@ -342,7 +345,10 @@ pub fn run(args: &BatchArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = todo.get(k) else { break };
                 let dir = job.dir(&args.out);
-                let outcome = answer_job(&loaded, job, &dir, &args.prompt, &options);
+                let extra = OutputOptions {
+                    dicom_seg: args.dicom_seg,
+                };
+                let outcome = answer_job(&loaded, job, &dir, &args.prompt, &options, &extra);
                 let label = format!(
                     "sub-{}{}",
                     job.subject,
@@ -393,6 +399,7 @@ fn answer_job(
     dir: &Path,
     prompt: &str,
     options: &AnswerOptions,
+    extra: &OutputOptions,
 ) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
@@ -411,7 +418,7 @@ fn answer_job(
         });
     }
     let parsed: Vec<ScanArg> = job.scans.iter().map(|(a, _)| a.clone()).collect();
-    let done = answer_into(
+    let done = answer_into_with(
         loaded,
         &scans,
         &parsed,
@@ -419,6 +426,7 @@ fn answer_job(
         Some(dir),
         options,
         t.elapsed().as_secs_f64(),
+        extra,
     )?;
     match failure(&done.answer) {
         Some(e) => Err(e.into()),

@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Print the report as JSON on stdout instead of the answer.
     #[arg(long)]
     json: bool,
+    /// Also write each mask shown on a DICOM input as a DICOM Segmentation (`NAME.seg.dcm`)
+    /// referencing that series.
+    #[arg(long, requires = "out")]
+    dicom_seg: bool,
 }
 
 /// The model directory to use: the flag, `$VOXELPROMPT_MODEL`, `./models/voxelprompt-small`,
@@ -229,6 +233,14 @@ pub struct Answered {
     pub outputs: Vec<String>,
 }
 
+/// Which files beside NIfTI an answer's outputs get.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputOptions {
+    /// Each mask shown on a DICOM input also as a DICOM Segmentation (`NAME.seg.dcm`)
+    /// referencing that input's series.
+    pub dicom_seg: bool,
+}
+
 /// Answers `prompt` about `scans` and, with `out`, writes report.json (last, so its presence
 /// marks a finished answer), trace.json, output volumes and overlays there.
 pub fn answer_into(
@@ -240,10 +252,34 @@ pub fn answer_into(
     options: &AnswerOptions,
     read_inputs_s: f64,
 ) -> Result<Answered> {
+    answer_into_with(
+        loaded,
+        scans,
+        parsed,
+        prompt,
+        out,
+        options,
+        read_inputs_s,
+        &OutputOptions::default(),
+    )
+}
+
+/// [`answer_into`] with the extra output files of `outputs`.
+#[allow(clippy::too_many_arguments)]
+pub fn answer_into_with(
+    loaded: &LoadedModel,
+    scans: &[Scan],
+    parsed: &[ScanArg],
+    prompt: &str,
+    out: Option<&Path>,
+    options: &AnswerOptions,
+    read_inputs_s: f64,
+    outputs: &OutputOptions,
+) -> Result<Answered> {
     let started = Instant::now();
     let result = answer(&loaded.model, scans, prompt, options).context("answering")?;
     let answer_s = started.elapsed().as_secs_f64();
-    write_answer(
+    write_answer_with(
         loaded,
         scans,
         parsed,
@@ -252,6 +288,7 @@ pub fn answer_into(
         out,
         read_inputs_s,
         answer_s,
+        outputs,
     )
 }
 
@@ -268,10 +305,42 @@ pub fn write_answer(
     read_inputs_s: f64,
     answer_s: f64,
 ) -> Result<Answered> {
+    write_answer_with(
+        loaded,
+        scans,
+        parsed,
+        prompt,
+        result,
+        out,
+        read_inputs_s,
+        answer_s,
+        &OutputOptions::default(),
+    )
+}
+
+/// [`write_answer`] with the extra output files of `extra`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_answer_with(
+    loaded: &LoadedModel,
+    scans: &[Scan],
+    parsed: &[ScanArg],
+    prompt: &str,
+    result: Answer,
+    out: Option<&Path>,
+    read_inputs_s: f64,
+    answer_s: f64,
+    extra: &OutputOptions,
+) -> Result<Answered> {
     let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
     let t = Instant::now();
     let outputs = match out {
-        Some(dir) => write_outputs(dir, &result, scans, &given)?,
+        Some(dir) => {
+            let mut written = write_outputs(dir, &result, scans, &given)?;
+            if extra.dicom_seg {
+                written.extend(write_dicom_segs(dir, &result, scans, parsed)?);
+            }
+            written
+        }
         None => Vec::new(),
     };
     let measurements: Vec<(f64, &'static str)> =
@@ -370,7 +439,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         max_steps: args.max_steps,
         ..AnswerOptions::default()
     };
-    let done = answer_into(
+    let done = answer_into_with(
         &loaded,
         &scans,
         &parsed,
@@ -378,6 +447,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         args.out.as_deref(),
         &options,
         read_inputs_s,
+        &OutputOptions {
+            dicom_seg: args.dicom_seg,
+        },
     )?;
     if args.json {
         println!("{}", done.json);
@@ -434,6 +506,51 @@ pub fn write_outputs(
     Ok(written)
 }
 
+/// Each mask output whose grid is a DICOM input's as a DICOM Segmentation `NAME.seg.dcm`
+/// referencing that series (written to a temporary name, then renamed). Masks on NIfTI inputs
+/// get none; a note says so.
+pub fn write_dicom_segs(
+    dir: &Path,
+    result: &Answer,
+    scans: &[Scan],
+    parsed: &[ScanArg],
+) -> Result<Vec<String>> {
+    let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
+    let mut written = Vec::new();
+    for out in &result.output.outputs {
+        let runtime::OutputData::Mask(mask) = &out.data else {
+            continue;
+        };
+        let Some(k) = scans.iter().position(|s| s.name == out.grid_of) else {
+            continue;
+        };
+        let source = &parsed[k].path;
+        if !dicom::is_dicom_input(source) {
+            crate::cmd::note!(
+                "{}: no DICOM SEG ({} is not a DICOM input)",
+                out.name,
+                source.display()
+            );
+            continue;
+        }
+        let (_, reference) = dicom::read_spec_with_ref(source)
+            .map_err(|e| Exit::new(EXIT_BAD_INPUT, format!("{}: {e}", source.display())))?;
+        let path = dir.join(format!("{}.seg.dcm", out.name));
+        io::ensure_not_input(&path, &given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+        let partial = dir.join(format!(".{}.seg.dcm.partial", out.name));
+        dicom::write_seg(
+            &reference,
+            &[dicom::Segment::new(&out.name, mask)],
+            &partial,
+        )
+        .with_context(|| format!("writing the DICOM SEG of {}", out.name))?;
+        std::fs::rename(&partial, &path)
+            .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
 /// The mask drawn over its scan, through the mask's centroid.
 fn overlay_png(path: &Path, image: &Image, mask: &voxel::Mask) -> Result<()> {
     let labels = mask.map(i32::from);
@@ -453,4 +570,108 @@ fn overlay_png(path: &Path, image: &Image, mask: &voxel::Mask) -> Result<()> {
     };
     render::save_triplanar_png(path, image, &options)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A mask shown on a DICOM input becomes a DICOM SEG that pydicom reads as one (the
+    /// writer's geometry is tested in crates/dicom/tests/seg.rs); one on a NIfTI input gets none.
+    #[test]
+    fn masks_on_dicom_inputs_are_written_as_dicom_seg() {
+        let dir = tempfile::tempdir().unwrap();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make_dicom_fixtures.py");
+        let fx = dir.path().join("fx");
+        let made = Command::new("python3")
+            .arg(script)
+            .arg(&fx)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "make_dicom_fixtures.py needs python3 with pydicom (see .ci/run): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let dicom_input = fx.join("axial");
+        let nifti_input = fx.join("axial.nii");
+        let image = Arc::new(crate::cmd::scan_input::read_scan(&dicom_input).unwrap());
+        let mask = image.map(|v| v > 0.0 && v.is_finite());
+        let other = Arc::new(crate::cmd::scan_input::read_scan(&nifti_input).unwrap());
+        let scans = vec![
+            Scan {
+                name: "ct".into(),
+                image: image.clone(),
+                modality: None,
+                date: None,
+            },
+            Scan {
+                name: "t1".into(),
+                image: other.clone(),
+                modality: None,
+                date: None,
+            },
+        ];
+        let parsed = vec![
+            ScanArg {
+                name: "ct".into(),
+                date: None,
+                path: dicom_input,
+            },
+            ScanArg {
+                name: "t1".into(),
+                date: None,
+                path: nifti_input,
+            },
+        ];
+        let output = |name: &str, grid_of: &str, mask: voxel::Mask| runtime::OutputVolume {
+            name: name.into(),
+            grid_of: grid_of.into(),
+            data: runtime::OutputData::Mask(Arc::new(mask)),
+        };
+        let answer = Answer {
+            output: runtime::RunOutput {
+                response: String::new(),
+                outputs: vec![
+                    output("brain", "ct", mask),
+                    output("other", "t1", other.map(|v| v > 0.0)),
+                ],
+                trace: runtime::Trace::default(),
+                stopped: true,
+                error: None,
+            },
+            steps: Vec::new(),
+            ending: Ending::Stopped,
+            seconds: 0.0,
+        };
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let written = write_dicom_segs(&out, &answer, &scans, &parsed).unwrap();
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert!(!out.join("other.seg.dcm").exists());
+        let seg = out.join("brain.seg.dcm");
+        let check = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sys, pydicom; d = pydicom.dcmread(sys.argv[1]); \
+                 assert d.Modality == 'SEG' and d.SegmentationType == 'BINARY'; \
+                 assert d.SegmentSequence[0].SegmentLabel == 'brain'; \
+                 print(int(d.NumberOfFrames))",
+            )
+            .arg(&seg)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let frames: usize = String::from_utf8_lossy(&check.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(frames >= 1);
+    }
 }
