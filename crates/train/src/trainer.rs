@@ -667,8 +667,9 @@ pub fn train(
     let settings = trainer.state.settings.clone();
     let spacing = trainer.model.config.preprocessing.spacing_mm;
     let seed = trainer.state.seed;
+    // One sampler (the anatomies are loaded once) for validation and the prefetch thread.
+    let sampler = JointSampler::new(&settings, spacing, seed)?;
     let validation: Vec<TaskSample> = if settings.validate_every > 0 {
-        let sampler = JointSampler::new(&settings, spacing, seed)?;
         let mut out = Vec::new();
         let mut i = 0u64;
         while out.len() < settings.validation_samples
@@ -698,15 +699,8 @@ pub fn train(
     std::thread::scope(|scope| -> Result<()> {
         type Item = (u64, Result<Option<TaskSample>>, f64);
         let (sender, receiver) = mpsc::sync_channel::<Item>(PREFETCH);
-        let settings_for_thread = settings.clone();
+        let sampler = &sampler;
         scope.spawn(move || {
-            let sampler = match JointSampler::new(&settings_for_thread, spacing, seed) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = sender.send((first_index, Err(e), 0.0));
-                    return;
-                }
-            };
             for k in first_index.. {
                 let t = Instant::now();
                 let s = sampler.sample(SeedPurpose::Training, k);
