@@ -204,8 +204,11 @@ $("ask").onsubmit = async (e) => {
   state.current = card;
   $("send").disabled = true;
   try {
-    const r = await api(`/api/sessions/${state.session.id}/ask`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ prompt }),
+    // ":code CODE" runs hand-written code in the session, as in `voxelprompt chat`.
+    const code = prompt.startsWith(":code ") ? prompt.slice(6) : null;
+    const r = await api(`/api/sessions/${state.session.id}/${code ? "code" : "ask"}`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(code ? { code } : { prompt }),
     });
     showAnswer(card, r);
   } catch (err) {
