@@ -160,6 +160,9 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
                 .ok();
             }
             if !(bearer || cookie || query) {
+                // Read (and drop) a body within the limit first: a client still sending an
+                // upload then gets this answer instead of a broken pipe.
+                let _ = axum::body::to_bytes(req.into_body(), st.max_upload_bytes).await;
                 return ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing or wrong token: send Authorization: Bearer TOKEN (in a browser, \
