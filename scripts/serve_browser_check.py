@@ -24,8 +24,11 @@ class Browser:
         self.from_chrome, from_chrome_w = os.pipe()
 
         def fds():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Through spare numbers: a pipe end may already be 3 or 4, and dup2 onto itself
+            # would keep its close-on-exec flag.
+            a, b = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
             [
@@ -34,7 +37,8 @@ class Browser:
                 "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={self.profile}",
                 "--window-size=1400,1000", "about:blank",
             ],
-            preexec_fn=fds, pass_fds=(to_chrome_r, from_chrome_w),
+            # The pipe ends become fds 3 and 4 after the fork; close_fds would close them.
+            preexec_fn=fds, close_fds=False,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         os.close(to_chrome_r)

@@ -93,7 +93,12 @@ impl Server {
         let web = dir.path().join("web");
         let mut child = Command::new(BIN)
             .args(["serve", "--model", p(&fx.model), "--port", "0"])
-            .args(["--data", p(&data), "--web", p(&web), "--max-steps", "2"])
+            .args(["--data", p(&data), "--max-steps", "2"])
+            .args(if extra.contains(&"--web") {
+                vec![]
+            } else {
+                vec!["--web", p(&web)]
+            })
             .args(extra)
             .env_remove("VOXELPROMPT_MODEL")
             .stdout(Stdio::piped())
@@ -755,4 +760,55 @@ fn bounded_load() {
     assert_eq!(results.iter().filter(|r| r.0).count(), 20);
     // The default queue (4) holds every waiting client: nothing is busy, nothing fails.
     assert!(results.iter().all(|r| r.1 == 200), "{results:?}");
+}
+
+/// The page in headless Chromium (scripts/serve_browser_check.py over the DevTools protocol):
+/// upload, a question, `:code` showing a mask, the overlay, the answer, the measurement and the
+/// download links found in the page; screenshots under the target's tmp dir. With the PNG
+/// fallback always, with niivue too when scripts/fetch_web.sh has filled the web cache.
+/// Skipped (with a note) where `chromium` or `python3` is not installed.
+#[test]
+fn the_page_in_headless_chromium() {
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("chromium") || !have("python3") {
+        eprintln!("skipped: chromium or python3 is not installed");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/serve_browser_check.py");
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cache = home.join(".cache/voxelprompt/web");
+    let mut modes = vec![("png", None)];
+    if cache.join("niivue.umd.js").is_file() {
+        modes.push(("niivue", Some(cache)));
+    }
+    for (mode, web) in modes {
+        let mut extra = Vec::new();
+        if let Some(w) = &web {
+            extra = vec!["--web".to_string(), w.display().to_string()];
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let server = Server::start(&extra);
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve_page_{mode}.png"));
+        let o = Command::new("python3")
+            .arg(&script)
+            .args([&server.url("/"), p(&fixture().scan), p(&shot)])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        println!("{mode}: {out}");
+        assert!(
+            o.status.success(),
+            "{mode}: {out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains(&format!("\"viewer\": \"{mode}\"")), "{out}");
+        assert!(shot.is_file());
+    }
 }

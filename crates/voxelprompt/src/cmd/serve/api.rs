@@ -24,6 +24,9 @@ use crate::cmd::run::ScanArg;
 /// Longest prompt, characters.
 const MAX_PROMPT: usize = 2000;
 
+/// Largest refused body still read before the 413 is sent.
+const DRAIN_BYTES: usize = 64 << 20;
+
 /// Longest hand-written program, bytes.
 const MAX_CODE: usize = 16 * 1024;
 
@@ -187,6 +190,20 @@ pub async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Respon
                 .into_response();
             }
         }
+    }
+    // A body declared too large is refused before any handler reads it; one of up to
+    // DRAIN_BYTES is read and dropped first, so a client that sends its whole body before
+    // reading the answer gets the 413 instead of a broken pipe.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|&n| n > st.max_upload_bytes) {
+        if n <= DRAIN_BYTES {
+            let _ = axum::body::to_bytes(req.into_body(), n).await;
+        }
+        return upload::too_large(st.max_upload_bytes).into_response();
     }
     let mut response = next.run(req).await;
     if let Some(c) = set_cookie {

@@ -64,6 +64,7 @@ function loadNiivue() {
 function viewerFallback(why = "") {
   state.viewer = "png";
   $("viewer").classList.add("hidden");
+  $("opacity").parentElement.style.display = "none";
   $("viewer-note").textContent = why + "The 3-D viewer is not installed on this server " +
     "(run scripts/fetch_web.sh); showing the server-rendered overlay pictures instead.";
 }
