@@ -678,6 +678,20 @@ fn concurrent_questions_share_the_model() {
 }
 
 #[test]
+fn the_least_recently_used_session_makes_room() {
+    let server = Server::start(&["--max-sessions", "2"]);
+    let first = new_session(&server);
+    let second = new_session(&server);
+    assert_eq!(get(&server.url(&format!("/api/sessions/{first}"))).0, 200);
+    let third = new_session(&server);
+    assert_eq!(get(&server.url(&format!("/api/sessions/{second}"))).0, 404);
+    assert!(!server.data.join(&second).exists());
+    for id in [first, third] {
+        assert_eq!(get(&server.url(&format!("/api/sessions/{id}"))).0, 200);
+    }
+}
+
+#[test]
 fn idle_sessions_are_deleted() {
     let server = Server::start(&["--session-idle-minutes", "0.02"]);
     let id = new_session(&server);

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Sessions unused this long are deleted with their files.
     #[arg(long, default_value_t = 30.0)]
     session_idle_minutes: f64,
+    /// Most sessions kept; a new one beyond that deletes the least recently used.
+    #[arg(long, default_value_t = 64)]
+    max_sessions: usize,
     /// Model calls that may wait behind the running one; more get 503 "busy".
     #[arg(long, default_value_t = 4)]
     queue: usize,
@@ -78,6 +81,8 @@ pub(crate) struct AppState {
     pub options: AnswerOptions,
     /// `--token`.
     pub token: Option<String>,
+    /// `--max-sessions`.
+    pub max_sessions: usize,
     /// `--max-upload-mb` in bytes.
     pub max_upload_bytes: usize,
     /// Directory holding `niivue.umd.js`.
@@ -159,6 +164,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             ..AnswerOptions::default()
         },
         token,
+        max_sessions: args.max_sessions,
         max_upload_bytes: (args.max_upload_mb.max(1) as usize).saturating_mul(1 << 20),
         web_dir: args.web.clone().unwrap_or_else(|| cache_dir("web")),
     });

@@ -323,7 +323,7 @@ async fn new_session(
     .await;
     match made {
         Ok((session, prompt)) => {
-            st.sessions.insert(session.clone());
+            st.sessions.insert(session.clone(), st.max_sessions);
             Ok((session, prompt))
         }
         Err(e) => {

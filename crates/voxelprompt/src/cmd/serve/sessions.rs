@@ -305,9 +305,31 @@ impl Store {
         Ok((id, dir))
     }
 
-    /// Adds a session.
-    pub fn insert(&self, session: Arc<Session>) {
-        self.lock().insert(session.id.clone(), session);
+    /// Adds a session; beyond `max` sessions, deletes the least recently used ones not in use.
+    pub fn insert(&self, session: Arc<Session>, max: usize) {
+        let evicted: Vec<Arc<Session>> = {
+            let mut map = self.lock();
+            map.insert(session.id.clone(), session);
+            let mut idle: Vec<(Instant, String)> = map
+                .values()
+                .filter(|s| s.busy.load(Ordering::SeqCst) == 0)
+                .map(|s| {
+                    (
+                        *s.last_used.lock().unwrap_or_else(|e| e.into_inner()),
+                        s.id.clone(),
+                    )
+                })
+                .collect();
+            idle.sort();
+            let excess = map.len().saturating_sub(max.max(1));
+            idle.into_iter()
+                .take(excess)
+                .filter_map(|(_, id)| map.remove(&id))
+                .collect()
+        };
+        for s in evicted {
+            remove_dir(&s.dir);
+        }
     }
 
     /// The session `id`, if it exists.
