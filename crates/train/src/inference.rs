@@ -172,6 +172,16 @@ impl<'m> Conversation<'m> {
     /// Answers `prompt`: greedy decoding of one step at a time, each run in the environment,
     /// until the program calls `stop()` or a limit is reached.
     pub fn ask(&mut self, prompt: &str) -> Result<Answer> {
+        self.ask_with(prompt, |_| {})
+    }
+
+    /// [`Conversation::ask`], calling `on_step` with each step as soon as it has run (for
+    /// `voxelprompt serve`, which streams the steps of an answer in progress).
+    pub fn ask_with(
+        &mut self,
+        prompt: &str,
+        mut on_step: impl FnMut(&StepRecord),
+    ) -> Result<Answer> {
         let started = Instant::now();
         let model = self.model;
         let device = model.net.agent.device();
@@ -204,6 +214,9 @@ impl<'m> Conversation<'m> {
                 run_seconds,
                 vision_seconds: self.backend.take_vision_seconds(),
             });
+            if let Some(last) = steps.last() {
+                on_step(last);
+            }
             if outcome.stopped {
                 break Ending::Stopped;
             }
@@ -233,6 +246,30 @@ impl<'m> Conversation<'m> {
         let outcome = self.session.step(code, &[])?;
         self.turns += 1;
         Ok((outcome, self.session.end_turn(self.turns)))
+    }
+
+    /// Runs hand-written code as a turn of its own, like [`Conversation::run_code`], with
+    /// `phis` answering its `<mod>` markers in order; returned as an [`Answer`] of one step
+    /// (ending [`Ending::Stopped`]: the code ran to its end or to its error).
+    pub fn run_code_answer(&mut self, code: &str, phis: &[runtime::Phi]) -> Result<Answer> {
+        let started = Instant::now();
+        let outcome = self.session.step(code, phis)?;
+        let run_seconds = started.elapsed().as_secs_f64();
+        self.turns += 1;
+        let step = StepRecord {
+            code: code.to_string(),
+            feedback: outcome.feedback_text(),
+            error: outcome.error.as_ref().map(|e| e.to_string()),
+            decode_seconds: 0.0,
+            run_seconds,
+            vision_seconds: self.backend.take_vision_seconds(),
+        };
+        Ok(Answer {
+            output: self.session.end_turn(self.turns),
+            steps: vec![step],
+            ending: Ending::Stopped,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// The variables now defined (name, Rust type of the value).

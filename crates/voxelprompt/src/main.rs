@@ -51,6 +51,8 @@ enum Command {
     Chat(cmd::chat::ChatArgs),
     /// The shipped model on built-in cases: synthetic subjects with the truth, a real brain MRI.
     Demo(cmd::demo::DemoArgs),
+    /// A local web app and HTTP API: upload scans, ask, watch the steps, see the masks.
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => cmd::chat::run(&args),
         Command::Ship(args) => cmd::ship::run(&args),
         Command::Batch(args) => cmd::batch::run(&args),
+        Command::Serve(args) => cmd::serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod measure;
 pub mod render;
 pub mod run;
 pub mod scan_input;
+pub mod serve;
 pub mod ship;
 pub mod synth;
 pub mod tasks;
