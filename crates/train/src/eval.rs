@@ -505,6 +505,8 @@ fn comparison_png(
             alpha: 0.4,
             colours: Some(&colour),
         }),
+        // Evaluation subjects are at the model's coarse working spacing; draw at 1 mm.
+        pixel_mm: Some(1.0),
         ..voxel::render::RenderOptions::default()
     };
     voxel::render::save_triplanar_png(path, image, &options)?;
