@@ -68,14 +68,14 @@ fn phi_gradients_match_central_differences() {
         let e = phi_enc.clone().require_grad();
         let g = phi_gen.clone().require_grad();
         let grads = phi_loss(&net, scans.clone(), target.clone(), &e, &g).backward();
-        let values = |t: Option<Tensor<2>>| t.unwrap().into_data().to_vec::<f32>().unwrap();
+        let values = |t: Option<Tensor<2>>| t.unwrap().into_data().try_to_vec::<f32>().unwrap();
         (values(e.grad(&grads)), values(g.grad(&grads)))
     };
     let loss_at = |enc: &Tensor<2>, gen: &Tensor<2>| -> f64 {
         f64::from(phi_loss(&net, scans.clone(), target.clone(), enc, gen).into_scalar::<f32>())
     };
     let nudged = |t: &Tensor<2>, index: usize, by: f32| -> Tensor<2> {
-        let mut v = t.clone().into_data().to_vec::<f32>().unwrap();
+        let mut v = t.clone().into_data().try_to_vec::<f32>().unwrap();
         v[index] += by;
         Tensor::from_data(burn::tensor::TensorData::new(v, [2, 32]), &device)
     };
