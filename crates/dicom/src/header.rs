@@ -10,7 +10,7 @@ use dicom_core::header::HasLength;
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemDicomObject;
-use dicom_object::OpenFileOptions;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use std::path::Path;
 
 /// Tag and keyword of an element, for messages.
@@ -74,6 +74,18 @@ pub struct FileHeader {
     pub frame_of_reference_uid: Option<String>,
 }
 
+/// The elements of `bytes` (the file `entry`) before PixelData.
+pub(crate) fn parse_header(entry: &Entry, bytes: &[u8]) -> Result<DefaultDicomObject> {
+    OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Always)
+        .read_until(tags::PIXEL_DATA)
+        .from_reader(bytes)
+        .map_err(|e| DicomError::Parse {
+            path: entry.name.clone(),
+            problem: e.to_string(),
+        })
+}
+
 /// Reads the header of `entry` (everything before PixelData). `Ok(None)` for files that are not
 /// DICOM or hold no image (DICOMDIR, structured reports, presentation states).
 pub fn read_header(index: usize, entry: &Entry) -> Result<Option<FileHeader>> {
@@ -81,14 +93,7 @@ pub fn read_header(index: usize, entry: &Entry) -> Result<Option<FileHeader>> {
     if !is_dicom(&bytes) {
         return Ok(None);
     }
-    let obj = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Always)
-        .read_until(tags::PIXEL_DATA)
-        .from_reader(&bytes[..])
-        .map_err(|e| DicomError::Parse {
-            path: entry.name.clone(),
-            problem: e.to_string(),
-        })?;
+    let obj = parse_header(entry, &bytes)?;
     let path = entry.name.as_path();
     let (Some(rows), Some(columns)) = (
         int(&obj, tags::ROWS, "Rows", path)?,

@@ -6,12 +6,10 @@
 //! The copied patient and study elements are kept in [`CopiedAttributes`], which has no
 //! accessor and whose `Debug` shows only their count, so nothing here can log them.
 
-use crate::error::{DicomError, Result};
+use crate::error::Result;
 use crate::source::Entry;
 use dicom_dictionary_std::tags;
-use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemElement;
-use dicom_object::OpenFileOptions;
 use std::path::PathBuf;
 use voxel::Geometry;
 
@@ -113,14 +111,7 @@ pub(crate) const COPIED_TAGS: [dicom_core::Tag; 19] = [
 /// Reads the elements of [`COPIED_TAGS`] from one file of the series.
 pub(crate) fn copied_attributes(entry: &Entry) -> Result<CopiedAttributes> {
     let bytes = entry.bytes()?;
-    let obj = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Always)
-        .read_until(tags::PIXEL_DATA)
-        .from_reader(&bytes[..])
-        .map_err(|e| DicomError::Parse {
-            path: entry.name.clone(),
-            problem: e.to_string(),
-        })?;
+    let obj = crate::header::parse_header(entry, &bytes)?;
     Ok(CopiedAttributes(
         COPIED_TAGS
             .iter()

@@ -112,17 +112,9 @@ pub struct Subject {
     pub growth: Vec<GrowthRecord>,
 }
 
-/// Proleptic Gregorian date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+/// ISO date (`YYYY-MM-DD`) of `days` since 1970-01-01.
 fn iso_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let (y, m, d) = voxel::calendar::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

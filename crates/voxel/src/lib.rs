@@ -15,6 +15,7 @@ pub use error::{Result, VoxelError};
 pub use geometry::{Geometry, Plane};
 pub use orientation::Orientation;
 pub use volume::{Image, LabelMap, Mask, Volume};
+pub mod calendar;
 pub mod components;
 pub mod crop;
 pub mod distance;
