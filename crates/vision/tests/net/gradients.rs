@@ -21,13 +21,7 @@ fn gradients_reach_phi_through_the_generator_and_the_embedding() {
         .float();
     let phi_enc = random2([2, 32], 3, &device).require_grad();
     let phi_gen = random2([2, 32], 4, &device).require_grad();
-
-    let encoding = net.encode(scans, [1.0; 3], &phi_enc).unwrap();
-    let probabilities = net.generate(&encoding, &phi_gen).unwrap();
-    // Soft Dice, as in training.
-    let overlap = (probabilities.clone() * target.clone()).sum();
-    let dice = overlap.mul_scalar(2.0) / (probabilities.sum() + target.sum()).add_scalar(1e-6);
-    let loss = dice.neg() + encoding.embedding.powf_scalar(2.0).mean().mul_scalar(1e-3);
+    let loss = phi_loss(&net, scans, target, &phi_enc, &phi_gen);
     let grads = loss.backward();
 
     assert!(grad_norm(phi_gen.grad(&grads)) > 0.0);
@@ -37,7 +31,7 @@ fn gradients_reach_phi_through_the_generator_and_the_embedding() {
     assert!(conv_grad.abs().sum().into_scalar::<f32>() > 0.0);
 }
 
-/// The loss of the test below: soft Dice of the generated map plus a small penalty on ε°.
+/// The loss of these tests: soft Dice of the generated map plus a small penalty on ε°.
 fn phi_loss(
     net: &vision::Unet,
     scans: Tensor<5>,
