@@ -9,10 +9,26 @@ use std::collections::BTreeMap;
 /// The parameter file shipped with the crate.
 pub const SYNTH_TOML: &str = include_str!("../../../configs/synth/synth.toml");
 
+/// Which head model surrounds the brain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadModel {
+    /// Dura, falx, tentorium, skull tables and diploë, muscles, fat, skin, orbits, sinuses,
+    /// face and neck ([`crate::head`]).
+    #[default]
+    Layers,
+    /// Three distance shells only (CSF, skull, scalp) and air beyond: the data engine before
+    /// the head model, kept as the ablation that measures what the head buys.
+    Shells,
+}
+
 /// Thicknesses of the head-model layers around the brain.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadConfig {
+    /// Head model: `layers` (default) or `shells`.
+    #[serde(default)]
+    pub model: HeadModel,
     /// CSF shell around the brain (and sulcal CSF up to twice this width).
     pub csf_shell_mm: f64,
     /// Radius of the closing that turns the brain into the skull cavity.

@@ -9,7 +9,7 @@
 //! and, with some probability, replaced by SynthStrip-style random classes
 //! ([`randomise_extracerebral`]).
 
-use crate::config::HeadConfig;
+use crate::config::{HeadConfig, HeadModel};
 use crate::error::{Result, SynthError};
 use crate::field::ControlGrid;
 use crate::labels::*;
@@ -198,6 +198,9 @@ fn to_segment(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
 /// every extracranial layer and structure of the module docs outside it.
 pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     let lm = landmarks(brain)?;
+    if head.model == HeadModel::Shells {
+        return build_shells(brain, head, &lm);
+    }
     let g0 = brain.geometry();
     let sp = g0.spacing_mm();
     let voxel_mm = sp.iter().copied().fold(0.0, f64::max);
@@ -510,6 +513,56 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     Ok(Head { labels, brain_box })
 }
 
+/// The [`HeadModel::Shells`] head: the skull cavity as in [`build_head`] filled with
+/// [`EXTRACEREBRAL_CSF`], then `skull_mm` of [`SKULL`] and `scalp_mm` of [`SCALP`] by distance
+/// from it, air beyond; the grid is padded for the shells only (no face, no neck).
+fn build_shells(brain: &LabelMap, head: &HeadConfig, lm: &Landmarks) -> Result<Head> {
+    let voxel_mm = brain
+        .geometry()
+        .spacing_mm()
+        .iter()
+        .copied()
+        .fold(0.0, f64::max);
+    let skull = head.skull_mm.max(voxel_mm);
+    let scalp = skull + head.scalp_mm.max(voxel_mm);
+    let margin = head.csf_shell_mm.max(voxel_mm) + scalp + 2.0 * voxel_mm;
+    let g0 = brain.geometry();
+    let v_lo = g0.world_to_voxel(lm.min.map(|v| v - margin));
+    let v_hi = g0.world_to_voxel(lm.max.map(|v| v + margin));
+    let start: [i64; 3] = std::array::from_fn(|a| v_lo[a].min(v_hi[a]).floor() as i64);
+    let end: [i64; 3] = std::array::from_fn(|a| v_lo[a].max(v_hi[a]).ceil() as i64);
+    let shape: [usize; 3] = std::array::from_fn(|a| (end[a] - start[a]).max(1) as usize + 1);
+    let brain = voxel::crop::crop_or_pad(brain, start, shape, 0)?;
+    let brain_mask = brain.map(|l| l != 0);
+    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
+    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
+    let shell = head.csf_shell_mm.max(voxel_mm);
+    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
+    let cavity = voxel::morphology::fill_holes(&cavity)?;
+    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
+    let data: Vec<i32> = brain
+        .data()
+        .iter()
+        .zip(cavity.data())
+        .zip(d_cavity.data())
+        .map(|((&l, &c), &d)| match (l, c) {
+            (l, _) if l != 0 => l,
+            (_, true) => EXTRACEREBRAL_CSF,
+            _ if (d as f64) <= skull => SKULL,
+            _ if (d as f64) <= scalp => SCALP,
+            _ => 0,
+        })
+        .collect();
+    Ok(Head {
+        labels: brain.with_data(data)?,
+        brain_box: BrainBox {
+            min_mm: lm.min,
+            max_mm: lm.max,
+            cerebellum_z_mm: lm.cerebellum_z,
+        },
+    })
+}
+
 /// The dura's thickness on a grid of `voxel_mm` voxels: at least one voxel, so it is a layer.
 fn dura_of(head: &HeadConfig, voxel_mm: f64) -> f64 {
     head.dura_mm.max(voxel_mm)
@@ -579,7 +632,8 @@ fn dural_folds(brain: &LabelMap, labels: &mut [i32], head: &HeadConfig) -> Resul
 /// are drawn per subject. Returns whether it did.
 pub fn randomise_extracerebral(labels: &mut LabelMap, head: &HeadConfig, key: u64) -> Result<bool> {
     let mut rng = stream(key, 0);
-    if rng.random::<f64>() >= head.random_fields_probability {
+    // The shells ablation is the data engine before SynthStrip-style randomisation too.
+    if head.model == HeadModel::Shells || rng.random::<f64>() >= head.random_fields_probability {
         return Ok(false);
     }
     let shape = labels.shape();

@@ -308,3 +308,50 @@ fn layers_vary_per_subject_by_relabelling() {
         }
     }
 }
+
+#[test]
+fn the_shells_ablation_is_csf_skull_and_scalp_of_the_configured_thickness() {
+    let mut config = SynthConfig::builtin().unwrap();
+    config.head.model = synth::config::HeadModel::Shells;
+    config.head.random_fields_probability = 1.0;
+    let anatomy = Anatomy::phantom(2.0, &config.head).unwrap();
+    let labels = &anatomy.labels;
+    let brain =
+        labels.map(|l| l != 0 && tissue_of_label(l).is_some_and(|t| !t.is_outside_cavity()));
+    for id in labels.labels() {
+        assert!(
+            id == 0
+                || [EXTRACEREBRAL_CSF, SKULL, SCALP].contains(&id)
+                || tissue_of_label(id).is_some_and(|t| !t.is_outside_cavity()),
+            "label {id} is not a shell, CSF or brain"
+        );
+    }
+    // Along the vertical line through the top of the brain: CSF, then skull_mm of skull, then
+    // scalp_mm of scalp, then air (2 mm voxels, so each thickness within one voxel).
+    let g = labels.geometry();
+    let [nx, ny, nz] = labels.shape();
+    let (top_k, i, j) = (0..nz)
+        .rev()
+        .find_map(|k| {
+            (0..nx * ny)
+                .find(|&n| brain.at(n % nx, n / nx, k))
+                .map(|n| (k, n % nx, n / nx))
+        })
+        .unwrap();
+    let column: Vec<i32> = (top_k..nz).map(|k| labels.at(i, j, k)).collect();
+    let run = |id: i32| column.iter().filter(|&&l| l == id).count() as f64 * g.spacing_mm()[2];
+    assert!(
+        (run(SKULL) - config.head.skull_mm).abs() <= 2.0,
+        "skull {} mm",
+        run(SKULL)
+    );
+    assert!(
+        (run(SCALP) - config.head.scalp_mm).abs() <= 2.0,
+        "scalp {} mm",
+        run(SCALP)
+    );
+    assert_eq!(column.last(), Some(&0), "air above the scalp");
+    // No random head classes, whatever their probability.
+    let mut warped = labels.clone();
+    assert!(!synth::head::randomise_extracerebral(&mut warped, &config.head, 3).unwrap());
+}

@@ -468,8 +468,8 @@ impl EvalReport {
     }
 }
 
-/// The model's mask `predicted` against `truth` over `image`, through the truth's centroid
-/// (the prediction's when the truth is empty): green = missed, red = extra, yellow = both.
+/// The model's mask `predicted` against `truth` over `image` ([`voxel::render::save_comparison_png`]),
+/// drawn at 1 mm because evaluation subjects are at the model's coarse working spacing.
 fn comparison_png(
     path: &Path,
     image: &voxel::Image,
@@ -479,36 +479,6 @@ fn comparison_png(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     }
-    let codes: Vec<i32> = truth
-        .data()
-        .iter()
-        .zip(predicted.data())
-        .map(|(&t, &p)| i32::from(t) + 2 * i32::from(p))
-        .collect();
-    let labels = truth.map(i32::from).with_data(codes)?;
-    let colour = |code: i32| match code {
-        1 => [40u8, 200, 60],
-        2 => [230, 50, 40],
-        _ => [250, 220, 40],
-    };
-    let focus = if truth.count() > 0 {
-        voxel::render::Focus::MaskCentroid(truth)
-    } else if predicted.count() > 0 {
-        voxel::render::Focus::MaskCentroid(predicted)
-    } else {
-        voxel::render::Focus::Centre
-    };
-    let options = voxel::render::RenderOptions {
-        focus,
-        overlay: Some(voxel::render::Overlay {
-            labels: &labels,
-            alpha: 0.4,
-            colours: Some(&colour),
-        }),
-        // Evaluation subjects are at the model's coarse working spacing; draw at 1 mm.
-        pixel_mm: Some(1.0),
-        ..voxel::render::RenderOptions::default()
-    };
-    voxel::render::save_triplanar_png(path, image, &options)?;
+    voxel::render::save_comparison_png(path, image, truth, predicted, Some(1.0))?;
     Ok(())
 }

@@ -210,6 +210,56 @@ pub fn save_triplanar_png(path: &Path, image: &Image, options: &RenderOptions) -
     render_triplanar(image, options)?.write_png(path)
 }
 
+/// Colour of a voxel the reference has and the prediction missed.
+pub const MISSED_COLOUR: [u8; 3] = [40, 200, 60];
+/// Colour of a voxel the prediction added outside the reference.
+pub const EXTRA_COLOUR: [u8; 3] = [230, 50, 40];
+/// Colour of a voxel both masks hold.
+pub const AGREED_COLOUR: [u8; 3] = [250, 220, 40];
+
+/// A predicted mask against a reference, drawn over `image` through the reference's centroid
+/// (the prediction's when the reference is empty): [`MISSED_COLOUR`] where only the reference
+/// has a voxel, [`EXTRA_COLOUR`] where only the prediction has one, [`AGREED_COLOUR`] where
+/// both do. The masks must share the image's grid.
+pub fn save_comparison_png(
+    path: &Path,
+    image: &Image,
+    reference: &Mask,
+    predicted: &Mask,
+    pixel_mm: Option<f64>,
+) -> Result<()> {
+    let codes: Vec<i32> = reference
+        .data()
+        .iter()
+        .zip(predicted.data())
+        .map(|(&t, &p)| i32::from(t) + 2 * i32::from(p))
+        .collect();
+    let labels = reference.map(i32::from).with_data(codes)?;
+    let colour = |code: i32| match code {
+        1 => MISSED_COLOUR,
+        2 => EXTRA_COLOUR,
+        _ => AGREED_COLOUR,
+    };
+    let focus = if reference.count() > 0 {
+        Focus::MaskCentroid(reference)
+    } else if predicted.count() > 0 {
+        Focus::MaskCentroid(predicted)
+    } else {
+        Focus::Centre
+    };
+    let options = RenderOptions {
+        focus,
+        overlay: Some(Overlay {
+            labels: &labels,
+            alpha: 0.4,
+            colours: Some(&colour),
+        }),
+        pixel_mm,
+        ..RenderOptions::default()
+    };
+    save_triplanar_png(path, image, &options)
+}
+
 /// The centroid of a mask's voxels in world mm, or `None` for an empty mask.
 fn mask_centroid_mm(mask: &Mask) -> Option<[f64; 3]> {
     let [nx, ny, _] = mask.shape();

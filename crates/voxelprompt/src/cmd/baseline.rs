@@ -7,6 +7,7 @@ use train::evaluation::{evaluate, segment};
 use train::{BaselineSettings, TrainOptions, TrainedBaseline};
 use vision::UnetConfig;
 use voxel::io;
+use voxel::resample::Resample;
 
 /// Arguments of `baseline`.
 #[derive(clap::Args)]
@@ -56,6 +57,14 @@ struct TrainArgs {
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Anatomy the subjects are built from: fsaverage, neuromorphometrics or phantom (default:
+    /// fsaverage when the anatomy cache has it, else the phantom).
+    #[arg(long)]
+    anatomy: Option<String>,
+    /// Data-engine parameters TOML (default: the shipped configs/synth/synth.toml), e.g. one
+    /// with `[head] model = "shells"` for the head-model ablation.
+    #[arg(long)]
+    synth_config: Option<PathBuf>,
 }
 
 /// Arguments of `baseline segment`.
@@ -72,6 +81,9 @@ struct SegmentArgs {
     /// Reference mask (non-zero = inside); prints the Dice of the prediction against it.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// PNG of the prediction against `--truth` (green missed, red extra, yellow both).
+    #[arg(long, requires = "truth")]
+    picture: Option<PathBuf>,
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -127,10 +139,29 @@ fn run_train(args: &TrainArgs) -> Result<()> {
     settings.validate("command line")?;
     let network = network_config(&args.config)?;
     let device = vision::compute_device(&args.device)?;
-    let synth_config = synth::SynthConfig::builtin()?;
+    let synth_config = match &args.synth_config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            synth::SynthConfig::parse(&text, &p.display().to_string())?
+        }
+        None => synth::SynthConfig::builtin()?,
+    };
     let vocabulary = synth::Vocabulary::builtin()?;
-    let anatomy = synth::subject::default_anatomy(&synth_config)
-        .context("loading the anatomy (run `python3 scripts/fetch_anatomy.py` to fetch it)")?;
+    let choice = args.anatomy.as_deref().unwrap_or("default");
+    anyhow::ensure!(
+        choice != "all",
+        "a baseline trains on one anatomy; give fsaverage, neuromorphometrics or phantom"
+    );
+    let anatomy = synth::subject::load_anatomies(choice, &synth_config)
+        .with_context(|| {
+            format!(
+                "loading anatomy {choice:?} (run `python3 scripts/fetch_anatomy.py` to fetch it)"
+            )
+        })?
+        .into_iter()
+        .next()
+        .with_context(|| format!("anatomy {choice:?} gave no label map"))?;
     println!(
         "training a {} baseline for {:?} at {} mm, patch {:?}, on subjects synthesised from {}; \
          budget {} min, device {}",
@@ -171,6 +202,9 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
     let mut inputs = vec![args.image.as_path()];
     inputs.extend(args.truth.as_deref());
     io::ensure_not_input(&args.out, &inputs)?;
+    if let Some(p) = &args.picture {
+        io::ensure_not_input(p, &inputs)?;
+    }
     let device = vision::compute_device(&args.device)?;
     let model = TrainedBaseline::load(&args.checkpoint, &device)
         .with_context(|| format!("loading the checkpoint {}", args.checkpoint.display()))?;
@@ -200,6 +234,29 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
             e.predicted_ml,
             e.reference_ml
         );
+        if let Some(p) = &args.picture {
+            let truth = if truth.geometry().same_grid(mask.geometry(), 1e-3) {
+                truth
+            } else {
+                truth
+                    .resample(
+                        mask.geometry(),
+                        &voxel::resample::ResampleOptions::nearest(),
+                    )
+                    .with_context(|| format!("resampling {} to the scan", t.display()))?
+            };
+            let scan = if image.geometry().same_grid(mask.geometry(), 1e-3) {
+                image.clone()
+            } else {
+                image.resample(mask.geometry(), &voxel::resample::ResampleOptions::linear())?
+            };
+            voxel::render::save_comparison_png(p, &scan, &truth, &mask, None)
+                .with_context(|| format!("writing {}", p.display()))?;
+            println!(
+                "picture (green missed, red extra, yellow both) -> {}",
+                p.display()
+            );
+        }
     }
     Ok(())
 }
