@@ -34,6 +34,19 @@ struct Entry {
     grammar: Grammar,
     templates: Vec<Template>,
     space: Vec<Scenario>,
+    /// Draw weights of `space` ([`Family::scenario_weight`]); `None` when all are equal, so a
+    /// uniform family draws exactly as it always has.
+    weights: Option<Vec<f64>>,
+}
+
+impl Entry {
+    /// A scenario index drawn in proportion to the scenario weights.
+    fn draw(&self, rng: &mut StdRng) -> usize {
+        match &self.weights {
+            Some(w) => crate::grammar::pick_index(w, rng),
+            None => rng.random_range(0..self.space.len()),
+        }
+    }
 }
 
 /// Which prompt templates a sample may use. The last template of every family is held out of
@@ -121,11 +134,25 @@ impl Catalogue {
                     }
                 }
             }
+            let weights: Vec<f64> = space
+                .iter()
+                .map(|s| family.scenario_weight(&cat, s))
+                .collect();
+            if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+                || (!weights.is_empty() && weights.iter().sum::<f64>() <= 0.0)
+            {
+                return Err(TaskError::Program {
+                    family: id.into(),
+                    problem: "scenario weights must be finite, non-negative, not all zero".into(),
+                });
+            }
+            let weights = weights.iter().any(|&w| w != 1.0).then_some(weights);
             entries.push(Entry {
                 family,
                 grammar,
                 templates,
                 space,
+                weights,
             });
         }
         cat.entries = entries;
@@ -279,7 +306,7 @@ impl Catalogue {
         })
     }
 
-    /// A prompt of family `id` for a scenario drawn uniformly from its space (no subject is
+    /// A prompt of family `id` for a scenario drawn from its space by weight (no subject is
     /// synthesized).
     pub fn sample_prompt(&self, id: &str, rng: &mut StdRng) -> Result<Prompt> {
         let e = self.entry(id)?;
@@ -289,7 +316,7 @@ impl Catalogue {
                 reason: e.family.unavailable(self).unwrap_or_default(),
             });
         }
-        let scenario = &e.space[rng.random_range(0..e.space.len())];
+        let scenario = &e.space[e.draw(rng)];
         self.draw_prompt(e, scenario, rng, TemplateSplit::Any)
     }
 
@@ -319,7 +346,7 @@ impl Catalogue {
         let mut attempts = 0;
         let mut last = String::from("no feasible scenario");
         for _ in 0..MAX_SCENARIOS {
-            let scenario = e.space[rng.random_range(0..e.space.len())].clone();
+            let scenario = e.space[e.draw(&mut rng)].clone();
             if !e.family.feasible(self, &scenario) {
                 continue;
             }

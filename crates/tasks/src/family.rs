@@ -118,6 +118,11 @@ pub trait Family: Send + Sync {
     fn unavailable(&self, _cat: &Catalogue) -> Option<String> {
         None
     }
+    /// Relative probability of drawing `scenario` from the space (1 for every scenario unless a
+    /// family says otherwise).
+    fn scenario_weight(&self, _cat: &Catalogue, _scenario: &Scenario) -> f64 {
+        1.0
+    }
     /// A cheap check, before any synthesis, that the scenario can be realised at all.
     fn feasible(&self, _cat: &Catalogue, _scenario: &Scenario) -> bool {
         true
