@@ -26,6 +26,7 @@ pub mod plot;
 pub mod preprocess;
 pub mod sampling;
 pub mod settings;
+pub mod stats;
 pub mod trainer;
 
 pub use backend::UnetBackend;
