@@ -335,7 +335,39 @@ impl Catalogue {
     /// never sees a family's held-out template, so the evaluation can measure generalisation to
     /// unseen phrasings.
     pub fn sample_split(&self, id: &str, seed: u64, split: TemplateSplit) -> Result<TaskSample> {
+        self.sample_inner(id, seed, split, None)
+    }
+
+    /// [`Catalogue::sample_split`] restricted to the scenarios `keep` accepts (drawn uniformly
+    /// among them): the evaluation's per-target experiments ask for, say, the hippocampus
+    /// only. Fails with [`TaskError::NoSample`] when `keep` accepts none.
+    pub fn sample_where(
+        &self,
+        id: &str,
+        seed: u64,
+        split: TemplateSplit,
+        keep: &dyn Fn(&Scenario) -> bool,
+    ) -> Result<TaskSample> {
+        self.sample_inner(id, seed, split, Some(keep))
+    }
+
+    fn sample_inner(
+        &self,
+        id: &str,
+        seed: u64,
+        split: TemplateSplit,
+        keep: Option<&dyn Fn(&Scenario) -> bool>,
+    ) -> Result<TaskSample> {
         let e = self.entry(id)?;
+        let kept: Option<Vec<usize>> =
+            keep.map(|k| (0..e.space.len()).filter(|&i| k(&e.space[i])).collect());
+        if kept.as_ref().is_some_and(|k| k.is_empty()) {
+            return Err(TaskError::NoSample {
+                family: id.to_string(),
+                attempts: 0,
+                last: "no scenario of the family is the one asked for".into(),
+            });
+        }
         if let Some(reason) = e.family.unavailable(self) {
             return Err(TaskError::Unavailable {
                 family: id.into(),
@@ -346,7 +378,11 @@ impl Catalogue {
         let mut attempts = 0;
         let mut last = String::from("no feasible scenario");
         for _ in 0..MAX_SCENARIOS {
-            let scenario = e.space[e.draw(&mut rng)].clone();
+            let index = match &kept {
+                Some(k) => k[rng.random_range(0..k.len())],
+                None => e.draw(&mut rng),
+            };
+            let scenario = e.space[index].clone();
             if !e.family.feasible(self, &scenario) {
                 continue;
             }

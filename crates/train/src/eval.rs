@@ -125,6 +125,9 @@ pub struct EvalReport {
     /// Success by condition: `template: seen|held out`, `typo: yes|no`, `inputs: N`,
     /// `contrast: M` (of the first input), `anatomy: A`.
     pub breakdown: BTreeMap<String, Rate>,
+    /// Experiment 1, Dice per target against baselines ([`crate::segmentation_experiment`]);
+    /// empty when it was not run.
+    pub segmentation: Vec<crate::segmentation_experiment::TargetResult>,
 }
 
 /// A success rate.
@@ -366,6 +369,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
             .map(|(k, (sum, n))| (k, sum / n.max(1) as f64))
             .collect(),
         samples,
+        segmentation: Vec::new(),
     }
 }
 
@@ -410,6 +414,9 @@ impl EvalReport {
             for (t, d) in &self.dice_by_target {
                 md.push_str(&format!("| {t} | {d:.3} |\n"));
             }
+        }
+        if !self.segmentation.is_empty() {
+            md.push_str(&crate::segmentation_experiment::markdown(&self.segmentation));
         }
         let pictured: Vec<(&SampleResult, &OutputDice)> = self
             .samples

@@ -25,6 +25,7 @@ pub mod model;
 pub mod plot;
 pub mod preprocess;
 pub mod sampling;
+pub mod segmentation_experiment;
 pub mod settings;
 pub mod stats;
 pub mod trainer;

@@ -39,6 +39,14 @@ pub struct EvalArgs {
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Samples per target of the segmentation experiment (6 anatomical targets, 3 lesion
+    /// classes; 0 skips it).
+    #[arg(long, default_value_t = 0)]
+    segmentation: usize,
+    /// Folder of single-task baselines for the segmentation experiment, one `baseline train`
+    /// checkpoint per target named like `white_matter/` (scripts/train_baselines.sh).
+    #[arg(long, requires = "segmentation")]
+    baselines: Option<PathBuf>,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -57,7 +65,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         },
     };
     let id = format!("{} {}", manifest.model, manifest.weights_id());
-    let report = evaluate(model, &id, &options, |done, total, r| {
+    let mut report = evaluate(model, &id, &options, |done, total, r| {
         crate::cmd::note!(
             "[{done}/{total}] {} {}: {} ({:.1} s)",
             r.family,
@@ -67,6 +75,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         );
     })
     .with_context(|| format!("evaluating {}", dir.display()))?;
+    if args.segmentation > 0 {
+        let device = vision::compute_device(&args.device)?;
+        if let Some(b) = &args.baselines {
+            anyhow::ensure!(b.is_dir(), "--baselines {} is not a folder", b.display());
+        }
+        let baselines = args.baselines.as_deref().map(|b| (b, &device));
+        report.segmentation =
+            train::segmentation_experiment::run(model, &options, args.segmentation, baselines, {
+                |done, total, target| crate::cmd::note!("[{done}/{total}] segmentation: {target}")
+            })
+            .context("running the segmentation experiment")?;
+    }
     report.write(&args.out)?;
     println!(
         "end-to-end success {:.1} % over {} samples; report in {}",

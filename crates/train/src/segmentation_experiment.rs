@@ -1,0 +1,213 @@
+//! Experiment 1 of the evaluation (the paper's §5.2): segmentation Dice per target, the model
+//! against single-task baselines on the same held-out subjects. For each target of
+//! [`ANATOMY_TARGETS`] and [`LESION_TARGETS`], K samples of `segment_anatomy` /
+//! `segment_lesion` asking for that target (evaluation seeds, templates seen in training); the
+//! model answers freely, and a baseline trained for the target (`BASELINES/<target>/`, written
+//! by `voxelprompt baseline train`) segments the sample's first input. Paired statistics
+//! ([`crate::stats::paired`]) compare the two on the same subjects.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::Serialize;
+use tasks::scenario::{Key, Roi, Scenario};
+use tasks::{Catalogue, TaskSample, TemplateSplit};
+
+use crate::checkpoint::TrainedBaseline;
+use crate::error::{Result, TrainError};
+use crate::eval::{evaluate_sample, EvalOptions, SampleResult};
+use crate::model::Model;
+use crate::stats::{paired, PairedComparison};
+use crate::trainer::{sample_seed, JointSampler, JointSettings, SeedPurpose};
+
+/// Anatomical targets of the experiment (vocabulary names; both sides where bilateral).
+pub const ANATOMY_TARGETS: [&str; 6] = [
+    "brain",
+    "white matter",
+    "lateral ventricle",
+    "hippocampus",
+    "thalamus",
+    "caudate nucleus",
+];
+
+/// Lesion classes of the experiment (the lesion proper, edema excluded).
+pub const LESION_TARGETS: [&str; 3] = ["glioma", "acute_infarct", "wmh"];
+
+/// Evaluation-seed indices of this experiment start here, clear of the per-family samples.
+const SEED_OFFSET: u64 = 1 << 40;
+
+/// One target's results.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetResult {
+    /// The target (vocabulary name or lesion class).
+    pub target: String,
+    /// The family its samples come from.
+    pub family: String,
+    /// The model's Dice on each sample (0 when it showed no mask of the expected name).
+    pub model_dice: Vec<f64>,
+    /// Mean of `model_dice`.
+    pub model_mean_dice: f64,
+    /// Samples whose program ran to `stop()` without an error.
+    pub ran: usize,
+    /// The baseline checkpoint used, if one exists for the target.
+    pub baseline: Option<PathBuf>,
+    /// The baseline's Dice on the same samples, in the same order.
+    pub baseline_dice: Vec<f64>,
+    /// Model minus baseline, paired by sample (when a baseline exists).
+    pub comparison: Option<PairedComparison>,
+    /// Every sample as the per-family evaluation records it.
+    pub samples: Vec<SampleResult>,
+}
+
+/// The baseline checkpoint directory of `target` under `root`: spaces become underscores.
+pub fn baseline_dir(root: &Path, target: &str) -> PathBuf {
+    root.join(target.replace(' ', "_"))
+}
+
+fn scenario_is(cat: &Catalogue, s: &Scenario, target: &str) -> bool {
+    match s.get("target") {
+        Some(Key::Roi(Roi::Anatomy(t))) => cat.target(t).is_ok_and(|x| x.name == target),
+        Some(Key::Roi(Roi::Lesion(c))) => cat.class(c).is_ok_and(|x| x.entry.name == target),
+        _ => false,
+    }
+}
+
+fn baseline_dice(baseline: &TrainedBaseline, sample: &TaskSample) -> Result<f64> {
+    let o = sample.expected.outputs.first().ok_or_else(|| {
+        TrainError::Backend(format!("sample {} has no expected output", sample.seed))
+    })?;
+    let input = sample.input(&o.input).ok_or_else(|| {
+        TrainError::Backend(format!("expected output {} has no input {}", o.name, o.input))
+    })?;
+    let truth = sample.truth.mask(&o.target, o.session)?;
+    let mask = crate::evaluation::segment(baseline, &input.image)?;
+    Ok(voxel::metrics::dice(&mask, &truth)?)
+}
+
+/// Runs the experiment with `per_target` samples per target and real anatomy (the options'
+/// anatomy choice, spacing and answer limits apply); `baselines` is the folder of baseline
+/// checkpoints and the device they run on. Calls `progress(done, total, target)` after each
+/// sample.
+pub fn run(
+    model: &Model,
+    options: &EvalOptions,
+    per_target: usize,
+    baselines: Option<(&Path, &Device)>,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Vec<TargetResult>> {
+    let settings = JointSettings {
+        anatomy: options.anatomy.clone(),
+        families: Default::default(),
+        default_family_weight: 1.0,
+        ..JointSettings::builtin()?
+    };
+    let spacing = options
+        .spacings_mm
+        .first()
+        .copied()
+        .unwrap_or(model.config.preprocessing.spacing_mm);
+    let sampler = JointSampler::new(&settings, spacing, options.seed)?;
+    let cats = sampler.catalogues();
+    let targets: Vec<(&str, &str)> = ANATOMY_TARGETS
+        .iter()
+        .map(|t| ("segment_anatomy", *t))
+        .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)))
+        .collect();
+    let total = targets.len() * per_target;
+    let mut done = 0;
+    let mut index = SEED_OFFSET;
+    let mut out = Vec::with_capacity(targets.len());
+    for (family, target) in targets {
+        let baseline = match baselines {
+            Some((root, device)) => {
+                let dir = baseline_dir(root, target);
+                if dir.join("training.json").is_file() {
+                    Some((TrainedBaseline::load(&dir, device)?, dir))
+                } else {
+                    None
+                }
+            }
+            None => None,
+        };
+        let mut result = TargetResult {
+            target: target.to_string(),
+            family: family.to_string(),
+            model_dice: Vec::new(),
+            model_mean_dice: 0.0,
+            ran: 0,
+            baseline: baseline.as_ref().map(|b| b.1.clone()),
+            baseline_dice: Vec::new(),
+            comparison: None,
+            samples: Vec::new(),
+        };
+        let mut tries = 0;
+        while result.samples.len() < per_target && tries < per_target * 4 + 4 {
+            tries += 1;
+            index += 1;
+            // Anatomies in turn, so every one contributes.
+            let cat = &cats[(index as usize) % cats.len()];
+            let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
+            let keep = |s: &Scenario| scenario_is(cat, s, target);
+            let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+                Ok(s) => s,
+                Err(tasks::TaskError::NoSample { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let r = evaluate_sample(
+                model,
+                &sample,
+                &cat.anatomy().name,
+                &options.answer,
+                options.pictures.as_deref(),
+            )?;
+            result
+                .model_dice
+                .push(r.outputs.first().map_or(0.0, |o| o.dice));
+            result.ran += usize::from(r.ran);
+            if let Some((b, _)) = &baseline {
+                result.baseline_dice.push(baseline_dice(b, &sample)?);
+            }
+            result.samples.push(r);
+            done += 1;
+            progress(done, total, target);
+        }
+        let n = result.model_dice.len().max(1) as f64;
+        result.model_mean_dice = result.model_dice.iter().sum::<f64>() / n;
+        if baseline.is_some() {
+            result.comparison = paired(&result.model_dice, &result.baseline_dice);
+        }
+        out.push(result);
+    }
+    Ok(out)
+}
+
+/// The experiment as a Markdown section: one row per target.
+pub fn markdown(results: &[TargetResult]) -> String {
+    let mut md = String::from(
+        "\n## Segmentation against single-task baselines\n\nDice per target on the same \
+         held-out subjects; difference = model − baseline with its 95 % t confidence interval; \
+         p from the Wilcoxon signed-rank test.\n\n| target | samples | model Dice | ran | \
+         baseline Dice | difference [95 % CI] | Wilcoxon p |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let (b, d, p) = match &r.comparison {
+            Some(c) => (
+                format!("{:.3}", c.mean_b),
+                match c.ci95 {
+                    Some([lo, hi]) => format!("{:+.3} [{lo:+.3}, {hi:+.3}]", c.mean_difference),
+                    None => format!("{:+.3}", c.mean_difference),
+                },
+                format!("{:.3} ({:?})", c.wilcoxon.p_value, c.wilcoxon.method).to_lowercase(),
+            ),
+            None => ("no baseline".into(), "—".into(), "—".into()),
+        };
+        md.push_str(&format!(
+            "| {} | {} | {:.3} | {} | {b} | {d} | {p} |\n",
+            r.target,
+            r.model_dice.len(),
+            r.model_mean_dice,
+            r.ran
+        ));
+    }
+    md
+}
