@@ -11,6 +11,7 @@ use super::site::{
     convexity_voxel, hemisphere_of, inward_normal, midline_of, near, random_voxel,
     random_voxel_where, random_white_matter, touches, world,
 };
+use crate::config::{ArachnoidCystPrior, LesionsConfig, MeningiomaPrior, SubduralPrior};
 use crate::error::Result;
 use crate::labels::{
     is_cavity_wall, is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter,
@@ -22,79 +23,109 @@ use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
 use rand::Rng;
 use voxel::LabelMap;
 
-/// Draws a lesion of `class` in the subject whose session-0 labels are `labels` (subject world
-/// = that grid's world).
+/// Draws a lesion of `class` with the priors of `priors` in the subject whose session-0 labels
+/// are `labels` (subject world = that grid's world).
 pub fn sample_lesion(
     class: LesionClass,
     labels: &LabelMap,
     vocab: &Vocabulary,
+    priors: &LesionsConfig,
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
     let at = |i: usize| world(g, i);
     let s = match class {
         LesionClass::Glioma => {
+            let p = &priors.glioma;
             let i = random_white_matter(labels, rng)?;
-            let r = uniform(rng, 15.0, 35.0);
-            let n = rng.random_range(2..6);
-            let enh = rng.random::<f64>() < 0.7;
+            let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
+            let n = rng.random_range(p.ellipsoids[0]..=p.ellipsoids[1]);
+            let enh = rng.random::<f64>() < p.enhancing_probability;
             let mut s = LesionShape::empty(class, at(i), r);
-            s.core_level = if enh { uniform(rng, 0.4, 0.7) } else { 0.0 };
+            s.core_level = if enh {
+                uniform(rng, p.necrosis_level[0], p.necrosis_level[1])
+            } else {
+                0.0
+            };
             s.ellipsoids = fill_sphere(rng, r, n);
             s.second = fill_sphere(rng, r * 0.6, 2);
-            s.edema_level = uniform(rng, 1.4, 2.0);
+            s.edema_level = uniform(rng, p.edema_level[0], p.edema_level[1]);
             s.enhancing = enh;
-            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.2);
+            s.deformation = random_waves(
+                rng,
+                radii(p.deformation_wavelength_radii, r),
+                p.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
         LesionClass::Metastasis => {
+            let p = &priors.metastasis;
             let i = random_voxel(labels, rng, "cortex", is_cerebral_cortex)?;
-            let r = uniform(rng, 4.0, 12.0);
+            let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
             let mut s = LesionShape::empty(class, at(i), r);
-            s.core_level = if r > 7.0 { uniform(rng, 0.3, 0.6) } else { 0.0 };
+            s.core_level = if r > p.necrosis_above_radius_mm {
+                uniform(rng, p.necrosis_level[0], p.necrosis_level[1])
+            } else {
+                0.0
+            };
             s.ellipsoids = fill_sphere(rng, r, 1);
             s.second = fill_sphere(rng, r * 0.5, 1);
-            s.edema_level = uniform(rng, 1.6, 3.0);
+            s.edema_level = uniform(rng, p.edema_level[0], p.edema_level[1]);
             s.enhancing = true;
-            s.deformation = random_waves(rng, [0.8 * r, 2.0 * r], 0.12);
+            s.deformation = random_waves(
+                rng,
+                radii(p.deformation_wavelength_radii, r),
+                p.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
         LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
-            let t = match rng.random_range(0..10) {
-                0 | 1 => Territory::ACA,
-                2 | 3 => Territory::PCA,
+            let p = &priors.infarct;
+            let w = &p.territory_weights;
+            let t = match rng.random_range(0..w.aca + w.pca + w.mca) {
+                d if d < w.aca => Territory::ACA,
+                d if d < w.aca + w.pca => Territory::PCA,
                 _ => Territory::MCA,
             };
             let i = random_voxel(labels, rng, "territory cortex", |l| {
                 is_cortical_parcel(l)
                     && vocab.structure_of_label(l).and_then(|s| s.territory) == Some(t)
             })?;
-            let r = uniform(rng, 12.0, 35.0);
+            let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
             let mut s = LesionShape::empty(class, at(i), r);
             s.core_level = if class == LesionClass::ChronicInfarct {
-                uniform(rng, 0.6, 0.9)
+                uniform(
+                    rng,
+                    p.encephalomalacia_level[0],
+                    p.encephalomalacia_level[1],
+                )
             } else {
                 0.0
             };
-            let count = rng.random_range(2..5);
+            let count = rng.random_range(p.ellipsoids[0]..=p.ellipsoids[1]);
             s.ellipsoids = fill_sphere(rng, r, count);
             s.second = fill_sphere(rng, r * 0.8, 2);
             s.territory = Some(t);
-            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.2);
+            s.deformation = random_waves(
+                rng,
+                radii(p.deformation_wavelength_radii, r),
+                p.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
         LesionClass::Wmh => {
+            let prior = &priors.wmh;
             let i = random_white_matter(labels, rng)?;
             let c = at(i);
-            let n = rng.random_range(3..12);
+            let n = rng.random_range(prior.foci[0]..=prior.foci[1]);
             let mut ells = Vec::with_capacity(n);
             for _ in 0..n {
                 let j = random_white_matter(labels, rng)?;
                 let p = at(j);
-                let r = uniform(rng, 2.5, 6.0);
+                let r = uniform(rng, prior.focus_radius_mm[0], prior.focus_radius_mm[1]);
                 ells.push(Ellipsoid {
                     offset_mm: [0, 1, 2].map(|a| p[a] - c[a]),
                     radii_mm: std::array::from_fn(|_| uniform(rng, 0.6, 1.0) * r),
@@ -103,15 +134,24 @@ pub fn sample_lesion(
             }
             let mut s = LesionShape::empty(class, c, 6.0);
             s.ellipsoids = ells;
-            s.deformation = random_waves(rng, [6.0, 14.0], 0.15);
+            s.deformation = random_waves(
+                rng,
+                prior.deformation_wavelength_mm,
+                prior.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
-        LesionClass::Meningioma => sample_meningioma(labels, vocab, rng)?,
-        LesionClass::ArachnoidCyst => sample_arachnoid_cyst(labels, vocab, rng)?,
-        LesionClass::SubduralHaematoma => sample_subdural(labels, vocab, rng)?,
+        LesionClass::Meningioma => sample_meningioma(labels, vocab, &priors.meningioma, rng)?,
+        LesionClass::ArachnoidCyst => {
+            sample_arachnoid_cyst(labels, vocab, &priors.arachnoid_cyst, rng)?
+        }
+        LesionClass::SubduralHaematoma => {
+            sample_subdural(labels, vocab, &priors.subdural_haematoma, rng)?
+        }
         LesionClass::Haemorrhage => {
-            let deep = rng.random::<f64>() < 0.55;
+            let p = &priors.haemorrhage;
+            let deep = rng.random::<f64>() < p.deep_probability;
             let (i, r) = if deep {
                 let i = random_voxel(labels, rng, "putamen or thalamus", |l| {
                     matches!(
@@ -119,21 +159,26 @@ pub fn sample_lesion(
                         LEFT_THALAMUS | LEFT_PUTAMEN | RIGHT_THALAMUS | RIGHT_PUTAMEN
                     )
                 })?;
-                (i, uniform(rng, 12.0, 25.0))
+                (i, uniform(rng, p.deep_radius_mm[0], p.deep_radius_mm[1]))
             } else {
                 let i = random_white_matter(labels, rng)?;
-                (i, uniform(rng, 15.0, 32.0))
+                (i, uniform(rng, p.lobar_radius_mm[0], p.lobar_radius_mm[1]))
             };
             let mut s = LesionShape::empty(class, at(i), r);
-            let n = rng.random_range(1..4);
+            let n = rng.random_range(p.ellipsoids[0]..=p.ellipsoids[1]);
             s.ellipsoids = fill_sphere(rng, r, n);
             // A thin rim: a few millimetres whatever the size.
-            s.edema_level = 1.0 + uniform(rng, 2.0, 5.0) / (0.6 * r);
-            s.deformation = random_waves(rng, [0.6 * r, 1.5 * r], 0.15);
+            s.edema_level = 1.0 + uniform(rng, p.edema_rim_mm[0], p.edema_rim_mm[1]) / (0.6 * r);
+            s.deformation = random_waves(
+                rng,
+                radii(p.deformation_wavelength_radii, r),
+                p.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
         LesionClass::Abscess => {
+            let p = &priors.abscess;
             // At the grey-white junction, where haematogenous abscesses seed.
             let i = random_voxel_where(
                 labels,
@@ -142,7 +187,7 @@ pub fn sample_lesion(
                 is_cerebral_white_matter,
                 |i| near(labels, i, 12.0, is_cerebral_cortex),
             )?;
-            let r = uniform(rng, 10.0, 22.0);
+            let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
             let mut s = LesionShape::empty(class, at(i), r);
             let main = Ellipsoid {
                 offset_mm: [0.0; 3],
@@ -150,7 +195,7 @@ pub fn sample_lesion(
                 axes: random_axes(rng),
             };
             s.ellipsoids = vec![main];
-            if rng.random::<f64>() < 0.3 {
+            if rng.random::<f64>() < p.daughter_probability {
                 // A daughter loculus.
                 let dir = unit(std::array::from_fn(|_| normal(rng)));
                 let rd = uniform(rng, 0.4, 0.6) * r;
@@ -160,11 +205,15 @@ pub fn sample_lesion(
                     axes: random_axes(rng),
                 });
             }
-            // Capsule 2.5–4 mm thick: the cavity is the inner level set of the same geometry.
-            s.core_level = 1.0 - uniform(rng, 2.5, 4.0) / (0.9 * r);
-            s.edema_level = uniform(rng, 1.6, 2.6);
+            // Capsule `capsule_mm` thick: the cavity is the inner level set of the same geometry.
+            s.core_level = 1.0 - uniform(rng, p.capsule_mm[0], p.capsule_mm[1]) / (0.9 * r);
+            s.edema_level = uniform(rng, p.edema_level[0], p.edema_level[1]);
             s.enhancing = true;
-            s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.06);
+            s.deformation = random_waves(
+                rng,
+                radii(p.deformation_wavelength_radii, r),
+                p.deformation_amplitude,
+            );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
@@ -175,12 +224,13 @@ pub fn sample_lesion(
 fn sample_meningioma(
     labels: &LabelMap,
     vocab: &Vocabulary,
+    p: &MeningiomaPrior,
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
     let midline = midline_of(labels, vocab)?;
     let sp = g.spacing_mm().iter().copied().fold(0.0, f64::max);
-    let falx = if rng.random::<f64>() < 0.3 {
+    let falx = if rng.random::<f64>() < p.falx_probability {
         // Along the falx: CSF on the midline above the corpus callosum.
         let up = 15.0;
         random_voxel_where(
@@ -214,7 +264,7 @@ fn sample_meningioma(
             (i, midline.side(world(g, i)), inward_normal(labels, i))
         }
     };
-    let r = uniform(rng, 12.0, 28.0);
+    let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
     let mut s = LesionShape::empty(LesionClass::Meningioma, world(g, i), r);
     // A dome on the dura: one axis along the inward normal, the other two across it.
     s.ellipsoids = vec![Ellipsoid {
@@ -226,13 +276,17 @@ fn sample_meningioma(
         ],
         axes: frame_along(rng, n),
     }];
-    s.edema_level = if rng.random::<f64>() < 0.4 {
-        uniform(rng, 1.3, 1.8)
+    s.edema_level = if rng.random::<f64>() < p.edema_probability {
+        uniform(rng, p.edema_level[0], p.edema_level[1])
     } else {
         0.0
     };
     s.enhancing = true;
-    s.deformation = random_waves(rng, [0.8 * r, 1.6 * r], 0.12);
+    s.deformation = random_waves(
+        rng,
+        radii(p.deformation_wavelength_radii, r),
+        p.deformation_amplitude,
+    );
     s.side = side;
     s.midline = Some(midline);
     Ok(s)
@@ -241,6 +295,7 @@ fn sample_meningioma(
 fn sample_arachnoid_cyst(
     labels: &LabelMap,
     vocab: &Vocabulary,
+    p: &ArachnoidCystPrior,
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
@@ -258,7 +313,7 @@ fn sample_arachnoid_cyst(
     };
     let skull_csf = |i: usize| touches(labels, i, is_cavity_wall);
     let csf = |l: i32| l == EXTRACEREBRAL_CSF;
-    let middle_fossa = rng.random::<f64>() < 0.65;
+    let middle_fossa = rng.random::<f64>() < p.middle_fossa_probability;
     let mut pick = None;
     if middle_fossa {
         // Lateral to the sella and the medial temporal lobe: the anterior temporal fossa.
@@ -273,7 +328,7 @@ fn sample_arachnoid_cyst(
         })
         .ok();
     }
-    if pick.is_none() && rng.random::<f64>() < 0.4 {
+    if pick.is_none() && rng.random::<f64>() < p.cerebellopontine_angle_probability {
         // Cerebellopontine angle: the cistern between the cerebellum and the pons, off the
         // midline (falls through to the retrocerebellar site when the anatomy has none).
         pick = random_voxel_where(labels, rng, "cerebellopontine angle CSF", csf, |i| {
@@ -296,13 +351,18 @@ fn sample_arachnoid_cyst(
     };
     // The angle is a small cistern: a cyst there stays small enough to remain in it.
     let r = if in_cpa {
-        uniform(rng, 8.0, 15.0)
+        let [lo, hi] = p.cerebellopontine_angle_radius_mm;
+        uniform(rng, lo, hi)
     } else {
-        uniform(rng, 12.0, 30.0)
+        uniform(rng, p.radius_mm[0], p.radius_mm[1])
     };
     let mut s = LesionShape::empty(LesionClass::ArachnoidCyst, world(g, i), r);
     s.ellipsoids = vec![centred_ellipsoid(rng, r)];
-    s.deformation = random_waves(rng, [1.0 * r, 2.0 * r], 0.08);
+    s.deformation = random_waves(
+        rng,
+        radii(p.deformation_wavelength_radii, r),
+        p.deformation_amplitude,
+    );
     s.side = side;
     s.midline = Some(midline);
     Ok(s)
@@ -311,21 +371,27 @@ fn sample_arachnoid_cyst(
 fn sample_subdural(
     labels: &LabelMap,
     vocab: &Vocabulary,
+    p: &SubduralPrior,
     rng: &mut impl Rng,
 ) -> Result<LesionShape> {
     let g = labels.geometry();
     let midline = midline_of(labels, vocab)?;
     let i = convexity_voxel(labels, &midline, 25.0, rng)?;
     let c = world(g, i);
-    let r = uniform(rng, 35.0, 65.0);
+    let r = uniform(rng, p.radius_mm[0], p.radius_mm[1]);
     let mut s = LesionShape::empty(LesionClass::SubduralHaematoma, c, r);
     // Extent along the skull; the depth below the inner table is set by the thickness.
     s.ellipsoids = vec![centred_ellipsoid(rng, r)];
-    s.deformation = random_waves(rng, [0.5 * r, 1.0 * r], 0.2);
-    s.thickness_mm = uniform(rng, 3.0, 20.0);
-    let stage = match rng.random_range(0..20) {
-        0..=8 => SdhStage::Acute,
-        9..=14 => SdhStage::Chronic,
+    s.deformation = random_waves(
+        rng,
+        radii(p.deformation_wavelength_radii, r),
+        p.deformation_amplitude,
+    );
+    s.thickness_mm = uniform(rng, p.thickness_mm[0], p.thickness_mm[1]);
+    let w = &p.stage_weights;
+    let stage = match rng.random_range(0..w.acute + w.chronic + w.mixed) {
+        d if d < w.acute => SdhStage::Acute,
+        d if d < w.acute + w.chronic => SdhStage::Chronic,
         _ => SdhStage::Mixed,
     };
     if stage == SdhStage::Mixed {
@@ -352,6 +418,7 @@ pub fn sample_lesion_apart(
     class: LesionClass,
     labels: &LabelMap,
     vocab: &Vocabulary,
+    priors: &LesionsConfig,
     rng: &mut impl Rng,
     others: &[LesionShape],
 ) -> Result<LesionShape> {
@@ -370,7 +437,7 @@ pub fn sample_lesion_apart(
     };
     let mut best: Option<(bool, f64, LesionShape)> = None;
     for _ in 0..32 {
-        let s = sample_lesion(class, labels, vocab, rng)?;
+        let s = sample_lesion(class, labels, vocab, priors, rng)?;
         let c = clearance(&s);
         let paints = paints_on(&s, labels, vocab);
         if c >= 0.0 && paints {
@@ -384,4 +451,9 @@ pub fn sample_lesion_apart(
         }
     }
     Ok(best.expect("at least one draw").2)
+}
+
+/// A wavelength range given in radii, in mm for a lesion of radius `r`.
+fn radii(wavelength_radii: [f64; 2], r: f64) -> [f64; 2] {
+    [wavelength_radii[0] * r, wavelength_radii[1] * r]
 }
