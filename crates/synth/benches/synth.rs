@@ -89,8 +89,14 @@ fn stage_split(anatomy: &synth::Anatomy, config: &SynthConfig, vocab: &Vocabular
     let random_ms = t.elapsed().as_secs_f64() * 1e3;
     drop(randomised);
     let t = Instant::now();
-    let shape = synth::lesion::sample_lesion(LesionClass::Glioma, &labels, vocab, &mut rng)
-        .expect("lesion");
+    let shape = synth::lesion::sample_lesion(
+        LesionClass::Glioma,
+        &labels,
+        vocab,
+        &config.lesions,
+        &mut rng,
+    )
+    .expect("lesion");
     let place = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let mut lesions = labels.map(|_| 0i32);

@@ -3,6 +3,7 @@
 use crate::contrast::Contrast;
 use crate::error::{Result, SynthError};
 use crate::labels::Tissue;
+use crate::lesion::{LesionClass, SdhStage};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -135,12 +136,515 @@ pub struct IntensityConfig {
     pub iso_tolerance: f64,
 }
 
+/// Per-class priors of the lesion samplers ([`crate::lesion::sample_lesion`]) and the change of
+/// a lesion's size between sessions. Ranges are `[low, high]`, drawn uniformly; counts are
+/// inclusive. A *level* is a value of a lesion's level field: 1 on its outline and proportional
+/// to the distance from the centre along each ray. Wavelengths in `_radii` are multiples of the
+/// lesion's drawn radius.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LesionsConfig {
+    /// At each follow-up a lesion's linear scale is multiplied by `exp(drift + sd · N(0, 1))`;
+    /// this is `sd`, the drift is the class's `scale_log_drift_per_followup`.
+    pub scale_log_sd_per_followup: f64,
+    /// Glioma.
+    pub glioma: GliomaPrior,
+    /// Metastasis.
+    pub metastasis: MetastasisPrior,
+    /// Acute and chronic infarcts.
+    pub infarct: InfarctPrior,
+    /// White-matter hyperintensities.
+    pub wmh: WmhPrior,
+    /// Meningioma.
+    pub meningioma: MeningiomaPrior,
+    /// Arachnoid cyst.
+    pub arachnoid_cyst: ArachnoidCystPrior,
+    /// Intraparenchymal haemorrhage.
+    pub haemorrhage: HaemorrhagePrior,
+    /// Subdural haematoma.
+    pub subdural_haematoma: SubduralPrior,
+    /// Pyogenic abscess.
+    pub abscess: AbscessPrior,
+}
+
+/// Priors of a glioma.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GliomaPrior {
+    /// Radius of the sphere its ellipsoids fill.
+    pub radius_mm: [f64; 2],
+    /// Number of ellipsoids.
+    pub ellipsoids: [usize; 2],
+    /// Probability of an enhancing rim around a necrotic core (else solid, non-enhancing).
+    pub enhancing_probability: f64,
+    /// Level of the second geometry that is necrotic core (enhancing gliomas).
+    pub necrosis_level: [f64; 2],
+    /// Level up to which white matter is edema.
+    pub edema_level: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of a metastasis.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetastasisPrior {
+    /// Radius.
+    pub radius_mm: [f64; 2],
+    /// Metastases larger than this have a necrotic core.
+    pub necrosis_above_radius_mm: f64,
+    /// Level of the second geometry that is necrotic core.
+    pub necrosis_level: [f64; 2],
+    /// Level up to which white matter is edema.
+    pub edema_level: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Relative weights of the arterial territories an infarct is drawn in.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerritoryWeights {
+    /// Anterior cerebral artery.
+    pub aca: u32,
+    /// Posterior cerebral artery.
+    pub pca: u32,
+    /// Middle cerebral artery.
+    pub mca: u32,
+}
+
+/// Priors of acute and chronic infarcts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfarctPrior {
+    /// Weights of the territory.
+    pub territory_weights: TerritoryWeights,
+    /// Radius of the sphere its ellipsoids fill.
+    pub radius_mm: [f64; 2],
+    /// Number of ellipsoids.
+    pub ellipsoids: [usize; 2],
+    /// Level of the second geometry that is encephalomalacia (chronic infarcts; the rest is
+    /// gliosis).
+    pub encephalomalacia_level: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of white-matter hyperintensities.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WmhPrior {
+    /// Number of foci.
+    pub foci: [usize; 2],
+    /// Radius of each focus.
+    pub focus_radius_mm: [f64; 2],
+    /// Wavelengths of the smooth deformation.
+    pub deformation_wavelength_mm: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of a meningioma.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeningiomaPrior {
+    /// Probability that it sits on the falx (else on the convexity).
+    pub falx_probability: f64,
+    /// Radius.
+    pub radius_mm: [f64; 2],
+    /// Probability of edema in the white matter beneath.
+    pub edema_probability: f64,
+    /// Level up to which white matter is edema, when there is edema.
+    pub edema_level: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of an arachnoid cyst.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArachnoidCystPrior {
+    /// Probability of the middle cranial fossa.
+    pub middle_fossa_probability: f64,
+    /// Probability of the cerebellopontine angle when not in the middle fossa (else the
+    /// posterior fossa).
+    pub cerebellopontine_angle_probability: f64,
+    /// Radius (middle and posterior fossa).
+    pub radius_mm: [f64; 2],
+    /// Radius in the cerebellopontine angle, a small cistern.
+    pub cerebellopontine_angle_radius_mm: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of an intraparenchymal haemorrhage.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaemorrhagePrior {
+    /// Probability of a deep (putamen or thalamus) haemorrhage, else lobar.
+    pub deep_probability: f64,
+    /// Radius of a deep haemorrhage.
+    pub deep_radius_mm: [f64; 2],
+    /// Radius of a lobar haemorrhage.
+    pub lobar_radius_mm: [f64; 2],
+    /// Number of ellipsoids.
+    pub ellipsoids: [usize; 2],
+    /// Width of the rim of edema, whatever the size.
+    pub edema_rim_mm: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Relative weights of the stages of a subdural haematoma.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageWeights {
+    /// Acute (hyperdense blood).
+    pub acute: u32,
+    /// Chronic (CSF-like collection).
+    pub chronic: u32,
+    /// Acute-on-chronic.
+    pub mixed: u32,
+}
+
+/// Priors of a subdural haematoma.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubduralPrior {
+    /// Radius of its extent along the skull.
+    pub radius_mm: [f64; 2],
+    /// Largest thickness.
+    pub thickness_mm: [f64; 2],
+    /// Weights of the stage.
+    pub stage_weights: StageWeights,
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up while acute.
+    pub scale_log_drift_per_followup_acute: f64,
+    /// Mean log change of the linear scale per follow-up when chronic or mixed.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Priors of a pyogenic abscess.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbscessPrior {
+    /// Radius.
+    pub radius_mm: [f64; 2],
+    /// Probability of a daughter loculus.
+    pub daughter_probability: f64,
+    /// Thickness of the enhancing capsule.
+    pub capsule_mm: [f64; 2],
+    /// Level up to which white matter is edema.
+    pub edema_level: [f64; 2],
+    /// Wavelengths of the smooth deformation, in radii.
+    pub deformation_wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub deformation_amplitude: f64,
+    /// Mean log change of the linear scale per follow-up.
+    pub scale_log_drift_per_followup: f64,
+}
+
+/// Checks of one `[lesions.*]` table; each error names the key as `lesions.<table>.<key>`.
+struct Checker<'a> {
+    table: &'a str,
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, key: &str, want: &str, got: impl std::fmt::Debug) {
+        self.problems
+            .push(format!("{}.{key} must be {want} (got {got:?})", self.table));
+    }
+
+    /// `[low, high]` with `min ≤ low ≤ high`, finite.
+    fn range(&mut self, key: &str, r: [f64; 2], min: f64) {
+        if !(r.iter().all(|x| x.is_finite()) && min <= r[0] && r[0] <= r[1]) {
+            self.fail(key, &format!("[low, high] with {min} <= low <= high"), r);
+        }
+    }
+
+    /// A positive length range.
+    fn mm(&mut self, key: &str, r: [f64; 2]) {
+        if r[0] <= 0.0 {
+            self.fail(key, "a range of positive lengths", r);
+        } else {
+            self.range(key, r, 0.0);
+        }
+    }
+
+    fn count(&mut self, key: &str, r: [usize; 2]) {
+        if !(1 <= r[0] && r[0] <= r[1]) {
+            self.fail(key, "[low, high] with 1 <= low <= high", r);
+        }
+    }
+
+    fn probability(&mut self, key: &str, p: f64) {
+        if !(0.0..=1.0).contains(&p) {
+            self.fail(key, "a probability in [0, 1]", p);
+        }
+    }
+
+    fn finite(&mut self, key: &str, x: f64) {
+        if !x.is_finite() {
+            self.fail(key, "a finite number", x);
+        }
+    }
+
+    /// A deformation: positive wavelengths, an amplitude in `[0, 0.8)` (the level field must
+    /// stay positive for the extent bound).
+    fn deformation(&mut self, key: &str, wavelength: [f64; 2], amplitude: f64) {
+        self.mm(key, wavelength);
+        if !(0.0..0.8).contains(&amplitude) {
+            self.fail("deformation_amplitude", "in [0, 0.8)", amplitude);
+        }
+    }
+
+    fn weights(&mut self, key: &str, w: &[u32]) {
+        if w.iter().map(|&x| x as u64).sum::<u64>() == 0 || w.iter().any(|&x| x > 1_000_000) {
+            self.fail(key, "weights with a positive sum, each at most 10⁶", w);
+        }
+    }
+}
+
+impl LesionsConfig {
+    /// Every problem with the priors, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        let mut check = |table: &str, f: &dyn Fn(&mut Checker)| {
+            let mut c = Checker {
+                table,
+                problems: Vec::new(),
+            };
+            f(&mut c);
+            all.extend(c.problems);
+        };
+        check("lesions", &|c| {
+            if !(self.scale_log_sd_per_followup >= 0.0
+                && self.scale_log_sd_per_followup.is_finite())
+            {
+                c.fail(
+                    "scale_log_sd_per_followup",
+                    "finite and >= 0",
+                    self.scale_log_sd_per_followup,
+                );
+            }
+        });
+        let p = &self.glioma;
+        check("lesions.glioma", &|c| {
+            c.mm("radius_mm", p.radius_mm);
+            c.count("ellipsoids", p.ellipsoids);
+            c.probability("enhancing_probability", p.enhancing_probability);
+            c.range("necrosis_level", p.necrosis_level, 0.0);
+            c.range("edema_level", p.edema_level, 1.0);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.metastasis;
+        check("lesions.metastasis", &|c| {
+            c.mm("radius_mm", p.radius_mm);
+            c.finite("necrosis_above_radius_mm", p.necrosis_above_radius_mm);
+            c.range("necrosis_level", p.necrosis_level, 0.0);
+            c.range("edema_level", p.edema_level, 1.0);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.infarct;
+        check("lesions.infarct", &|c| {
+            let w = &p.territory_weights;
+            c.weights("territory_weights", &[w.aca, w.pca, w.mca]);
+            c.mm("radius_mm", p.radius_mm);
+            c.count("ellipsoids", p.ellipsoids);
+            c.range("encephalomalacia_level", p.encephalomalacia_level, 0.0);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.wmh;
+        check("lesions.wmh", &|c| {
+            c.count("foci", p.foci);
+            c.mm("focus_radius_mm", p.focus_radius_mm);
+            c.deformation(
+                "deformation_wavelength_mm",
+                p.deformation_wavelength_mm,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.meningioma;
+        check("lesions.meningioma", &|c| {
+            c.probability("falx_probability", p.falx_probability);
+            c.mm("radius_mm", p.radius_mm);
+            c.probability("edema_probability", p.edema_probability);
+            c.range("edema_level", p.edema_level, 1.0);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.arachnoid_cyst;
+        check("lesions.arachnoid_cyst", &|c| {
+            c.probability("middle_fossa_probability", p.middle_fossa_probability);
+            c.probability(
+                "cerebellopontine_angle_probability",
+                p.cerebellopontine_angle_probability,
+            );
+            c.mm("radius_mm", p.radius_mm);
+            c.mm(
+                "cerebellopontine_angle_radius_mm",
+                p.cerebellopontine_angle_radius_mm,
+            );
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.haemorrhage;
+        check("lesions.haemorrhage", &|c| {
+            c.probability("deep_probability", p.deep_probability);
+            c.mm("deep_radius_mm", p.deep_radius_mm);
+            c.mm("lobar_radius_mm", p.lobar_radius_mm);
+            c.count("ellipsoids", p.ellipsoids);
+            c.mm("edema_rim_mm", p.edema_rim_mm);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.subdural_haematoma;
+        check("lesions.subdural_haematoma", &|c| {
+            c.mm("radius_mm", p.radius_mm);
+            c.mm("thickness_mm", p.thickness_mm);
+            let w = &p.stage_weights;
+            c.weights("stage_weights", &[w.acute, w.chronic, w.mixed]);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup_acute",
+                p.scale_log_drift_per_followup_acute,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        let p = &self.abscess;
+        check("lesions.abscess", &|c| {
+            c.mm("radius_mm", p.radius_mm);
+            c.probability("daughter_probability", p.daughter_probability);
+            c.mm("capsule_mm", p.capsule_mm);
+            c.range("edema_level", p.edema_level, 1.0);
+            c.deformation(
+                "deformation_wavelength_radii",
+                p.deformation_wavelength_radii,
+                p.deformation_amplitude,
+            );
+            c.finite(
+                "scale_log_drift_per_followup",
+                p.scale_log_drift_per_followup,
+            );
+        });
+        all
+    }
+
+    /// Mean log change of the linear scale per follow-up of a lesion of `class` (a subdural
+    /// haematoma's by its current `stage`).
+    pub fn scale_log_drift_per_followup(&self, class: LesionClass, stage: Option<SdhStage>) -> f64 {
+        match class {
+            LesionClass::Glioma => self.glioma.scale_log_drift_per_followup,
+            LesionClass::Metastasis => self.metastasis.scale_log_drift_per_followup,
+            LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => {
+                self.infarct.scale_log_drift_per_followup
+            }
+            LesionClass::Wmh => self.wmh.scale_log_drift_per_followup,
+            LesionClass::Meningioma => self.meningioma.scale_log_drift_per_followup,
+            LesionClass::ArachnoidCyst => self.arachnoid_cyst.scale_log_drift_per_followup,
+            LesionClass::Haemorrhage => self.haemorrhage.scale_log_drift_per_followup,
+            LesionClass::SubduralHaematoma => match stage {
+                Some(SdhStage::Acute) => self.subdural_haematoma.scale_log_drift_per_followup_acute,
+                _ => self.subdural_haematoma.scale_log_drift_per_followup,
+            },
+            LesionClass::Abscess => self.abscess.scale_log_drift_per_followup,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     head: HeadConfig,
     spatial: SpatialConfig,
     intensity: IntensityConfig,
+    lesions: LesionsConfig,
     tissues: BTreeMap<Tissue, BTreeMap<String, f64>>,
 }
 
@@ -153,6 +657,8 @@ pub struct SynthConfig {
     pub spatial: SpatialConfig,
     /// Intensity synthesis.
     pub intensity: IntensityConfig,
+    /// Lesion priors and their change between sessions.
+    pub lesions: LesionsConfig,
     /// Mean intensity of each tissue per contrast (`[tissue][contrast]`, DWI derived).
     pub tissue_means: BTreeMap<Tissue, BTreeMap<Contrast, f64>>,
     /// ADC of each tissue, 1e-3 mm²/s.
@@ -229,12 +735,102 @@ impl SynthConfig {
                 "control-point grids need at least 2 points per axis".into()
             ));
         }
+        let problems = file.lesions.problems();
+        if !problems.is_empty() {
+            return Err(err(problems.join("; ")));
+        }
         Ok(SynthConfig {
             head: file.head,
             spatial: file.spatial,
             intensity: file.intensity,
+            lesions: file.lesions,
             tissue_means,
             tissue_adc,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped file with `old` replaced by `new` (which must occur once).
+    fn edited(old: &str, new: &str) -> String {
+        assert_eq!(SYNTH_TOML.matches(old).count(), 1, "{old:?}");
+        SYNTH_TOML.replace(old, new)
+    }
+
+    fn problem(text: &str) -> String {
+        match SynthConfig::parse(text, "test.toml") {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn lesion_priors_parse() {
+        let c = SynthConfig::builtin().unwrap();
+        assert_eq!(c.lesions.glioma.radius_mm, [15.0, 35.0]);
+        assert_eq!(c.lesions.subdural_haematoma.stage_weights.acute, 9);
+        assert_eq!(
+            c.lesions.scale_log_drift_per_followup(
+                LesionClass::SubduralHaematoma,
+                Some(SdhStage::Acute)
+            ),
+            -0.25
+        );
+        assert_eq!(
+            c.lesions.scale_log_drift_per_followup(
+                LesionClass::SubduralHaematoma,
+                Some(SdhStage::Mixed)
+            ),
+            0.05
+        );
+    }
+
+    #[test]
+    fn invalid_lesion_priors_are_named() {
+        let cases = [
+            (
+                "radius_mm = [15.0, 35.0]",
+                "radius_mm = [35.0, 15.0]",
+                "lesions.glioma.radius_mm",
+            ),
+            (
+                "falx_probability = 0.3",
+                "falx_probability = 1.5",
+                "lesions.meningioma.falx_probability",
+            ),
+            (
+                "territory_weights = { aca = 2, pca = 2, mca = 6 }",
+                "territory_weights = { aca = 0, pca = 0, mca = 0 }",
+                "lesions.infarct.territory_weights",
+            ),
+            ("foci = [3, 11]", "foci = [0, 11]", "lesions.wmh.foci"),
+            (
+                "capsule_mm = [2.5, 4.0]                    # enhancing",
+                "capsule_mm = [-1.0, 4.0]                    # enhancing",
+                "lesions.abscess.capsule_mm",
+            ),
+            (
+                "deformation_amplitude = 0.06",
+                "deformation_amplitude = 0.9",
+                "lesions.abscess.deformation_amplitude",
+            ),
+            (
+                "scale_log_sd_per_followup = 0.08",
+                "scale_log_sd_per_followup = -0.08",
+                "lesions.scale_log_sd_per_followup",
+            ),
+        ];
+        for (old, new, key) in cases {
+            let e = problem(&edited(old, new));
+            assert!(e.contains(key) && e.contains("test.toml"), "{key}: {e}");
+        }
+        // A missing or unknown key is named by the parser.
+        let e = problem(&edited("foci = [3, 11]", ""));
+        assert!(e.contains("foci"), "{e}");
+        let e = problem(&edited("foci = [3, 11]", "foci = [3, 11]\nfoci_mm = 2.0"));
+        assert!(e.contains("foci_mm"), "{e}");
     }
 }

@@ -11,94 +11,17 @@
 //!   normal: depth `d ∈ [τ, τ + D]` below the inner table takes the tissue from depth
 //!   `(d − τ)(τ + D)/D`, with `D` = [`COMPRESSION_MM`].
 
-use crate::anatomy::{EXTRACEREBRAL_CSF, SKULL};
+use crate::anatomy::EXTRACEREBRAL_CSF;
 use crate::error::{Result, SynthError};
-use crate::lesion::{in_cavity, window, LesionClass, LesionShape};
+use crate::lesion::class::LesionClass;
+use crate::lesion::shape::{window, LesionShape};
+use crate::lesion::site::{in_cavity, SkullDepth};
 use voxel::{Affine, Geometry, LabelMap};
 
 /// Level of a star-shaped lesion's field beyond which the brain is not displaced.
 pub const INFLATION_LEVEL: f64 = 3.0;
 /// Depth below a subdural haematoma over which the brain is compressed.
 pub const COMPRESSION_MM: f64 = 25.0;
-
-/// Distance below the inner surface of the skull in a box of a grid (Euclidean distance
-/// transform of the skull voxels, less half a voxel).
-pub(crate) struct SkullDepth {
-    lo: [usize; 3],
-    shape: [usize; 3],
-    spacing_mm: [f64; 3],
-    distance_mm: Option<Vec<f32>>,
-}
-
-impl SkullDepth {
-    /// The depth map of the box `[lo, hi)` of `labels`, padded by `pad_mm` so skull just
-    /// outside the box counts.
-    pub(crate) fn new(
-        labels: &LabelMap,
-        lo: [usize; 3],
-        hi: [usize; 3],
-        pad_mm: f64,
-    ) -> Result<SkullDepth> {
-        let g = labels.geometry();
-        let sp = g.spacing_mm();
-        let n = g.shape();
-        let plo: [usize; 3] =
-            std::array::from_fn(|a| lo[a].saturating_sub((pad_mm / sp[a]).ceil() as usize));
-        let phi: [usize; 3] =
-            std::array::from_fn(|a| (hi[a] + (pad_mm / sp[a]).ceil() as usize).min(n[a]));
-        let shape: [usize; 3] = std::array::from_fn(|a| phi[a].saturating_sub(plo[a]).max(1));
-        let crop = voxel::crop::crop(labels, plo, shape)?;
-        let skull = crop.map(|l| l == SKULL);
-        let distance_mm = if skull.is_empty() {
-            None
-        } else {
-            Some(voxel::distance::distance_to_mask_mm(&skull)?.into_data())
-        };
-        Ok(SkullDepth {
-            lo: plo,
-            shape,
-            spacing_mm: sp,
-            distance_mm,
-        })
-    }
-
-    fn raw(&self, ijk: [i64; 3]) -> Option<f64> {
-        let d = self.distance_mm.as_ref()?;
-        let w: [i64; 3] = std::array::from_fn(|a| ijk[a] - self.lo[a] as i64);
-        if (0..3).any(|a| w[a] < 0 || w[a] >= self.shape[a] as i64) {
-            return None;
-        }
-        let [nx, ny, _] = self.shape;
-        Some(d[w[0] as usize + nx * (w[1] as usize + ny * w[2] as usize)] as f64)
-    }
-
-    /// Depth of voxel `ijk` below the skull's inner surface (∞ without skull in the box).
-    pub(crate) fn depth_mm(&self, ijk: [usize; 3]) -> f64 {
-        let half = self.spacing_mm.iter().sum::<f64>() / 6.0;
-        self.raw(ijk.map(|x| x as i64))
-            .map_or(f64::INFINITY, |d| (d - half).max(0.0))
-    }
-
-    /// Gradient of the depth at voxel `ijk` along the voxel axes, per mm.
-    fn gradient(&self, ijk: [usize; 3]) -> Option<[f64; 3]> {
-        let c = ijk.map(|x| x as i64);
-        let mut g = [0.0; 3];
-        for a in 0..3 {
-            let mut lo = c;
-            let mut hi = c;
-            lo[a] -= 1;
-            hi[a] += 1;
-            let (dl, dh, steps) = match (self.raw(lo), self.raw(hi)) {
-                (Some(l), Some(h)) => (l, h, 2.0),
-                (None, Some(h)) => (self.raw(c)?, h, 1.0),
-                (Some(l), None) => (l, self.raw(c)?, 1.0),
-                (None, None) => return None,
-            };
-            g[a] = (dh - dl) / (steps * self.spacing_mm[a]);
-        }
-        Some(g)
-    }
-}
 
 /// `labels` with the mass effect of `shape` applied (a copy for classes without one);
 /// `to_subject` maps the session's world to subject world.

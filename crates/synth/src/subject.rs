@@ -227,26 +227,24 @@ pub fn synthesize_subject(
         let mut labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
         if k == 0 {
             for &class in &spec.lesions {
-                let s = sample_lesion_apart(class, &labels, vocab, &mut lesion_rng, &shapes)?;
+                let s = sample_lesion_apart(
+                    class,
+                    &labels,
+                    vocab,
+                    &config.lesions,
+                    &mut lesion_rng,
+                    &shapes,
+                )?;
                 shapes.push(s);
             }
         } else {
             for s in shapes.iter_mut() {
                 // Mean log change of the linear scale per follow-up.
-                let drift = match s.class {
-                    LesionClass::Glioma | LesionClass::Metastasis => 0.12,
-                    LesionClass::AcuteInfarct | LesionClass::ChronicInfarct => -0.06,
-                    LesionClass::Wmh => 0.04,
-                    LesionClass::Meningioma => 0.03,
-                    LesionClass::ArachnoidCyst => 0.0,
-                    LesionClass::Haemorrhage => -0.25,
-                    LesionClass::SubduralHaematoma => match s.sdh_stage {
-                        Some(SdhStage::Acute) => -0.25,
-                        _ => 0.05,
-                    },
-                    LesionClass::Abscess => -0.2,
-                };
-                s.scale *= (drift + 0.08 * normal(&mut lesion_rng)).exp();
+                let drift = config
+                    .lesions
+                    .scale_log_drift_per_followup(s.class, s.sdh_stage);
+                let sd = config.lesions.scale_log_sd_per_followup;
+                s.scale *= (drift + sd * normal(&mut lesion_rng)).exp();
                 // Blood ages: after about three weeks a subdural collection is no longer
                 // hyperdense, and the fresh blood of an acute-on-chronic one has resorbed.
                 if day >= SDH_CHRONIC_AFTER_DAYS && s.sdh_stage.is_some() {

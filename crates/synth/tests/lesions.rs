@@ -618,6 +618,7 @@ fn deformation_is_seeded_irregular_and_scales_with_growth() {
                 LesionClass::Glioma,
                 labels,
                 &su.2,
+                &su.1.lesions,
                 &mut synth::rng::stream(s, 2),
             )
             .unwrap()

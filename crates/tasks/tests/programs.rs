@@ -2,6 +2,10 @@
 //! oracle answering `generate` with the true masks, and its answer passes the family's checker;
 //! the samples are well formed (markers and meanings line up, inputs carry metadata) and
 //! deterministic in their seed.
+//!
+//! The expected numbers here come from the same `voxel::measure` calls the programs make, so
+//! they show that programs and truths agree, not that either is right: `analytic.rs` checks
+//! the printed numbers against phantoms of known volume, extents, intensity and centroid.
 
 mod common;
 
