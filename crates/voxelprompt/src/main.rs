@@ -2,7 +2,7 @@
 
 mod cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Grounded analysis of 3-D medical images.
@@ -17,6 +17,10 @@ struct Cli {
     /// No progress or informational lines on stderr (results and errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Machine-readable output: stdout holds JSON only (one document; `chat`: one object per
+    /// line read), lines for people go to stderr.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -55,9 +59,45 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
 }
 
+impl Command {
+    /// Whether the command has a `--json` form.
+    fn has_json(&self) -> bool {
+        match self {
+            Command::Train(_) | Command::Ship(_) | Command::Serve(_) => false,
+            Command::Tasks(args) => args.has_json(),
+            Command::Baseline(args) => args.has_json(),
+            _ => true,
+        }
+    }
+}
+
+/// The (sub)command names as typed, e.g. `tasks corpus`.
+fn command_name(matches: &ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        names.push(name);
+        m = sub;
+    }
+    names.join(" ")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if cli.json && !cli.command.has_json() {
+        eprintln!(
+            "error: --json: `{}` has no JSON output (the README's command table lists those \
+             that do)",
+            command_name(&matches)
+        );
+        return ExitCode::from(2);
+    }
     cmd::set_quiet(cli.quiet);
+    cmd::set_json(cli.json);
     if let Some(n) = cli.threads {
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))

@@ -1,7 +1,9 @@
 //! `voxelprompt baseline train|segment`: the single-task baseline UNet trained on synthesised
-//! subjects only, and its inference on real scans (with Dice against a reference mask).
+//! subjects only, and its inference on real scans (with Dice against a reference mask;
+//! `segment --json` prints the volume and Dice as JSON).
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use train::evaluation::{evaluate, segment};
 use train::{BaselineSettings, TrainOptions, TrainedBaseline};
@@ -14,6 +16,13 @@ use voxel::resample::Resample;
 pub struct BaselineArgs {
     #[command(subcommand)]
     command: BaselineCommand,
+}
+
+impl BaselineArgs {
+    /// Whether the subcommand has a `--json` form (`segment` has; `train` prints a log).
+    pub fn has_json(&self) -> bool {
+        matches!(self.command, BaselineCommand::Segment(_))
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -87,6 +96,27 @@ struct SegmentArgs {
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// `baseline segment --json`.
+#[derive(Serialize)]
+struct Segmented {
+    /// The scan segmented.
+    image: String,
+    /// The vocabulary target the baseline segments.
+    target: String,
+    /// The mask written.
+    mask: String,
+    /// Its volume, mL.
+    volume_ml: f64,
+    /// The reference mask, when given.
+    truth: Option<String>,
+    /// Dice of the mask against it (on the mask's grid).
+    dice: Option<f64>,
+    /// The reference's volume on the mask's grid, mL.
+    reference_ml: Option<f64>,
+    /// The PNG of the mask against the reference (`--picture`).
+    picture: Option<String>,
 }
 
 /// Runs `baseline train` or `baseline segment`.
@@ -214,26 +244,39 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
         segment(&model, &image).with_context(|| format!("segmenting {}", args.image.display()))?;
     io::write_mask(&args.out, &mask).with_context(|| format!("writing {}", args.out.display()))?;
     let ml = mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0;
-    println!(
+    crate::cmd::say!(
         "{}: {:?} {:.1} mL -> {}",
         args.image.display(),
         model.record.settings.target,
         ml,
         args.out.display()
     );
+    let mut result = Segmented {
+        image: args.image.display().to_string(),
+        target: model.record.settings.target.clone(),
+        mask: args.out.display().to_string(),
+        volume_ml: ml,
+        truth: None,
+        dice: None,
+        reference_ml: None,
+        picture: None,
+    };
     if let Some(t) = &args.truth {
         let truth = io::read_labels(t)
             .with_context(|| format!("reading {}", t.display()))?
             .map(|l| l != 0);
         let e =
             evaluate(&mask, &truth).with_context(|| format!("comparing with {}", t.display()))?;
-        println!(
+        crate::cmd::say!(
             "Dice {:.4} against {} (prediction {:.1} mL, reference {:.1} mL)",
             e.dice,
             t.display(),
             e.predicted_ml,
             e.reference_ml
         );
+        result.truth = Some(t.display().to_string());
+        result.dice = Some(e.dice);
+        result.reference_ml = Some(e.reference_ml);
         if let Some(p) = &args.picture {
             let truth = if truth.geometry().same_grid(mask.geometry(), 1e-3) {
                 truth
@@ -252,11 +295,15 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
             };
             voxel::render::save_comparison_png(p, &scan, &truth, &mask, None)
                 .with_context(|| format!("writing {}", p.display()))?;
-            println!(
+            crate::cmd::say!(
                 "picture (green missed, red extra, yellow both) -> {}",
                 p.display()
             );
+            result.picture = Some(p.display().to_string());
         }
+    }
+    if crate::cmd::json() {
+        crate::cmd::print_json(&result)?;
     }
     Ok(())
 }

@@ -14,8 +14,12 @@
 //! Manifest: a CSV with a header; `subject` is required, `session` and `date` optional, every
 //! other column is a scan named by the column (`t1`, `flair`, …) whose cell is a path (relative
 //! to the manifest's folder); empty cells are skipped.
+//!
+//! With `--json`, stdout gets the final summary: this shard's done/skipped/failed counts and the
+//! tables' row counts and paths.
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -24,7 +28,8 @@ use train::inference::{AnswerOptions, Scan};
 use voxel::io;
 
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
-use crate::cmd::run::{answer_into_with, failure, load_model, LoadedModel, OutputOptions, ScanArg};
+use crate::cmd::args::ModelArgs;
+use crate::cmd::run::{answer_into, failure, Inputs, LoadedModel, OutputOptions, ScanArg};
 
 /// Arguments of `batch`.
 #[derive(clap::Args)]
@@ -42,24 +47,40 @@ pub struct BatchArgs {
     /// Output folder (one sub-folder per subject/session, measurements.csv, failures.csv).
     #[arg(long)]
     out: PathBuf,
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// This process's share of the jobs, `I/N` (1-based).
     #[arg(long, default_value = "1/1")]
     shard: String,
     /// Subjects answered at once (each answer also uses every core for its tensor maths).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
-    /// Most program steps per answer.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
     /// Also write each mask shown on a DICOM input as a DICOM Segmentation (`NAME.seg.dcm`).
     #[arg(long)]
     dicom_seg: bool,
+}
+
+/// `batch --json`: what this process did and where the tables are.
+#[derive(Serialize)]
+struct BatchSummary {
+    /// This process's shard, `I/N`.
+    shard: String,
+    /// Subject/sessions in the manifest or dataset.
+    listed: usize,
+    /// Of those, in this shard.
+    in_shard: usize,
+    /// Answered now.
+    done: usize,
+    /// Finished earlier (their report.json was there), so left alone.
+    skipped: usize,
+    /// Failed now (each has its error.txt).
+    failed: usize,
+    /// Rows of measurements.csv (over every shard's folders).
+    measurements: usize,
+    /// Rows of failures.csv (over every shard's folders).
+    failures: usize,
+    measurements_csv: String,
+    failures_csv: String,
 }
 
 /// One subject/session to answer.
@@ -328,16 +349,14 @@ pub fn run(args: &BatchArgs) -> Result<()> {
         jobs.len(),
         mine.len() - todo.len()
     );
-    let loaded = load_model(args.model.as_deref(), &args.device)?;
-    let options = AnswerOptions {
-        max_steps: args.max_steps,
-        ..AnswerOptions::default()
-    };
+    let loaded = args.model.load()?;
+    let options = args.model.answer_options();
     let bar = indicatif::ProgressBar::new(todo.len() as u64);
     if crate::cmd::quiet() || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let failed = Mutex::new(0usize);
     std::thread::scope(|scope| {
         for _ in 0..args.jobs.max(1) {
@@ -345,10 +364,8 @@ pub fn run(args: &BatchArgs) -> Result<()> {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = todo.get(k) else { break };
                 let dir = job.dir(&args.out);
-                let extra = OutputOptions {
-                    dicom_seg: args.dicom_seg,
-                };
-                let outcome = answer_job(&loaded, job, &dir, &args.prompt, &options, &extra);
+                let outcome =
+                    answer_job(&loaded, job, &dir, &args.prompt, &options, args.dicom_seg);
                 let label = format!(
                     "sub-{}{}",
                     job.subject,
@@ -365,6 +382,7 @@ pub fn run(args: &BatchArgs) -> Result<()> {
                     }
                     bar.suspend(|| crate::cmd::note!("{label}: failed: {e:#}"));
                 } else {
+                    done.fetch_add(1, Ordering::Relaxed);
                     bar.suspend(|| crate::cmd::note!("{label}: done"));
                 }
                 bar.inc(1);
@@ -373,14 +391,32 @@ pub fn run(args: &BatchArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let (measurements, failures) = write_tables(&jobs, &args.out)?;
-    println!(
+    let (measurements_csv, failures_csv) = (
+        args.out.join("measurements.csv"),
+        args.out.join("failures.csv"),
+    );
+    crate::cmd::say!(
         "{} measurement(s) in {}, {} failure(s) in {}",
         measurements,
-        args.out.join("measurements.csv").display(),
+        measurements_csv.display(),
         failures,
-        args.out.join("failures.csv").display()
+        failures_csv.display()
     );
     let failed_here = failed.lock().map(|n| *n).unwrap_or(0);
+    if crate::cmd::json() {
+        crate::cmd::print_json(&BatchSummary {
+            shard: format!("{shard}/{shards}"),
+            listed: jobs.len(),
+            in_shard: mine.len(),
+            done: done.load(Ordering::Relaxed),
+            skipped: mine.len() - todo.len(),
+            failed: failed_here,
+            measurements,
+            failures,
+            measurements_csv: measurements_csv.display().to_string(),
+            failures_csv: failures_csv.display().to_string(),
+        })?;
+    }
     if failed_here > 0 {
         return Err(Exit::new(
             crate::cmd::exit::EXIT_PROGRAM,
@@ -399,7 +435,7 @@ fn answer_job(
     dir: &Path,
     prompt: &str,
     options: &AnswerOptions,
-    extra: &OutputOptions,
+    dicom_seg: bool,
 ) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
@@ -418,16 +454,16 @@ fn answer_job(
         });
     }
     let parsed: Vec<ScanArg> = job.scans.iter().map(|(a, _)| a.clone()).collect();
-    let done = answer_into_with(
-        loaded,
-        &scans,
-        &parsed,
-        prompt,
-        Some(dir),
-        options,
-        t.elapsed().as_secs_f64(),
-        extra,
-    )?;
+    let inputs = Inputs {
+        scans: &scans,
+        args: &parsed,
+        read_seconds: t.elapsed().as_secs_f64(),
+    };
+    let output = OutputOptions {
+        dir: Some(dir),
+        dicom_seg,
+    };
+    let done = answer_into(loaded, inputs, prompt, options, &output)?;
     match failure(&done.answer) {
         Some(e) => Err(e.into()),
         None => Ok(()),

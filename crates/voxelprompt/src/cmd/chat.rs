@@ -11,38 +11,33 @@
 //! Commands: `:steps` (the last program, step by step, with feedback), `:vars`, `:code CODE`,
 //! `:save DIR` (every answer so far as `run --out` writes it), `:help`, `:quit`. With
 //! `--out DIR`, each answer is written there as it comes (`DIR/01/`, `DIR/02/`, …).
+//!
+//! With `--json`, every line read gets one JSON object on a line of stdout (JSON Lines; its
+//! `kind` is `answer`, `code`, `steps`, `variables`, `saved`, `help` or `error`), so a script
+//! can drive the chat through stdin: write a line, read a line.
 
 use anyhow::{Context, Result};
 use rustyline::error::ReadlineError;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-use train::inference::{Answer, AnswerOptions, Conversation, Scan};
+use train::inference::{Answer, Conversation, Ending, StepRecord};
 
+use crate::cmd::args::{ModelArgs, ScanArgs};
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
-use crate::cmd::run::{load_model, read_scans, write_answer, LoadedModel, ScanArg};
+use crate::cmd::run::{measurements, write_answer, Inputs, LoadedModel, Measurement, OutputOptions};
 
 /// Arguments of `chat`.
 #[derive(clap::Args)]
 pub struct ChatArgs {
-    /// Scans: `PATH`, `NAME=PATH` or `NAME@YYYY-MM-DD=PATH` (default names scan_1, scan_2, …).
-    #[arg(required = true)]
-    scans: Vec<String>,
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    scans: ScanArgs,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Write each answer (report.json, trace.json, volumes, pictures) to DIR/01, DIR/02, ….
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Modality of every scan given without one in its name (e.g. `T1w`, `FLAIR`, `CT`).
-    #[arg(long)]
-    modality: Option<String>,
-    /// Most program steps per answer.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
 }
 
 const HELP: &str = "\
@@ -56,20 +51,122 @@ Ask a question about the scans, or:
 
 /// One answered question, kept for `:steps` and `:save`.
 struct Turn {
+    /// The conversation's turn number (`NAME_TURN`).
+    number: usize,
     prompt: String,
     answer: Answer,
-    seconds: f64,
+}
+
+/// The reply to one line of input: printed for a person, or under `--json` as one JSON object
+/// on a line of its own (its `kind` says which), so a script can write a line and read a line.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Reply<'a> {
+    /// A question the model answered; its variables are now `NAME_TURN`.
+    Answer {
+        turn: usize,
+        prompt: &'a str,
+        answer: &'a str,
+        ending: Ending,
+        /// The error that ended the program, if any.
+        error: Option<String>,
+        /// Names of the volumes the program showed.
+        shown: Vec<&'a str>,
+        /// The numbers of the answer with their units (as in report.json).
+        measurements: Vec<Measurement>,
+        /// Files written under `--out` (report.json last).
+        files: Vec<String>,
+        seconds: f64,
+    },
+    /// Hand-written code (`:code`) run as a turn of its own.
+    Code {
+        turn: usize,
+        code: &'a str,
+        /// What its `read` calls returned (and its error, as the agent would see it).
+        feedback: String,
+        /// What its `respond` calls said.
+        answer: &'a str,
+        error: Option<String>,
+        shown: Vec<&'a str>,
+    },
+    /// `:steps`: the last answer's program.
+    Steps { turn: usize, steps: &'a [StepRecord] },
+    /// `:vars`: each variable with its type.
+    Variables { variables: BTreeMap<String, String> },
+    /// `:save`: the answers written and their files.
+    Saved {
+        dir: String,
+        answers: usize,
+        files: Vec<String>,
+    },
+    /// `:help`.
+    Help { text: &'static str },
+    /// A line that could not be answered (the chat goes on).
+    Error { error: String },
+}
+
+impl Reply<'_> {
+    fn print(&self) -> Result<()> {
+        if crate::cmd::json() {
+            println!("{}", serde_json::to_string(self)?);
+            return Ok(());
+        }
+        match self {
+            Reply::Answer {
+                turn,
+                answer,
+                error,
+                shown,
+                seconds,
+                ..
+            } => {
+                if answer.trim().is_empty() {
+                    println!("(no answer)");
+                } else {
+                    println!("{answer}");
+                }
+                if let Some(e) = error {
+                    println!("[the program failed: {e}; :steps shows it]");
+                }
+                for name in shown {
+                    println!("[shown: {name}]");
+                }
+                println!("[{seconds:.1} s; this answer's variables are now NAME_{turn}]");
+            }
+            Reply::Code {
+                feedback, answer, ..
+            } => {
+                if !feedback.is_empty() {
+                    println!("{feedback}");
+                }
+                if !answer.is_empty() {
+                    println!("{answer}");
+                }
+            }
+            Reply::Steps { steps, .. } => print_steps(steps),
+            Reply::Variables { variables } => {
+                for (name, kind) in variables {
+                    println!("{name}: {kind}");
+                }
+            }
+            Reply::Saved { dir, answers, .. } => println!("saved {answers} answers under {dir}"),
+            Reply::Help { text } => println!("{text}"),
+            Reply::Error { error } => println!("error: {error}"),
+        }
+        Ok(())
+    }
 }
 
 pub fn run(args: &ChatArgs) -> Result<()> {
-    let loaded = load_model(args.model.as_deref(), &args.device)?;
-    let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
-    let options = AnswerOptions {
-        max_steps: args.max_steps,
-        ..AnswerOptions::default()
+    let loaded = args.model.load()?;
+    let (scans, parsed) = args.scans.read()?;
+    let inputs = Inputs {
+        scans: &scans,
+        args: &parsed,
+        read_seconds: 0.0,
     };
-    let mut conversation =
-        Conversation::new(&loaded.model, &scans, options).context("starting the conversation")?;
+    let mut conversation = Conversation::new(&loaded.model, &scans, args.model.answer_options())
+        .context("starting the conversation")?;
     let interactive = std::io::stdin().is_terminal();
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
     let history = history_path();
@@ -88,9 +185,15 @@ pub fn run(args: &ChatArgs) -> Result<()> {
                 .join(", ")
         );
     }
+    // Under --json stdout carries the replies alone, so no prompt is printed.
+    let prompt = if interactive && !crate::cmd::json() {
+        "> "
+    } else {
+        ""
+    };
     let mut turns: Vec<Turn> = Vec::new();
     loop {
-        let line = match editor.readline(if interactive { "> " } else { "" }) {
+        let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Eof | ReadlineError::Interrupted) => break,
             Err(e) => return Err(e).context("reading a line"),
@@ -111,59 +214,94 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         };
         match command {
             None => {
-                let started = Instant::now();
                 let answer = match conversation.ask(rest) {
                     Ok(a) => a,
                     Err(e) => {
-                        println!("error: {e}");
+                        Reply::Error {
+                            error: e.to_string(),
+                        }
+                        .print()?;
                         continue;
                     }
                 };
                 let turn = conversation.turns();
-                print_answer(&answer, turn);
                 let t = Turn {
+                    number: turn,
                     prompt: rest.to_string(),
                     answer,
-                    seconds: started.elapsed().as_secs_f64(),
                 };
-                if let Some(out) = &args.out {
-                    save_turn(&loaded, &scans, &parsed, &t, &out.join(turn_folder(turn)))?;
+                let files = match &args.out {
+                    Some(out) => save_turn(&loaded, inputs, &t, &out.join(turn_folder(turn)))?,
+                    None => Vec::new(),
+                };
+                let output = &t.answer.output;
+                Reply::Answer {
+                    turn,
+                    prompt: &t.prompt,
+                    answer: &output.response,
+                    ending: t.answer.ending,
+                    error: output.error.as_ref().map(|e| e.to_string()),
+                    shown: output.outputs.iter().map(|o| o.name.as_str()).collect(),
+                    measurements: measurements(&output.response),
+                    files,
+                    seconds: t.answer.seconds,
                 }
+                .print()?;
                 turns.push(t);
             }
             Some("q" | "quit" | "exit") => break,
-            Some("help" | "h") => println!("{HELP}"),
+            Some("help" | "h") => Reply::Help { text: HELP }.print()?,
             Some("steps") => match turns.last() {
-                None => println!("no question asked yet"),
-                Some(t) => print_steps(&t.answer),
+                None => Reply::Error {
+                    error: "no question asked yet".into(),
+                }
+                .print()?,
+                Some(t) => Reply::Steps {
+                    turn: t.number,
+                    steps: &t.answer.steps,
+                }
+                .print()?,
             },
-            Some("vars") => {
-                let mut vars = conversation.variables();
-                vars.sort();
-                for (name, kind) in vars {
-                    println!("{name}: {}", friendly_type(&kind));
-                }
+            Some("vars") => Reply::Variables {
+                variables: conversation
+                    .variables()
+                    .into_iter()
+                    .map(|(name, kind)| (name, friendly_type(&kind).to_string()))
+                    .collect(),
             }
+            .print()?,
             Some("code") if !rest.is_empty() => match conversation.run_code(rest) {
-                Ok((outcome, output)) => {
-                    let feedback = outcome.feedback_text();
-                    if !feedback.is_empty() {
-                        println!("{feedback}");
-                    }
-                    if !output.response.is_empty() {
-                        println!("{}", output.response);
-                    }
+                Ok((outcome, output)) => Reply::Code {
+                    turn: conversation.turns(),
+                    code: rest,
+                    feedback: outcome.feedback_text(),
+                    answer: &output.response,
+                    error: outcome.error.as_ref().map(|e| e.to_string()),
+                    shown: output.outputs.iter().map(|o| o.name.as_str()).collect(),
                 }
-                Err(e) => println!("error: {e}"),
+                .print()?,
+                Err(e) => Reply::Error {
+                    error: e.to_string(),
+                }
+                .print()?,
             },
             Some("save") if !rest.is_empty() => {
                 let dir = PathBuf::from(rest);
+                let mut files = Vec::new();
                 for (k, t) in turns.iter().enumerate() {
-                    save_turn(&loaded, &scans, &parsed, t, &dir.join(turn_folder(k + 1)))?;
+                    files.extend(save_turn(&loaded, inputs, t, &dir.join(turn_folder(k + 1)))?);
                 }
-                println!("saved {} answers under {}", turns.len(), dir.display());
+                Reply::Saved {
+                    dir: dir.display().to_string(),
+                    answers: turns.len(),
+                    files,
+                }
+                .print()?;
             }
-            Some(other) => println!("unknown or incomplete command :{other} (:help lists them)"),
+            Some(other) => Reply::Error {
+                error: format!("unknown or incomplete command :{other} (:help lists them)"),
+            }
+            .print()?,
         }
     }
     if interactive {
@@ -202,27 +340,8 @@ fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/voxelprompt/chat_history"))
 }
 
-fn print_answer(answer: &Answer, turn: usize) {
-    let out = &answer.output;
-    if out.response.trim().is_empty() {
-        println!("(no answer)");
-    } else {
-        println!("{}", out.response);
-    }
-    if let Some(e) = &out.error {
-        println!("[the program failed: {e}; :steps shows it]");
-    }
-    for o in &out.outputs {
-        println!("[shown: {}]", o.name);
-    }
-    println!(
-        "[{:.1} s; this answer's variables are now NAME_{turn}]",
-        answer.seconds
-    );
-}
-
-fn print_steps(answer: &Answer) {
-    for (k, s) in answer.steps.iter().enumerate() {
+fn print_steps(steps: &[StepRecord]) {
+    for (k, s) in steps.iter().enumerate() {
         println!("-- step {} --\n{}", k + 1, s.code);
         if !s.feedback.is_empty() {
             println!("=> {}", s.feedback);
@@ -237,28 +356,27 @@ fn print_steps(answer: &Answer) {
     }
 }
 
-fn save_turn(
-    loaded: &LoadedModel,
-    scans: &[Scan],
-    parsed: &[ScanArg],
-    turn: &Turn,
-    dir: &Path,
-) -> Result<()> {
+/// Writes one answer under `dir` as `run --out` does; returns the files written, report.json
+/// last.
+fn save_turn(loaded: &LoadedModel, inputs: Inputs, turn: &Turn, dir: &Path) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|e| {
         Exit::new(
             EXIT_BAD_INPUT,
             format!("cannot create {}: {e}", dir.display()),
         )
     })?;
-    write_answer(
+    let answered = write_answer(
         loaded,
-        scans,
-        parsed,
+        inputs,
         &turn.prompt,
         turn.answer.clone(),
-        Some(dir),
-        0.0,
-        turn.seconds,
+        turn.answer.seconds,
+        &OutputOptions {
+            dir: Some(dir),
+            dicom_seg: false,
+        },
     )?;
-    Ok(())
+    let mut files = answered.outputs;
+    files.push(dir.join("report.json").display().to_string());
+    Ok(files)
 }

@@ -10,9 +10,11 @@
 //!
 //! Every case gets a folder under `--out` as `run --out` writes it (report.json, trace.json,
 //! output volumes on the input's grid, PNG overlays) plus its input scans as NIfTI, and
-//! `summary.md` lists them all.
+//! `summary.md` lists them all. With `--json`, stdout gets that summary as one JSON object
+//! (the model, and per case its prompt, answer, truth, verdict, files and seconds).
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +23,9 @@ use tasks::{Catalogue, Level, TaskSample, TemplateSplit};
 use train::inference::{AnswerOptions, Scan};
 use voxel::io::{self, WriteOptions};
 
-use crate::cmd::run::{answer_into, load_model, LoadedModel, ScanArg};
+use crate::cmd::args::ModelArgs;
+use crate::cmd::run::{answer_into, Inputs, LoadedModel, OutputOptions, ScanArg};
+use crate::cmd::say;
 
 /// Arguments of `demo`.
 #[derive(clap::Args)]
@@ -29,24 +33,14 @@ pub struct DemoArgs {
     /// Directory for every case's outputs and summary.md.
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Voxel size of the synthetic subjects, mm (the model conforms them to its own).
     #[arg(long, default_value_t = 1.5)]
     spacing: f64,
     /// Seed of the synthetic cases.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Most program steps per answer.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Most tokens per step.
-    #[arg(long, default_value_t = 400)]
-    max_new_tokens: usize,
 }
 
 /// The synthetic cases: (folder, task family).
@@ -74,19 +68,63 @@ const REAL_PROMPTS: &[(&str, &str)] = &[
 pub const MNI152_T1: &str = "mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz";
 
 /// One case as printed and summarised.
+#[derive(Serialize)]
 struct CaseResult {
-    folder: String,
+    /// The case's folder name under `--out`.
+    case: String,
+    /// That folder.
+    dir: String,
     prompt: String,
+    /// Each input as `name (modality, date or file)`.
     inputs: String,
-    response: String,
+    /// The model's answer.
+    answer: String,
+    /// The error that ended its program, if any.
+    error: Option<String>,
+    /// The true answer (synthetic cases).
     truth: Option<String>,
+    /// The checker's verdict in words (synthetic cases).
     verdict: Option<String>,
+    /// Whether the checker accepts the answer (synthetic cases).
+    passed: Option<bool>,
+    /// Files the answer wrote (report.json comes beside them).
+    outputs: Vec<String>,
     seconds: f64,
 }
 
+impl CaseResult {
+    /// The answer as a person reads it; a real case, which has no verdict, names its error.
+    fn shown_answer(&self) -> String {
+        match (&self.error, &self.verdict) {
+            (Some(e), None) => format!("{} [program error: {e}]", or_none(&self.answer)),
+            _ => or_none(&self.answer).to_string(),
+        }
+    }
+}
+
+/// The model a `demo` ran, as `--json` names it.
+#[derive(Serialize)]
+struct ModelInfo {
+    name: String,
+    path: String,
+    weights_sha256: String,
+}
+
+/// `demo --json`: what summary.md holds.
+#[derive(Serialize)]
+struct DemoSummary {
+    model: ModelInfo,
+    /// The anatomy the synthetic cases were built from.
+    anatomy: String,
+    spacing_mm: f64,
+    cases: Vec<CaseResult>,
+    /// summary.md.
+    summary: String,
+}
+
 pub fn run(args: &DemoArgs) -> Result<()> {
-    let loaded = load_model(args.model.as_deref(), &args.device)?;
-    println!(
+    let loaded = args.model.load()?;
+    say!(
         "model {} ({}), loaded in {:.1} s",
         loaded.manifest.model,
         loaded.path.display(),
@@ -95,11 +133,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut results = Vec::new();
-    let options = AnswerOptions {
-        max_steps: args.max_steps,
-        max_new_tokens: args.max_new_tokens,
-        ..AnswerOptions::default()
-    };
+    let options = args.model.answer_options();
 
     let config = synth::SynthConfig::builtin()?;
     let anatomy = synth::subject::load_anatomies("all", &config)?
@@ -138,7 +172,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                 results.push(r);
             }
         }
-        None => println!(
+        None => say!(
             "\n(no real brain in the anatomy cache: `python3 scripts/fetch_anatomy.py` fetches \
              nilearn's MNI152 template for the real-scan cases)"
         ),
@@ -147,7 +181,25 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let summary = summary_markdown(&results, &loaded, &anatomy_name, args.spacing);
     let path = args.out.join("summary.md");
     io::atomic_write(&path, |w| std::io::Write::write_all(w, summary.as_bytes()))?;
-    println!("\nsummary: {}", path.display());
+    say!("\nsummary: {}", path.display());
+    if crate::cmd::json() {
+        crate::cmd::print_json(&DemoSummary {
+            model: ModelInfo {
+                name: loaded.manifest.model.clone(),
+                path: loaded.path.display().to_string(),
+                weights_sha256: loaded
+                    .manifest
+                    .files
+                    .get(train::model::WEIGHTS_FILE)
+                    .map(|e| e.sha256.clone())
+                    .unwrap_or_default(),
+            },
+            anatomy: anatomy_name,
+            spacing_mm: args.spacing,
+            cases: results,
+            summary: path.display().to_string(),
+        })?;
+    }
     Ok(())
 }
 
@@ -181,14 +233,20 @@ fn synthetic_case(
         });
     }
     let started = Instant::now();
+    let inputs = Inputs {
+        scans: &scans,
+        args: &parsed,
+        read_seconds: 0.0,
+    };
     let done = answer_into(
         loaded,
-        &scans,
-        &parsed,
+        inputs,
         &sample.prompt.text,
-        Some(dir),
         options,
-        0.0,
+        &OutputOptions {
+            dir: Some(dir),
+            dicom_seg: false,
+        },
     )?;
     let output = &done.answer.output;
     let check = sample.check(&output.response, &output.outputs, Level::Model)?;
@@ -198,7 +256,8 @@ fn synthetic_case(
         (None, false) => format!("failed: {}", check.failures().trim()),
     };
     Ok(CaseResult {
-        folder: folder.to_string(),
+        case: folder.to_string(),
+        dir: dir.display().to_string(),
         prompt: sample.prompt.text.clone(),
         inputs: sample
             .inputs
@@ -206,9 +265,12 @@ fn synthetic_case(
             .map(|i| format!("{} ({}, {})", i.name, i.modality, i.date))
             .collect::<Vec<_>>()
             .join(", "),
-        response: output.response.clone(),
+        answer: output.response.clone(),
+        error: output.error.as_ref().map(|e| e.to_string()),
         truth: Some(sample.answer.clone()),
         verdict: Some(verdict),
+        passed: Some(output.error.is_none() && check.passed),
+        outputs: done.outputs.clone(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -235,36 +297,47 @@ fn real_case(
         path: path.to_path_buf(),
     }];
     let started = Instant::now();
-    let done = answer_into(loaded, &scans, &parsed, prompt, Some(dir), options, 0.0)?;
+    let inputs = Inputs {
+        scans: &scans,
+        args: &parsed,
+        read_seconds: 0.0,
+    };
+    let output = OutputOptions {
+        dir: Some(dir),
+        dicom_seg: false,
+    };
+    let done = answer_into(loaded, inputs, prompt, options, &output)?;
     let output = &done.answer.output;
     Ok(CaseResult {
-        folder: folder.to_string(),
+        case: folder.to_string(),
+        dir: dir.display().to_string(),
         prompt: prompt.to_string(),
         inputs: format!("t1 (T1w, {})", path.display()),
-        response: match &output.error {
-            Some(e) => format!("{} [program error: {e}]", output.response),
-            None => output.response.clone(),
-        },
+        answer: output.response.clone(),
+        error: output.error.as_ref().map(|e| e.to_string()),
         truth: None,
         verdict: None,
+        passed: None,
+        outputs: done.outputs.clone(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
 fn print_case(r: &CaseResult) {
-    println!("\n== {} ==", r.folder);
-    println!("question: {}", r.prompt);
-    println!("inputs:   {}", r.inputs);
-    println!("answer:   {}", or_none(&r.response));
+    say!("\n== {} ==", r.case);
+    say!("question: {}", r.prompt);
+    say!("inputs:   {}", r.inputs);
+    say!("answer:   {}", r.shown_answer());
     if let Some(t) = &r.truth {
-        println!("truth:    {t}");
+        say!("truth:    {t}");
     }
     if let Some(v) = &r.verdict {
-        println!("verdict:  {v}");
+        say!("verdict:  {v}");
     }
-    println!(
+    say!(
         "({:.1} s; report, masks and pictures in {})",
-        r.seconds, r.folder
+        r.seconds,
+        r.case
     );
 }
 
@@ -298,9 +371,9 @@ fn summary_markdown(
         let _ = writeln!(
             s,
             "| [{0}]({0}/report.json) | {1} | {2} | {3} | {4} | {5:.1} |",
-            r.folder,
+            r.case,
             cell(&r.prompt),
-            cell(or_none(&r.response)),
+            cell(&r.shown_answer()),
             cell(r.truth.as_deref().unwrap_or("—")),
             cell(r.verdict.as_deref().unwrap_or("—")),
             r.seconds

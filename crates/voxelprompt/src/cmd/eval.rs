@@ -1,19 +1,21 @@
 //! `voxelprompt eval --model DIR --out DIR [--per-family K] [--seed S]`: the held-out synthetic
-//! evaluation of a trained model (report.md and report.json in DIR).
+//! evaluation of a trained model (report.md and report.json in DIR). With `--json`, stdout
+//! gets the summary: overall and per-family numbers and the paths of the report files.
 
 use anyhow::{Context, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use train::eval::{evaluate, EvalOptions};
-use train::inference::AnswerOptions;
+use train::eval::{evaluate, EvalOptions, FamilySummary, Rate};
+use train::stats::PairedComparison;
 
-use crate::cmd::run::load_model;
+use crate::cmd::args::ModelArgs;
 
 /// Arguments of `eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Directory for report.md and report.json.
     #[arg(long)]
     out: PathBuf,
@@ -30,15 +32,6 @@ pub struct EvalArgs {
     /// default: the model's working spacing), e.g. `1,2,3` for robustness to resolution.
     #[arg(long, value_delimiter = ',')]
     spacing: Vec<f64>,
-    /// Most program steps per answer.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Most tokens per step.
-    #[arg(long, default_value_t = 400)]
-    max_new_tokens: usize,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
     /// Samples per target of the segmentation experiment (6 anatomical targets, 3 lesion
     /// classes; 0 skips it).
     #[arg(long, default_value_t = 0)]
@@ -49,8 +42,41 @@ pub struct EvalArgs {
     baselines: Option<PathBuf>,
 }
 
+/// `eval --json`: report.json without its samples, with the files written.
+#[derive(Serialize)]
+struct EvalSummary<'a> {
+    /// Model name and weights id.
+    model: &'a str,
+    /// Samples evaluated.
+    samples: usize,
+    /// Of which passed the checker.
+    passed: usize,
+    /// `passed / samples`.
+    success: f64,
+    families: &'a BTreeMap<String, FamilySummary>,
+    dice_by_target: &'a BTreeMap<String, f64>,
+    breakdown: &'a BTreeMap<String, Rate>,
+    /// The segmentation experiment per target (empty without `--segmentation`).
+    segmentation: Vec<TargetSummary<'a>>,
+    report_json: String,
+    report_md: String,
+    pictures: String,
+}
+
+/// One target of the segmentation experiment, without its per-sample lists.
+#[derive(Serialize)]
+struct TargetSummary<'a> {
+    target: &'a str,
+    family: &'a str,
+    samples: usize,
+    ran: usize,
+    model_mean_dice: f64,
+    baseline: Option<String>,
+    comparison: Option<PairedComparison>,
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let loaded = load_model(args.model.as_deref(), &args.device)?;
+    let loaded = args.model.load()?;
     let (model, manifest, dir) = (&loaded.model, &loaded.manifest, &loaded.path);
     let options = EvalOptions {
         per_family: args.per_family,
@@ -58,11 +84,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         anatomy: args.anatomy.clone(),
         spacings_mm: args.spacing.clone(),
         pictures: Some(args.out.join("pictures")),
-        answer: AnswerOptions {
-            max_steps: args.max_steps,
-            max_new_tokens: args.max_new_tokens,
-            ..AnswerOptions::default()
-        },
+        answer: args.model.answer_options(),
     };
     let id = format!("{} {}", manifest.model, manifest.weights_id());
     let mut report = evaluate(model, &id, &options, |done, total, r| {
@@ -76,7 +98,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     })
     .with_context(|| format!("evaluating {}", dir.display()))?;
     if args.segmentation > 0 {
-        let device = vision::compute_device(&args.device)?;
+        let device = vision::compute_device(&args.model.device)?;
         if let Some(b) = &args.baselines {
             anyhow::ensure!(b.is_dir(), "--baselines {} is not a folder", b.display());
         }
@@ -88,11 +110,39 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             .context("running the segmentation experiment")?;
     }
     report.write(&args.out)?;
-    println!(
+    let md = args.out.join("report.md");
+    crate::cmd::say!(
         "end-to-end success {:.1} % over {} samples; report in {}",
         100.0 * report.success,
         report.samples.len(),
-        args.out.join("report.md").display()
+        md.display()
     );
+    if crate::cmd::json() {
+        crate::cmd::print_json(&EvalSummary {
+            model: &report.model,
+            samples: report.samples.len(),
+            passed: report.samples.iter().filter(|s| s.passed).count(),
+            success: report.success,
+            families: &report.families,
+            dice_by_target: &report.dice_by_target,
+            breakdown: &report.breakdown,
+            segmentation: report
+                .segmentation
+                .iter()
+                .map(|t| TargetSummary {
+                    target: &t.target,
+                    family: &t.family,
+                    samples: t.samples.len(),
+                    ran: t.ran,
+                    model_mean_dice: t.model_mean_dice,
+                    baseline: t.baseline.as_ref().map(|b| b.display().to_string()),
+                    comparison: t.comparison,
+                })
+                .collect(),
+            report_json: args.out.join("report.json").display().to_string(),
+            report_md: md.display().to_string(),
+            pictures: args.out.join("pictures").display().to_string(),
+        })?;
+    }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub struct ExampleArgs {
     spacing: Vec<f64>,
 }
 
-/// Writes the demo head and prints what it wrote.
+/// Writes the demo head and prints what it wrote (`--json`: `{"written": [...]}`).
 pub fn run(args: &ExampleArgs) -> Result<()> {
     let spacing_mm = match args.spacing.as_slice() {
         [s] => [*s; 3],
@@ -48,8 +48,13 @@ pub fn run(args: &ExampleArgs) -> Result<()> {
         ));
     }
     io::atomic_write(&lut, |w| std::io::Write::write_all(w, text.as_bytes()))?;
-    for p in [&t1, &labels, &lut] {
-        println!("wrote {}", p.display());
+    let written = [&t1, &labels, &lut];
+    for p in written {
+        crate::cmd::say!("wrote {}", p.display());
+    }
+    if crate::cmd::json() {
+        let written: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        crate::cmd::print_json(&serde_json::json!({ "written": written }))?;
     }
     Ok(())
 }

@@ -12,9 +12,6 @@ pub struct InfoArgs {
     /// (every series found is listed).
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Serialize)]
@@ -31,13 +28,15 @@ struct Report {
     non_finite_voxels: usize,
 }
 
-/// Prints one report per file; fails on the first file that cannot be read.
+/// Prints one report per file (`--json`: a JSON array); fails on the first file that cannot
+/// be read.
 pub fn run(args: &InfoArgs) -> Result<()> {
+    let json = crate::cmd::json();
     let mut reports = Vec::new();
     let mut dicom_json = Vec::new();
     for path in &args.files {
         if let Some(listing) = super::scan_input::dicom_listing(path)? {
-            match args.json {
+            match json {
                 true => dicom_json.push(listing.json),
                 false => println!("{}", listing.text),
             }
@@ -66,7 +65,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             header: raw.info,
         });
     }
-    if args.json {
+    if json {
         // NIfTI/MGH reports first, then one object per DICOM input with its series.
         let mut all = serde_json::to_value(&reports)?;
         if let Some(items) = all.as_array_mut() {

@@ -1,4 +1,5 @@
-//! `voxelprompt measure LABELS [--image IMG] [--lut LUT] [--format table|csv|json]`
+//! `voxelprompt measure LABELS [--image IMG] [--lut LUT] [--format table|csv|json]` (`--json`
+//! is `--format json`)
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -6,6 +7,8 @@ use std::path::{Path, PathBuf};
 use voxel::io;
 use voxel::lut::ColorLut;
 use voxel::measure;
+
+use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
 
 /// Output formats of `measure`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -31,9 +34,9 @@ pub struct MeasureArgs {
     /// when the map is recognisably FreeSurfer's, else ids only.
     #[arg(long)]
     lut: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = MeasureFormat::Table)]
-    format: MeasureFormat,
+    /// Output format (default: table; json under `--json`).
+    #[arg(long, value_enum)]
+    format: Option<MeasureFormat>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +90,23 @@ fn default_lut(labels: &Path, ids: &[i32]) -> Result<Option<ColorLut>> {
 
 /// Measures every non-zero label and prints one row per label.
 pub fn run(args: &MeasureArgs) -> Result<()> {
+    let format = match (args.format, crate::cmd::json()) {
+        (None, false) => MeasureFormat::Table,
+        (None | Some(MeasureFormat::Json), true) => MeasureFormat::Json,
+        (Some(f), false) => f,
+        (Some(f), true) => {
+            return Err(Exit::new(
+                EXIT_BAD_INPUT,
+                format!(
+                    "--json asks for JSON but --format for {}: give one of them",
+                    clap::ValueEnum::to_possible_value(&f)
+                        .map(|v| v.get_name().to_string())
+                        .unwrap_or_default()
+                ),
+            )
+            .into())
+        }
+    };
     let labels = io::read_labels(&args.labels)
         .with_context(|| format!("reading label map {}", args.labels.display()))?;
     let image = match &args.image {
@@ -123,7 +143,7 @@ pub fn run(args: &MeasureArgs) -> Result<()> {
         })
         .collect();
     let fmt_opt = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
-    match args.format {
+    match format {
         MeasureFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         MeasureFormat::Csv => {
             println!("label,name,voxel_count,volume_ml,extent_lr_mm,extent_ap_mm,extent_si_mm,centroid_x_mm,centroid_y_mm,centroid_z_mm,mean,std");

@@ -91,6 +91,10 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         })),
     };
     render::save_triplanar_png(&args.out, &image, &options)?;
-    println!("wrote {}", args.out.display());
+    crate::cmd::say!("wrote {}", args.out.display());
+    if crate::cmd::json() {
+        let written = [args.out.display().to_string()];
+        crate::cmd::print_json(&serde_json::json!({ "written": written }))?;
+    }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `voxelprompt run --prompt "…" [--model DIR] [--out DIR] SCAN…`: one question answered by the
-//! trained model. Prints the answer; with `--out`, writes `report.json`, `trace.json`, every
-//! `show`n volume as NIfTI on its input's own grid and a tri-planar PNG of each mask over its
-//! scan.
+//! trained model. Prints the answer (`--json`: the report, as `report.json` holds it); with
+//! `--out`, writes `report.json`, `trace.json`, every `show`n volume as NIfTI on its input's own
+//! grid and a tri-planar PNG of each mask over its scan.
 //!
 //! Exit codes: 0 answered; 2 bad input (a scan that cannot be read, a bad argument, an output
 //! that would overwrite an input); 3 no usable model (missing or corrupt directory); 4 the
@@ -18,6 +18,7 @@ use voxel::io::{self, WriteOptions};
 use voxel::render::{self, Focus, Overlay, RenderOptions};
 use voxel::Image;
 
+use crate::cmd::args::{ModelArgs, ScanArgs};
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT, EXIT_MODEL, EXIT_PROGRAM};
 
 /// Arguments of `run`.
@@ -26,27 +27,13 @@ pub struct RunArgs {
     /// The question.
     #[arg(long)]
     prompt: String,
-    /// Scans: `PATH`, `NAME=PATH` or `NAME@YYYY-MM-DD=PATH` (default names scan_1, scan_2, …).
-    #[arg(required = true)]
-    scans: Vec<String>,
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    scans: ScanArgs,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Directory for report.json, trace.json, output volumes and pictures.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Modality of every scan given without one in its name (e.g. `T1w`, `FLAIR`, `CT`).
-    #[arg(long)]
-    modality: Option<String>,
-    /// Most program steps.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Print the report as JSON on stdout instead of the answer.
-    #[arg(long)]
-    json: bool,
     /// Also write each mask shown on a DICOM input as a DICOM Segmentation (`NAME.seg.dcm`)
     /// referencing that series.
     #[arg(long, requires = "out")]
@@ -132,10 +119,12 @@ struct InputReport {
 }
 
 /// A number with its unit, as read from the answer.
-#[derive(Serialize)]
-struct Measurement {
-    value: f64,
-    unit: &'static str,
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+    /// The number.
+    pub value: f64,
+    /// Its unit (`mL`, `mm`, `%`, …; empty for a plain number).
+    pub unit: &'static str,
 }
 
 #[derive(Serialize)]
@@ -233,121 +222,71 @@ pub struct Answered {
     pub outputs: Vec<String>,
 }
 
-/// Which files beside NIfTI an answer's outputs get.
+/// The scans of a question: as read, as given on the command line (or by a manifest), and how
+/// long reading them took (for the report's timings).
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The scans, read.
+    pub scans: &'a [Scan],
+    /// Where each came from, in the same order.
+    pub args: &'a [ScanArg],
+    /// Seconds spent reading them.
+    pub read_seconds: f64,
+}
+
+/// Where an answer's files go and which files beside NIfTI it gets.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct OutputOptions {
+pub struct OutputOptions<'a> {
+    /// Directory for report.json, trace.json, output volumes and overlays; `None` writes
+    /// nothing (the report is still returned).
+    pub dir: Option<&'a Path>,
     /// Each mask shown on a DICOM input also as a DICOM Segmentation (`NAME.seg.dcm`)
     /// referencing that input's series.
     pub dicom_seg: bool,
 }
 
-/// Answers `prompt` about `scans` and, with `out`, writes report.json (last, so its presence
-/// marks a finished answer), trace.json, output volumes and overlays there.
+/// Answers `prompt` about `inputs` and writes the answer as [`write_answer`] does.
 pub fn answer_into(
     loaded: &LoadedModel,
-    scans: &[Scan],
-    parsed: &[ScanArg],
+    inputs: Inputs,
     prompt: &str,
-    out: Option<&Path>,
     options: &AnswerOptions,
-    read_inputs_s: f64,
-) -> Result<Answered> {
-    answer_into_with(
-        loaded,
-        scans,
-        parsed,
-        prompt,
-        out,
-        options,
-        read_inputs_s,
-        &OutputOptions::default(),
-    )
-}
-
-/// [`answer_into`] with the extra output files of `outputs`.
-#[allow(clippy::too_many_arguments)]
-pub fn answer_into_with(
-    loaded: &LoadedModel,
-    scans: &[Scan],
-    parsed: &[ScanArg],
-    prompt: &str,
-    out: Option<&Path>,
-    options: &AnswerOptions,
-    read_inputs_s: f64,
-    outputs: &OutputOptions,
+    output: &OutputOptions,
 ) -> Result<Answered> {
     let started = Instant::now();
-    let result = answer(&loaded.model, scans, prompt, options).context("answering")?;
+    let result = answer(&loaded.model, inputs.scans, prompt, options).context("answering")?;
     let answer_s = started.elapsed().as_secs_f64();
-    write_answer_with(
-        loaded,
-        scans,
-        parsed,
-        prompt,
-        result,
-        out,
-        read_inputs_s,
-        answer_s,
-        outputs,
-    )
+    write_answer(loaded, inputs, prompt, result, answer_s, output)
 }
 
-/// The report of an answer (and, with `out`, report.json, trace.json, output volumes and
-/// overlays written there; report.json last, so its presence marks a finished answer).
-#[allow(clippy::too_many_arguments)]
+/// The report of an answer that took `answer_s` seconds and, with `output.dir`, report.json,
+/// trace.json, output volumes and overlays (and DICOM SEGs with `output.dicom_seg`) written
+/// there; report.json last, so its presence marks a finished answer.
 pub fn write_answer(
     loaded: &LoadedModel,
-    scans: &[Scan],
-    parsed: &[ScanArg],
+    inputs: Inputs,
     prompt: &str,
     result: Answer,
-    out: Option<&Path>,
-    read_inputs_s: f64,
     answer_s: f64,
+    output: &OutputOptions,
 ) -> Result<Answered> {
-    write_answer_with(
-        loaded,
+    let Inputs {
         scans,
-        parsed,
-        prompt,
-        result,
-        out,
-        read_inputs_s,
-        answer_s,
-        &OutputOptions::default(),
-    )
-}
-
-/// [`write_answer`] with the extra output files of `extra`.
-#[allow(clippy::too_many_arguments)]
-pub fn write_answer_with(
-    loaded: &LoadedModel,
-    scans: &[Scan],
-    parsed: &[ScanArg],
-    prompt: &str,
-    result: Answer,
-    out: Option<&Path>,
-    read_inputs_s: f64,
-    answer_s: f64,
-    extra: &OutputOptions,
-) -> Result<Answered> {
+        args: parsed,
+        read_seconds: read_inputs_s,
+    } = inputs;
     let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
     let t = Instant::now();
-    let outputs = match out {
+    let outputs = match output.dir {
         Some(dir) => {
             let mut written = write_outputs(dir, &result, scans, &given)?;
-            if extra.dicom_seg {
+            if output.dicom_seg {
                 written.extend(write_dicom_segs(dir, &result, scans, parsed)?);
             }
             written
         }
         None => Vec::new(),
     };
-    let measurements: Vec<(f64, &'static str)> =
-        tasks::checker::parse_numbers(&result.output.response)
-            .into_iter()
-            .map(|(value, unit)| (value, unit.text()))
-            .collect();
     let mut report = Report {
         prompt,
         answer: &result.output.response,
@@ -365,10 +304,7 @@ pub fn write_answer_with(
             })
             .collect(),
         steps: &result.steps,
-        measurements: measurements
-            .iter()
-            .map(|&(value, unit)| Measurement { value, unit })
-            .collect(),
+        measurements: measurements(&result.output.response),
         outputs: outputs.clone(),
         model: ModelReport {
             path: loaded.path.display().to_string(),
@@ -396,7 +332,7 @@ pub fn write_answer_with(
     report.seconds.total_s =
         loaded.load_seconds + read_inputs_s + answer_s + report.seconds.write_s;
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(dir) = out {
+    if let Some(dir) = output.dir {
         let path = dir.join("report.json");
         io::ensure_not_input(&path, &given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
         io::atomic_write(&path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
@@ -406,6 +342,17 @@ pub fn write_answer_with(
         json,
         outputs,
     })
+}
+
+/// The numbers of an answer's text with their units, as the report lists them.
+pub fn measurements(response: &str) -> Vec<Measurement> {
+    tasks::checker::parse_numbers(response)
+        .into_iter()
+        .map(|(value, unit)| Measurement {
+            value,
+            unit: unit.text(),
+        })
+        .collect()
 }
 
 /// Why an answer is not a success, as an exit-code error; `None` when it finished cleanly.
@@ -427,31 +374,31 @@ pub fn failure(result: &Answer) -> Option<Exit> {
     }
 }
 
+/// Answers the question; prints the answer, or under `--json` the report (as report.json).
 pub fn run(args: &RunArgs) -> Result<()> {
     if args.prompt.trim().is_empty() {
         return Err(Exit::new(EXIT_BAD_INPUT, "the prompt is empty").into());
     }
-    let loaded = load_model(args.model.as_deref(), &args.device)?;
+    let loaded = args.model.load()?;
     let t = Instant::now();
-    let (scans, parsed) = read_scans(&args.scans, args.modality.as_deref())?;
-    let read_inputs_s = t.elapsed().as_secs_f64();
-    let options = AnswerOptions {
-        max_steps: args.max_steps,
-        ..AnswerOptions::default()
+    let (scans, parsed) = args.scans.read()?;
+    let inputs = Inputs {
+        scans: &scans,
+        args: &parsed,
+        read_seconds: t.elapsed().as_secs_f64(),
     };
-    let done = answer_into_with(
+    let output = OutputOptions {
+        dir: args.out.as_deref(),
+        dicom_seg: args.dicom_seg,
+    };
+    let done = answer_into(
         &loaded,
-        &scans,
-        &parsed,
+        inputs,
         &args.prompt,
-        args.out.as_deref(),
-        &options,
-        read_inputs_s,
-        &OutputOptions {
-            dicom_seg: args.dicom_seg,
-        },
+        &args.model.answer_options(),
+        &output,
     )?;
-    if args.json {
+    if crate::cmd::json() {
         println!("{}", done.json);
     } else {
         if done.answer.output.response.is_empty() {

@@ -26,14 +26,14 @@ use std::time::Duration;
 use train::inference::AnswerOptions;
 
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
-use crate::cmd::run::{load_model, LoadedModel};
+use crate::cmd::args::ModelArgs;
+use crate::cmd::run::LoadedModel;
 
 /// Arguments of `serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Model directory (default: $VOXELPROMPT_MODEL, else the shipped models/voxelprompt-small).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Address to listen on; anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -58,12 +58,6 @@ pub struct ServeArgs {
     /// Model calls that may wait behind the running one; more get 503 "busy".
     #[arg(long, default_value_t = 4)]
     queue: usize,
-    /// Most program steps per answer.
-    #[arg(long, default_value_t = 8)]
-    max_steps: usize,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
-    #[arg(long, default_value = "cpu")]
-    device: String,
     /// Where scripts/fetch_web.sh put the viewer (default ~/.cache/voxelprompt/web).
     #[arg(long)]
     web: Option<PathBuf>,
@@ -153,16 +147,13 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let data = args.data.clone().unwrap_or_else(|| cache_dir("serve"));
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let loaded: &'static LoadedModel =
-        Box::leak(Box::new(load_model(args.model.as_deref(), &args.device)?));
+        Box::leak(Box::new(args.model.load()?));
     let idle = Duration::from_secs_f64(args.session_idle_minutes * 60.0);
     let state = Arc::new(AppState {
         loaded,
         sessions: sessions::Store::new(data),
         gate: gate::Gate::new(args.queue),
-        options: AnswerOptions {
-            max_steps: args.max_steps,
-            ..AnswerOptions::default()
-        },
+        options: args.model.answer_options(),
         token,
         max_sessions: args.max_sessions,
         max_upload_bytes: (args.max_upload_mb.max(1) as usize).saturating_mul(1 << 20),

@@ -1,8 +1,9 @@
 //! `voxelprompt synth --out DIR --n N --contrasts t1,flair --lesions glioma --sessions 2
 //! --spacing 2 --seed S --anatomy all`: synthesized training subjects (images, labels, lesion
-//! attributes).
+//! attributes). With `--json`, stdout gets the anatomies used and the files written.
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use std::path::PathBuf;
 use synth::{Contrast, IntensityMode, LesionClass, SubjectSpec};
 
@@ -38,6 +39,15 @@ pub struct SynthArgs {
     /// the anatomy cache has it, else the phantom).
     #[arg(long, default_value = "default")]
     anatomy: String,
+}
+
+/// `synth --json`.
+#[derive(Serialize)]
+struct Synthesised {
+    /// The anatomies the subjects were built from, in turn.
+    anatomies: Vec<String>,
+    /// Every file written.
+    written: Vec<String>,
 }
 
 /// Writes the subjects and lists what it wrote.
@@ -77,8 +87,8 @@ pub fn run(args: &SynthArgs) -> Result<()> {
     let vocab = synth::Vocabulary::builtin()?;
     let anatomies = synth::subject::load_anatomies(args.anatomy.trim(), &config)
         .with_context(|| format!("loading anatomy {:?}", args.anatomy))?;
-    let names: Vec<&str> = anatomies.iter().map(|a| a.name.as_str()).collect();
-    println!("anatomy: {}", names.join(", "));
+    let names: Vec<String> = anatomies.iter().map(|a| a.name.clone()).collect();
+    crate::cmd::say!("anatomy: {}", names.join(", "));
     let spec = SubjectSpec {
         contrasts,
         lesions,
@@ -90,8 +100,14 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         &args.out, args.n, &anatomies, &spec, &config, &vocab, args.seed,
     )
     .with_context(|| format!("synthesizing into {}", args.out.display()))?;
-    for p in written {
-        println!("wrote {}", p.display());
+    for p in &written {
+        crate::cmd::say!("wrote {}", p.display());
+    }
+    if crate::cmd::json() {
+        crate::cmd::print_json(&Synthesised {
+            anatomies: names,
+            written: written.iter().map(|p| p.display().to_string()).collect(),
+        })?;
     }
     Ok(())
 }

@@ -15,6 +15,14 @@ pub struct TasksArgs {
     command: TasksCommand,
 }
 
+impl TasksArgs {
+    /// Whether the subcommand has a `--json` form (`list`: a JSON array, one object per
+    /// family; `corpus` writes text).
+    pub fn has_json(&self) -> bool {
+        matches!(self.command, TasksCommand::List(_))
+    }
+}
+
 #[derive(clap::Subcommand)]
 enum TasksCommand {
     /// The task families: distinct prompts, what they ask, one example prompt and program.
@@ -32,9 +40,6 @@ struct ListArgs {
     /// Seed of the examples.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// A JSON array on standard output (one object per family) instead of text.
-    #[arg(long)]
-    json: bool,
 }
 
 /// One family in `tasks list --json`.
@@ -120,7 +125,7 @@ fn list_json(cat: &Catalogue, seed: u64) -> Result<()> {
 
 fn list(args: &ListArgs) -> Result<()> {
     let cat = catalogue(args.spacing)?;
-    if args.json {
+    if crate::cmd::json() {
         return list_json(&cat, args.seed);
     }
     let mut total: u128 = 0;

@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 use train::inference::{Answer, AnswerOptions, Conversation, Scan};
 use voxel::io::WriteOptions;
 
-use crate::cmd::run::{failure, write_answer, LoadedModel, ScanArg};
+use crate::cmd::run::{failure, write_answer, Inputs, LoadedModel, OutputOptions, ScanArg};
 
 /// One server-sent event: its type (`start`, `step`, `answer`, `error`) and JSON data.
 #[derive(Clone, Debug)]
@@ -231,16 +231,16 @@ impl Session {
             .collect();
         let dir = self.dir.join("answers").join(format!("{turn:02}"));
         let seconds = answer.seconds;
-        let answered = write_answer(
-            loaded,
-            &self.scans,
-            &self.parsed,
-            prompt,
-            answer,
-            Some(&dir),
-            0.0,
-            seconds,
-        )?;
+        let inputs = Inputs {
+            scans: &self.scans,
+            args: &self.parsed,
+            read_seconds: 0.0,
+        };
+        let output = OutputOptions {
+            dir: Some(&dir),
+            dicom_seg: false,
+        };
+        let answered = write_answer(loaded, inputs, prompt, answer, seconds, &output)?;
         let mut written: Vec<PathBuf> = answered.outputs.iter().map(PathBuf::from).collect();
         written.push(dir.join("report.json"));
         let mut files = Vec::new();
