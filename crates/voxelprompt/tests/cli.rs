@@ -1,15 +1,12 @@
 //! The command line as a user runs it: the demo files, `info`, `measure`, and bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn voxelprompt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::{stdout_json, voxelprompt};
 
+/// Standard output and standard error.
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -94,6 +91,27 @@ fn measure_matches_the_phantom_truth() {
     let (out, _) = text(&o);
     assert_eq!(out.lines().count(), 10);
     assert!(out.starts_with("label,name,voxel_count,volume_ml"));
+    // The global --json is --format json; with another --format it is refused.
+    let o = voxelprompt(&[
+        "measure",
+        labels.to_str().unwrap(),
+        "--image",
+        image.to_str().unwrap(),
+        "--lut",
+        lut.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(stdout_json(&o), serde_json::Value::from(rows));
+    let o = voxelprompt(&[
+        "measure",
+        labels.to_str().unwrap(),
+        "--json",
+        "--format",
+        "csv",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(out.is_empty() && err.contains("--format for csv"), "{err}");
 }
 
 #[test]
@@ -188,6 +206,53 @@ fn exec_runs_the_example_program_on_the_demo_head() {
     let trace: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("trace.json")).unwrap()).unwrap();
     assert_eq!(trace["stopped"], true);
+    // --json: the same response, every shown volume with its file, and the files written.
+    let out_json = dir.path().join("out-json");
+    let o = voxelprompt(&[
+        "exec",
+        "--program",
+        program.to_str().unwrap(),
+        "--labels",
+        &p("labels.nii.gz"),
+        "--lut",
+        &p("labels_lut.txt"),
+        "--out",
+        out_json.to_str().unwrap(),
+        &p("t1.nii.gz"),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json = stdout_json(&o);
+    let response = json["response"].as_str().unwrap();
+    assert_eq!(response.lines().count(), 3, "{response}");
+    assert!(
+        stdout.starts_with(response),
+        "--json: {response:?}, text: {stdout:?}"
+    );
+    assert_eq!(json["stopped"], true);
+    assert_eq!(json["error"], serde_json::Value::Null);
+    let shown = |name: &str| {
+        out_json
+            .join(format!("{name}.nii.gz"))
+            .display()
+            .to_string()
+    };
+    assert_eq!(
+        json["outputs"],
+        serde_json::json!([
+            {"name": "hippocampi", "grid_of": "scan_1", "kind": "mask", "path": shown("hippocampi")},
+            {"name": "lesion", "grid_of": "scan_1", "kind": "mask", "path": shown("lesion")},
+        ])
+    );
+    let trace = out_json.join("trace.json").display().to_string();
+    assert_eq!(
+        json["written"],
+        serde_json::json!([shown("hippocampi"), shown("lesion"), trace])
+    );
+    assert_eq!(
+        voxel::io::read_labels(&out_json.join("lesion.nii.gz")).unwrap(),
+        voxel::io::read_labels(&out.join("lesion.nii.gz")).unwrap()
+    );
     // Without --labels the vision call fails with advice, and the exit code says so.
     let o = voxelprompt(&[
         "exec",
@@ -225,6 +290,43 @@ fn synth_writes_a_deterministic_subject() {
     };
     let a = run("a");
     let b = run("b");
+    // --json lists every file written, and nothing else is there.
+    let c = dir.path().join("c");
+    let o = voxelprompt(&[
+        "synth",
+        "--out",
+        c.to_str().unwrap(),
+        "--spacing",
+        "4",
+        "--anatomy",
+        "phantom",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json = stdout_json(&o);
+    assert_eq!(json["anatomies"], serde_json::json!(["phantom"]));
+    let mut listed: Vec<String> = json["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let mut found = Vec::new();
+    let mut stack = vec![c.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found.sort();
+    assert_eq!(listed, found);
+    assert!(listed.iter().any(|f| f.ends_with("sub-000/subject.json")));
     let json_a = std::fs::read_to_string(a.join("subject.json")).unwrap();
     assert_eq!(
         json_a,
@@ -408,4 +510,158 @@ fn threads_and_quiet_are_global_flags() {
     assert!(err.contains("wrote 2 samples"), "{err}");
     let o = voxelprompt(&["--threads", "0x", "tasks", "list"]);
     assert!(!o.status.success());
+}
+
+#[test]
+fn json_is_refused_by_commands_without_it() {
+    for args in [
+        &[
+            "train", "--config", "tiny", "--steps", "1", "--out", "unused",
+        ][..],
+        &["tasks", "corpus", "--n", "1"],
+        &["baseline", "train", "--out", "unused"],
+        &["ship", "--run", "unused", "--eval", "unused"],
+    ] {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let o = voxelprompt(&args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        let name = if args[0] == "ship" || args[0] == "train" {
+            args[0].to_string()
+        } else {
+            format!("{} {}", args[0], args[1])
+        };
+        assert!(
+            err.contains(&format!("`{name}` has no JSON output")),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!Path::new("unused").exists());
+}
+
+#[test]
+fn example_and_render_list_what_they_wrote_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = voxelprompt(&["example", "--out", dir.path().to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let names = ["t1.nii.gz", "labels.nii.gz", "labels_lut.txt"];
+    let want: Vec<String> = names
+        .iter()
+        .map(|n| dir.path().join(n).display().to_string())
+        .collect();
+    assert_eq!(stdout_json(&o), serde_json::json!({ "written": want }));
+    let png = dir.path().join("t1.png");
+    let o = voxelprompt(&[
+        "render",
+        &want[0],
+        "--labels",
+        &want[1],
+        "--out",
+        png.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        stdout_json(&o),
+        serde_json::json!({ "written": [png.display().to_string()] })
+    );
+    assert!(png.is_file());
+}
+
+/// A baseline trained for two steps segments the example head; `segment --json` reports the
+/// mask's volume and its Dice against the truth, both recomputed here from the files.
+#[test]
+fn baseline_segment_reports_volume_and_dice_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let scan = common::example_head(&root.join("example"));
+    let truth = root.join("example/labels.nii.gz");
+    // Subjects synthesised at 5-6 mm and a network at 8 mm on 24-voxel patches: seconds.
+    let shipped = include_str!("../../../configs/train/baseline.toml");
+    let settings = shipped.replace("spacing_mm = [1.3, 2.5]", "spacing_mm = [5.0, 6.0]");
+    assert_ne!(
+        settings, shipped,
+        "the shipped settings changed; update this test"
+    );
+    std::fs::write(root.join("baseline.toml"), settings).unwrap();
+    let checkpoint = root.join("baseline");
+    let o = voxelprompt(&[
+        "baseline",
+        "train",
+        "--config",
+        "tiny",
+        "--spacing",
+        "8",
+        "--patch",
+        "24",
+        "24",
+        "24",
+        "--max-steps",
+        "2",
+        "--settings",
+        root.join("baseline.toml").to_str().unwrap(),
+        "--out",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let mask_path = root.join("brain.nii.gz");
+    let o = voxelprompt(&[
+        "baseline",
+        "segment",
+        scan.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--out",
+        mask_path.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json = stdout_json(&o);
+    let mask = voxel::io::read_labels(&mask_path).unwrap().map(|l| l != 0);
+    let reference = voxel::io::read_labels(&truth).unwrap().map(|l| l != 0);
+    let ml = |m: &voxel::Mask| m.count() as f64 * m.geometry().voxel_volume_mm3() / 1000.0;
+    let close = |json: &serde_json::Value, key: &str, want: f64| {
+        let got = json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {json}"));
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{key}: {got} vs {want}"
+        );
+    };
+    assert_eq!(json["image"], scan.to_str().unwrap());
+    assert_eq!(json["target"], "brain");
+    assert_eq!(json["mask"], mask_path.to_str().unwrap());
+    assert_eq!(json["truth"], truth.to_str().unwrap());
+    assert_eq!(
+        mask.geometry(),
+        reference.geometry(),
+        "the mask is on the scan's grid"
+    );
+    close(&json, "volume_ml", ml(&mask));
+    close(&json, "reference_ml", ml(&reference));
+    close(
+        &json,
+        "dice",
+        voxel::metrics::dice(&mask, &reference).unwrap(),
+    );
+    // Without --truth there is no Dice.
+    let o = voxelprompt(&[
+        "baseline",
+        "segment",
+        scan.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--out",
+        root.join("again.nii.gz").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json = stdout_json(&o);
+    assert!(json["dice"].is_null() && json["truth"].is_null(), "{json}");
+    close(&json, "volume_ml", ml(&mask));
 }

@@ -3,14 +3,10 @@
 //! `scripts/make_dicom_fixtures.py` (python3 with pydicom is required, as in `.ci/run`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn voxelprompt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+mod common;
+use common::voxelprompt;
 
 fn fixtures(dir: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make_dicom_fixtures.py");

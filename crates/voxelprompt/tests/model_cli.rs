@@ -4,67 +4,17 @@
 //! nothing correctly.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn voxelprompt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
-        .args(args)
-        .env_remove("VOXELPROMPT_MODEL")
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// Settings for a fast tiny run: few tokenizer samples, no validation.
-fn tiny_settings(dir: &Path) -> std::path::PathBuf {
-    let shipped = include_str!("../../../configs/train/joint.toml");
-    let text = shipped
-        .replace("tokenizer_samples = 400", "tokenizer_samples = 40")
-        .replace("validate_every = 100", "validate_every = 2")
-        .replace("validation_samples = 12", "validation_samples = 1")
-        .replace("accumulation = 2", "accumulation = 1");
-    assert_ne!(
-        text, shipped,
-        "the shipped settings changed; update this test"
-    );
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
+mod common;
+use common::{example_head, p, stdout_json, text, train_tiny, voxelprompt, voxelprompt_with_stdin};
 
 #[test]
 fn train_resume_run_and_eval_with_a_tiny_model() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let settings = tiny_settings(root);
     let run_dir = root.join("run");
 
-    let o = voxelprompt(&[
-        "train",
-        "--config",
-        "tiny",
-        "--anatomy",
-        "phantom",
-        "--settings",
-        p(&settings),
-        "--steps",
-        "3",
-        "--out",
-        p(&run_dir),
-        "--seed",
-        "1",
-    ]);
+    let o = train_tiny(root, &run_dir, 3);
     assert!(o.status.success(), "{}", text(&o));
     let csv = std::fs::read_to_string(run_dir.join("train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
@@ -96,10 +46,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert_eq!(state["step"], 4);
 
     let model = run_dir.join("checkpoint/model");
-    let example = root.join("example");
-    let o = voxelprompt(&["example", "--out", p(&example), "--spacing", "4"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let scan = example.join("t1.nii.gz");
+    let scan = example_head(&root.join("example"));
 
     // `run` answers (badly) and always writes its report; exit 0 or 4 (program failed).
     let out = root.join("answer");
@@ -114,6 +61,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "--max-steps",
         "2",
         &format!("t1@2024-03-01={}", p(&scan)),
+        "--json",
     ]);
     let code = o.status.code();
     assert!(
@@ -123,6 +71,8 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // `--json` (a global flag now) prints the report as written, and nothing else.
+    assert_eq!(stdout_json(&o), report);
     assert_eq!(report["prompt"], "Segment the brain.");
     assert_eq!(report["inputs"][0]["name"], "t1");
     assert_eq!(report["inputs"][0]["date"], "2024-03-01");
@@ -181,7 +131,11 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     )
     .unwrap();
     let batch_out = root.join("batch");
-    for shard in ["1/2", "2/2"] {
+    // Jobs in sorted order are A/1, A/2, B; shard I takes those with index k, k mod 2 = I - 1.
+    for (shard, folders) in [
+        ("1/2", vec!["sub-A/ses-1", "sub-B"]),
+        ("2/2", vec!["sub-A/ses-2"]),
+    ] {
         let o = voxelprompt(&[
             "batch",
             "--model",
@@ -196,8 +150,22 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
             shard,
             "--max-steps",
             "1",
+            "--json",
         ]);
         assert!(matches!(o.status.code(), Some(0) | Some(4)), "{}", text(&o));
+        let summary = stdout_json(&o);
+        let failed = folders
+            .iter()
+            .filter(|f| batch_out.join(f).join("error.txt").is_file())
+            .count();
+        assert_eq!(summary["shard"], shard);
+        assert_eq!(summary["listed"], 3);
+        assert_eq!(summary["in_shard"], folders.len());
+        assert_eq!(summary["skipped"], 0);
+        assert_eq!(summary["failed"], failed, "{summary}");
+        assert_eq!(summary["done"], folders.len() - failed, "{summary}");
+        assert_eq!(o.status.code(), Some(if failed > 0 { 4 } else { 0 }));
+        check_batch_tables(&summary, &batch_out);
     }
     for dir in ["sub-A/ses-1", "sub-A/ses-2", "sub-B"] {
         assert!(batch_out.join(dir).join("report.json").is_file(), "{dir}");
@@ -222,8 +190,21 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         p(&batch_out),
         "--max-steps",
         "1",
+        "--json",
     ]);
     assert!(text(&o).contains("2 already finished"), "{}", text(&o));
+    let summary = stdout_json(&o);
+    let failed = usize::from(batch_out.join("sub-B/error.txt").is_file());
+    assert_eq!(
+        (&summary["in_shard"], &summary["skipped"]),
+        (&3.into(), &2.into())
+    );
+    assert_eq!(
+        (&summary["done"], &summary["failed"]),
+        (&(1 - failed).into(), &failed.into()),
+        "{summary}"
+    );
+    check_batch_tables(&summary, &batch_out);
     assert!(batch_out.join("sub-B/report.json").is_file());
     let again = std::fs::metadata(batch_out.join("sub-A/ses-1/report.json"))
         .unwrap()
@@ -254,10 +235,25 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "2",
         "--max-new-tokens",
         "24",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ev.join("report.json")).unwrap()).unwrap();
+    // `--json`: report.json's numbers without its samples, and where the files are.
+    let summary = stdout_json(&o);
+    let samples = report["samples"].as_array().unwrap();
+    let passed = samples.iter().filter(|s| s["passed"] == true).count();
+    assert_eq!(summary["samples"], samples.len());
+    assert_eq!(summary["passed"], passed);
+    assert_eq!(summary["success"], report["success"]);
+    assert_eq!(summary["model"], report["model"]);
+    for key in ["families", "dice_by_target", "breakdown"] {
+        assert_eq!(summary[key], report[key], "{key}");
+    }
+    assert_eq!(summary["report_json"], p(&ev.join("report.json")));
+    assert_eq!(summary["report_md"], p(&ev.join("report.md")));
+    assert_eq!(summary["pictures"], p(&ev.join("pictures")));
     assert!(
         report["breakdown"]["spacing: 4 mm"]["samples"].as_u64() > Some(0),
         "{}",
@@ -338,31 +334,22 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     // `chat` with scripted stdin: the shipped model answers, hand-written code reaches the
     // variables of earlier turns as NAME_TURN, :save writes each answer.
     let saved = root.join("chat");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxelprompt"))
-        .args([
-            "chat",
-            "--model",
-            p(&shipped),
-            "--max-steps",
-            "1",
-            &format!("t1={}", p(&scan)),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        write!(
-            stdin,
-            "Segment the brain.\n:code let v = 2 + 3; read(v);\n:code read(v_2 * 2);\n:vars\n:steps\n:save {}\n:nonsense\n:quit\n",
+    let chat = [
+        "chat",
+        "--model",
+        p(&shipped),
+        "--max-steps",
+        "1",
+        &format!("t1={}", p(&scan)),
+    ];
+    let o = voxelprompt_with_stdin(
+        &chat,
+        &format!(
+            "Segment the brain.\n:code let v = 2 + 3; read(v);\n:code read(v_2 * 2);\n:vars\n\
+             :steps\n:save {}\n:nonsense\n:quit\n",
             p(&saved)
-        )
-        .unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
+        ),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -380,6 +367,54 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     );
     assert!(saved.join("01/report.json").is_file(), "{out}");
 
+    // `chat --json`: one JSON object per line read (JSON Lines), so a script can drive it.
+    let chat_out = root.join("chat-json");
+    let mut chat_json = chat.to_vec();
+    chat_json.extend(["--out", p(&chat_out), "--json"]);
+    let o = voxelprompt_with_stdin(
+        &chat_json,
+        "Segment the brain.\n:code let v = 2 + 3; respond(\"v is \" + v);\n:vars\n:nonsense\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(lines.len(), 4, "{}", text(&o));
+    let (asked, code, vars, bad) = (&lines[0], &lines[1], &lines[2], &lines[3]);
+    // The question's line says what the report written for it says.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(chat_out.join("01/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(asked["kind"], "answer");
+    assert_eq!(asked["turn"], 1);
+    assert_eq!(asked["prompt"], "Segment the brain.");
+    for key in ["answer", "ending", "measurements"] {
+        assert_eq!(asked[key], report[key], "{key}");
+    }
+    let files = asked["files"].as_array().unwrap();
+    assert_eq!(
+        files.last().unwrap(),
+        &serde_json::json!(p(&chat_out.join("01/report.json")))
+    );
+    for f in files {
+        assert!(Path::new(f.as_str().unwrap()).is_file(), "{f}");
+    }
+    // Hand-written code is turn 2, its answer known exactly.
+    assert_eq!(code["kind"], "code");
+    assert_eq!(code["turn"], 2);
+    assert_eq!(code["answer"], "v is 5");
+    assert_eq!(code["error"], serde_json::Value::Null);
+    assert_eq!(code["shown"], serde_json::json!([]));
+    assert_eq!(vars["kind"], "variables");
+    assert_eq!(vars["variables"]["v_2"], "integer");
+    assert_eq!(vars["variables"]["t1"], "volume");
+    assert_eq!(bad["kind"], "error");
+    assert!(
+        bad["error"].as_str().unwrap().contains(":nonsense"),
+        "{bad}"
+    );
+
     // `demo` runs every built-in case with the model and writes a summary.
     let demo = root.join("demo");
     let o = voxelprompt(&[
@@ -394,6 +429,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "2",
         "--max-new-tokens",
         "24",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let summary = std::fs::read_to_string(demo.join("summary.md")).unwrap();
@@ -401,5 +437,54 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         assert!(summary.contains(case), "{summary}");
         assert!(demo.join(case).join("report.json").is_file(), "{case}");
     }
-    assert!(text(&o).contains("truth:"), "{}", text(&o));
+    // The cases as people read them go to stderr under --json.
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("truth:"),
+        "{}",
+        text(&o)
+    );
+    // `--json`: each case as its report.json has it, with the truth and the verdict.
+    let json = stdout_json(&o);
+    assert_eq!(json["summary"], p(&demo.join("summary.md")));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        json["model"]["weights_sha256"],
+        manifest["files"]["weights.safetensors"]["sha256"]
+    );
+    let cases = json["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4, "{json}");
+    for (k, case) in cases.iter().enumerate() {
+        let dir = demo.join(case["case"].as_str().unwrap());
+        assert_eq!(case["dir"], p(&dir));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(case["prompt"], report["prompt"]);
+        assert_eq!(case["answer"], report["answer"]);
+        assert_eq!(case["outputs"], report["outputs"]);
+        assert!(case["seconds"].as_f64().unwrap() > 0.0);
+        let synthetic = k < 4;
+        assert_eq!(case["truth"].is_string(), synthetic, "{case}");
+        match case["verdict"].as_str() {
+            Some(v) => assert_eq!(case["passed"], v.starts_with("passed"), "{case}"),
+            None => assert!(!synthetic && case["passed"].is_null(), "{case}"),
+        }
+    }
+    assert_eq!(cases[0]["case"], "1-segment-and-measure");
+    assert_eq!(cases[3]["case"], "4-longitudinal");
+}
+
+/// `batch --json`'s table counts and paths agree with the tables.
+fn check_batch_tables(summary: &serde_json::Value, out: &Path) {
+    for (count, path, file) in [
+        ("measurements", "measurements_csv", "measurements.csv"),
+        ("failures", "failures_csv", "failures.csv"),
+    ] {
+        let table = out.join(file);
+        assert_eq!(summary[path], p(&table));
+        let rows = csv::Reader::from_path(&table).unwrap().records().count();
+        assert_eq!(summary[count], rows, "{file}: {summary}");
+    }
 }

@@ -6,75 +6,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_voxelprompt");
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// A tiny model and a 4 mm example head, made once per test process.
-struct Fixture {
-    model: PathBuf,
-    scan: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve_api_fixture");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap();
-        let shipped = include_str!("../../../configs/train/joint.toml");
-        let text = shipped
-            .replace("tokenizer_samples = 400", "tokenizer_samples = 40")
-            .replace("validate_every = 100", "validate_every = 2")
-            .replace("validation_samples = 12", "validation_samples = 1")
-            .replace("accumulation = 2", "accumulation = 1");
-        assert_ne!(
-            text, shipped,
-            "the shipped settings changed; update this test"
-        );
-        let settings = root.join("tiny.toml");
-        std::fs::write(&settings, text).unwrap();
-        let run = root.join("run");
-        let o = Command::new(BIN)
-            .args([
-                "train",
-                "--config",
-                "tiny",
-                "--anatomy",
-                "phantom",
-                "--settings",
-            ])
-            .args([
-                p(&settings),
-                "--steps",
-                "3",
-                "--out",
-                p(&run),
-                "--seed",
-                "1",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let example = root.join("example");
-        let o = Command::new(BIN)
-            .args(["example", "--out", p(&example), "--spacing", "4"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        Fixture {
-            model: run.join("checkpoint/model"),
-            scan: example.join("t1.nii.gz"),
-        }
-    })
-}
+mod common;
+use common::{fixture, p, BIN};
 
 /// A running server, killed when dropped.
 struct Server {

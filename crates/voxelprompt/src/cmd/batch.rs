@@ -27,8 +27,8 @@ use std::time::Instant;
 use train::inference::{AnswerOptions, Scan};
 use voxel::io;
 
-use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
 use crate::cmd::args::ModelArgs;
+use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
 use crate::cmd::run::{answer_into, failure, Inputs, LoadedModel, OutputOptions, ScanArg};
 
 /// Arguments of `batch`.

@@ -26,7 +26,9 @@ use train::inference::{Answer, Conversation, Ending, StepRecord};
 
 use crate::cmd::args::{ModelArgs, ScanArgs};
 use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
-use crate::cmd::run::{measurements, write_answer, Inputs, LoadedModel, Measurement, OutputOptions};
+use crate::cmd::run::{
+    measurements, write_answer, Inputs, LoadedModel, Measurement, OutputOptions,
+};
 
 /// Arguments of `chat`.
 #[derive(clap::Args)]
@@ -90,7 +92,10 @@ enum Reply<'a> {
         shown: Vec<&'a str>,
     },
     /// `:steps`: the last answer's program.
-    Steps { turn: usize, steps: &'a [StepRecord] },
+    Steps {
+        turn: usize,
+        steps: &'a [StepRecord],
+    },
     /// `:vars`: each variable with its type.
     Variables { variables: BTreeMap<String, String> },
     /// `:save`: the answers written and their files.
@@ -289,7 +294,12 @@ pub fn run(args: &ChatArgs) -> Result<()> {
                 let dir = PathBuf::from(rest);
                 let mut files = Vec::new();
                 for (k, t) in turns.iter().enumerate() {
-                    files.extend(save_turn(&loaded, inputs, t, &dir.join(turn_folder(k + 1)))?);
+                    files.extend(save_turn(
+                        &loaded,
+                        inputs,
+                        t,
+                        &dir.join(turn_folder(k + 1)),
+                    )?);
                 }
                 Reply::Saved {
                     dir: dir.display().to_string(),

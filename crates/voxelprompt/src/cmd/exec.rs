@@ -4,8 +4,8 @@
 //! (printed also when the program fails, before the non-zero exit).
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use runtime::{run_program, GroundTruth, Limits, OutputData, StructureTable};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use voxel::io::{self, WriteOptions};
 use voxel::lut::ColorLut;

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use train::inference::AnswerOptions;
 
-use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
 use crate::cmd::args::ModelArgs;
+use crate::cmd::exit::{Exit, EXIT_BAD_INPUT};
 use crate::cmd::run::LoadedModel;
 
 /// Arguments of `serve`.
@@ -146,8 +146,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     let data = args.data.clone().unwrap_or_else(|| cache_dir("serve"));
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let loaded: &'static LoadedModel =
-        Box::leak(Box::new(args.model.load()?));
+    let loaded: &'static LoadedModel = Box::leak(Box::new(args.model.load()?));
     let idle = Duration::from_secs_f64(args.session_idle_minutes * 60.0);
     let state = Arc::new(AppState {
         loaded,
