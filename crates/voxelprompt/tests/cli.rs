@@ -6,6 +6,29 @@ use std::process::Output;
 mod common;
 use common::{stdout_json, voxelprompt};
 
+/// `a` and `b` are the same JSON, numbers to 1e-9 relative (a sum over voxels on several
+/// threads may round differently from run to run, and parsing need not round-trip).
+fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-9 * x.abs().max(y.abs()), "{x} vs {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{a} vs {b}");
+            x.iter().zip(y).for_each(|(x, y)| assert_json_close(x, y));
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert!(x.keys().eq(y.keys()), "{a} vs {b}");
+            x.values()
+                .zip(y.values())
+                .for_each(|(x, y)| assert_json_close(x, y));
+        }
+        _ => assert_eq!(a, b),
+    }
+}
+
 /// Standard output and standard error.
 fn text(o: &Output) -> (String, String) {
     (
@@ -101,7 +124,7 @@ fn measure_matches_the_phantom_truth() {
         lut.to_str().unwrap(),
         "--json",
     ]);
-    assert_eq!(stdout_json(&o), serde_json::Value::from(rows));
+    assert_json_close(&stdout_json(&o), &serde_json::Value::from(rows));
     let o = voxelprompt(&[
         "measure",
         labels.to_str().unwrap(),
@@ -305,6 +328,10 @@ fn synth_writes_a_deterministic_subject() {
     assert!(o.status.success(), "{:?}", text(&o));
     let json = stdout_json(&o);
     assert_eq!(json["anatomies"], serde_json::json!(["phantom"]));
+    assert_eq!(
+        json["subjects"],
+        serde_json::json!([c.join("sub-000").display().to_string()])
+    );
     let mut listed: Vec<String> = json["written"]
         .as_array()
         .unwrap()

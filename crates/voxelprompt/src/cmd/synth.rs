@@ -1,10 +1,11 @@
 //! `voxelprompt synth --out DIR --n N --contrasts t1,flair --lesions glioma --sessions 2
 //! --spacing 2 --seed S --anatomy all`: synthesized training subjects (images, labels, lesion
-//! attributes). With `--json`, stdout gets the anatomies used and the files written.
+//! attributes). With `--json`, stdout gets the anatomies used, the subject folders and every file
+//! written in them.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use synth::{Contrast, IntensityMode, LesionClass, SubjectSpec};
 
 /// Arguments of `synth`.
@@ -46,8 +47,30 @@ pub struct SynthArgs {
 struct Synthesised {
     /// The anatomies the subjects were built from, in turn.
     anatomies: Vec<String>,
-    /// Every file written.
+    /// The subject folders.
+    subjects: Vec<String>,
+    /// Every file written in them, sorted.
     written: Vec<String>,
+}
+
+/// Every file under `dir`, sorted.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+            let path = entry
+                .with_context(|| format!("listing {}", d.display()))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path.display().to_string());
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Writes the subjects and lists what it wrote.
@@ -104,9 +127,14 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         crate::cmd::say!("wrote {}", p.display());
     }
     if crate::cmd::json() {
+        let mut files = Vec::new();
+        for dir in &written {
+            files.extend(files_under(dir)?);
+        }
         crate::cmd::print_json(&Synthesised {
             anatomies: names,
-            written: written.iter().map(|p| p.display().to_string()).collect(),
+            subjects: written.iter().map(|p| p.display().to_string()).collect(),
+            written: files,
         })?;
     }
     Ok(())
