@@ -597,7 +597,7 @@ fn example_and_render_list_what_they_wrote_as_json() {
     assert!(png.is_file());
 }
 
-/// A baseline trained for two steps segments the example head; `segment --json` reports the
+/// A baseline trained for two steps on the phantom segments the example head; `segment --json` reports the
 /// mask's volume and its Dice against the truth, both recomputed here from the files.
 #[test]
 fn baseline_segment_reports_volume_and_dice_as_json() {
@@ -627,6 +627,8 @@ fn baseline_segment_reports_volume_and_dice_as_json() {
         "24",
         "--max-steps",
         "2",
+        "--anatomy",
+        "phantom",
         "--settings",
         root.join("baseline.toml").to_str().unwrap(),
         "--out",
@@ -644,6 +646,8 @@ fn baseline_segment_reports_volume_and_dice_as_json() {
         mask_path.to_str().unwrap(),
         "--truth",
         truth.to_str().unwrap(),
+        "--picture",
+        root.join("brain.png").to_str().unwrap(),
         "--json",
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
@@ -664,6 +668,8 @@ fn baseline_segment_reports_volume_and_dice_as_json() {
     assert_eq!(json["target"], "brain");
     assert_eq!(json["mask"], mask_path.to_str().unwrap());
     assert_eq!(json["truth"], truth.to_str().unwrap());
+    assert_eq!(json["picture"], root.join("brain.png").to_str().unwrap());
+    assert!(root.join("brain.png").is_file());
     assert_eq!(
         mask.geometry(),
         reference.geometry(),
@@ -689,6 +695,8 @@ fn baseline_segment_reports_volume_and_dice_as_json() {
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
     let json = stdout_json(&o);
-    assert!(json["dice"].is_null() && json["truth"].is_null(), "{json}");
+    for key in ["truth", "dice", "reference_ml", "picture"] {
+        assert!(json[key].is_null(), "{key}: {json}");
+    }
     close(&json, "volume_ml", ml(&mask));
 }
