@@ -251,6 +251,9 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     for key in ["families", "dice_by_target", "breakdown"] {
         assert_eq!(summary[key], report[key], "{key}");
     }
+    // No --segmentation: the experiment's list is empty in both.
+    assert_eq!(summary["segmentation"], serde_json::json!([]));
+    assert_eq!(report["segmentation"], serde_json::json!([]));
     assert_eq!(summary["report_json"], p(&ev.join("report.json")));
     assert_eq!(summary["report_md"], p(&ev.join("report.md")));
     assert_eq!(summary["pictures"], p(&ev.join("pictures")));
