@@ -416,7 +416,9 @@ impl EvalReport {
             }
         }
         if !self.segmentation.is_empty() {
-            md.push_str(&crate::segmentation_experiment::markdown(&self.segmentation));
+            md.push_str(&crate::segmentation_experiment::markdown(
+                &self.segmentation,
+            ));
         }
         let pictured: Vec<(&SampleResult, &OutputDice)> = self
             .samples

@@ -77,7 +77,10 @@ fn baseline_dice(baseline: &TrainedBaseline, sample: &TaskSample) -> Result<f64>
         TrainError::Backend(format!("sample {} has no expected output", sample.seed))
     })?;
     let input = sample.input(&o.input).ok_or_else(|| {
-        TrainError::Backend(format!("expected output {} has no input {}", o.name, o.input))
+        TrainError::Backend(format!(
+            "expected output {} has no input {}",
+            o.name, o.input
+        ))
     })?;
     let truth = sample.truth.mask(&o.target, o.session)?;
     let mask = crate::evaluation::segment(baseline, &input.image)?;
