@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Trains the single-task baselines of the evaluation's segmentation experiment (issue 13):
+# one `voxelprompt baseline train` checkpoint per anatomical target of
+# train::segmentation_experiment::ANATOMY_TARGETS, each with the same budget, into
+# $BASELINES/<target with spaces as underscores>/ — the layout `voxelprompt eval --segmentation K
+# --baselines $BASELINES` reads. Resumable: a target whose checkpoint is complete
+# (training.json) is skipped, a half-written one is started again. Run it in the background:
+#   nohup nice -n 10 scripts/train_baselines.sh > baselines.log 2>&1 &
+# Environment: BASELINES (default ~/.cache/voxelprompt/baselines), MINUTES per target (30),
+# CONFIG (small), SPACING (3), ANATOMY (fsaverage), SEED (0), DEVICE (cpu), CARGO_TARGET_DIR.
+# Lesion baselines are not trained yet: `baseline train` learns anatomical targets only.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BASELINES=${BASELINES:-$HOME/.cache/voxelprompt/baselines}
+MINUTES=${MINUTES:-30}
+CONFIG=${CONFIG:-small}
+SPACING=${SPACING:-3}
+ANATOMY=${ANATOMY:-fsaverage}
+SEED=${SEED:-0}
+DEVICE=${DEVICE:-cpu}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+BIN=$TARGET_DIR/release/voxelprompt
+if [ ! -x "$BIN" ]; then
+  (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p voxelprompt --locked)
+fi
+# The targets, read from the one place that defines them.
+mapfile -t TARGETS < <(sed -n '/^pub const ANATOMY_TARGETS/,/^];/p' \
+  "$REPO/crates/train/src/segmentation_experiment.rs" | grep -o '"[^"]*"' | tr -d '"')
+[ "${#TARGETS[@]}" -gt 0 ] || { echo "no targets found in segmentation_experiment.rs" >&2; exit 1; }
+mkdir -p "$BASELINES"
+for target in "${TARGETS[@]}"; do
+  dir="$BASELINES/${target// /_}"
+  if [ -f "$dir/COMPLETE" ]; then
+    echo "$target: done ($dir)"
+    continue
+  fi
+  rm -rf "$dir"
+  echo "$target: training for $MINUTES min -> $dir"
+  "$BIN" baseline train --target "$target" --anatomy "$ANATOMY" --spacing "$SPACING" \
+    --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --minutes "$MINUTES" --out "$dir"
+  date -u +%FT%TZ > "$dir/COMPLETE"
+done
+echo "all baselines in $BASELINES"
