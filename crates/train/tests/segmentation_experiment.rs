@@ -1,0 +1,106 @@
+//! The evaluation's segmentation experiment end to end with a `tiny` model and a `tiny` baseline
+//! on the phantom (plumbing, not quality): a row per target in the fixed order, K samples each,
+//! the baseline used where its checkpoint exists and paired statistics over exactly its samples.
+
+use burn::tensor::Device;
+use train::checkpoint::{self, TrainingRecord};
+use train::eval::EvalOptions;
+use train::inference::AnswerOptions;
+use train::model::ModelConfig;
+use train::segmentation_experiment::{baseline_dir, run, ANATOMY_TARGETS, LESION_TARGETS};
+use train::trainer::{self, JointSettings};
+use train::{BaselineSettings, BaselineTrainer};
+use vision::UnetConfig;
+
+#[test]
+fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
+    let mut settings = JointSettings::builtin().unwrap();
+    settings.anatomy = "phantom".into();
+    settings.tokenizer_samples = 30;
+    let device = Device::flex();
+    let model =
+        trainer::new_model(ModelConfig::builtin("tiny").unwrap(), &settings, 3, &device).unwrap();
+
+    // An untrained baseline for "brain" only, at the model's coarse spacing.
+    let root = tempfile::tempdir().unwrap();
+    let mut bs = BaselineSettings::builtin().unwrap();
+    bs.target = "brain".into();
+    bs.spacing_mm = 8.0;
+    bs.patch_shape = [24, 24, 24];
+    let record = TrainingRecord {
+        settings: bs,
+        network: "tiny".into(),
+        seed: 1,
+        steps: 0,
+        seconds: 0.0,
+        recent_loss: None,
+        anatomy: "phantom".into(),
+    };
+    let baseline = BaselineTrainer::new(&UnetConfig::preset("tiny").unwrap(), 1e-3, 2)
+        .unwrap()
+        .trained(record.clone());
+    checkpoint::save(&baseline_dir(root.path(), "brain"), &baseline.net, &record).unwrap();
+
+    let options = EvalOptions {
+        per_family: 0,
+        seed: 0,
+        anatomy: "phantom".into(),
+        spacings_mm: vec![6.0],
+        answer: AnswerOptions {
+            max_steps: 2,
+            max_new_tokens: 24,
+            ..AnswerOptions::default()
+        },
+        pictures: None,
+    };
+    let k = 2;
+    let mut calls = 0;
+    let rows = run(
+        &model,
+        &options,
+        k,
+        Some((root.path(), &device)),
+        |done, total, _| {
+            calls += 1;
+            assert_eq!(done, calls);
+            assert_eq!(total, k * (ANATOMY_TARGETS.len() + LESION_TARGETS.len()));
+        },
+    )
+    .unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+    let want: Vec<&str> = ANATOMY_TARGETS
+        .iter()
+        .chain(&LESION_TARGETS)
+        .copied()
+        .collect();
+    assert_eq!(names, want);
+    for r in &rows {
+        assert_eq!(r.model_dice.len(), k, "{}", r.target);
+        assert_eq!(r.samples.len(), k);
+        assert!(r.model_dice.iter().all(|d| (0.0..=1.0).contains(d)));
+        // Each sample asked for this target, in the family that segments it.
+        for s in &r.samples {
+            assert_eq!(s.family, r.family);
+            let asked = &s.outputs[0].target;
+            let name = r.target.replace('_', " ");
+            assert!(
+                asked.contains(&name) || (r.target == "wmh" && asked.contains("white")),
+                "{} sample asked for {asked:?}",
+                r.target
+            );
+        }
+        if r.target == "brain" {
+            let c = r.comparison.as_ref().expect("brain has a baseline");
+            assert_eq!(r.baseline_dice.len(), k);
+            assert_eq!(c.n, k);
+            let mean_b = r.baseline_dice.iter().sum::<f64>() / k as f64;
+            assert!((c.mean_b - mean_b).abs() < 1e-12);
+            assert!((c.mean_a - r.model_mean_dice).abs() < 1e-12);
+            assert!(r.baseline_dice.iter().all(|d| (0.0..=1.0).contains(d)));
+        } else {
+            assert!(r.comparison.is_none() && r.baseline_dice.is_empty() && r.baseline.is_none());
+        }
+    }
+    let md = train::segmentation_experiment::markdown(&rows);
+    assert_eq!(md.matches("no baseline").count(), rows.len() - 1);
+}
