@@ -94,6 +94,13 @@ pub struct SpatialConfig {
     pub fov_min_fraction: f64,
     /// Relative weights of the fields of view as acquired.
     pub fov_mode_weights: BTreeMap<crate::spatial::FovMode, f64>,
+    /// Probability that the grid is tilted (oblique slices: CT gantry tilt along the
+    /// orbitomeatal line, MR slices along AC–PC).
+    pub tilt_probability: f64,
+    /// Largest tilt about the left–right axis (pitch), degrees.
+    pub tilt_max_deg: f64,
+    /// Largest rotation about the other two axes of a tilted grid, degrees.
+    pub tilt_other_max_deg: f64,
     /// Probability that a contrast is acquired with thick slices.
     pub thick_slice_probability: f64,
     /// Range of the slice spacing of thick-slice acquisitions.
@@ -710,6 +717,17 @@ impl SynthConfig {
         {
             return Err(err(
                 "fov_mode_weights must be non-negative with a positive sum".into(),
+            ));
+        }
+        let sp = &file.spatial;
+        if !(0.0..=1.0).contains(&sp.tilt_probability)
+            || !(0.0..=45.0).contains(&sp.tilt_max_deg)
+            || !(0.0..=45.0).contains(&sp.tilt_other_max_deg)
+        {
+            return Err(err(
+                "tilt_probability must be in [0, 1] and tilt_max_deg, tilt_other_max_deg in \
+                 [0, 45] degrees"
+                    .into(),
             ));
         }
         let h = &file.head;

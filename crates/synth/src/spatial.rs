@@ -205,9 +205,47 @@ pub fn sample_head_grid(
         u -= w;
     }
     let grid = sample_grid(config, spacing_mm, brain.centre_mm(), rng)?;
-    if mode == FovMode::Head {
-        return Ok((grid, mode));
+    let grid = if mode == FovMode::Head {
+        grid
+    } else {
+        frame_z(config, spacing_mm, brain, mode, grid, fov_rng)?
+    };
+    Ok((tilt(config, brain, grid, fov_rng)?, mode))
+}
+
+/// With `tilt_probability`, `grid` rotated about the brain's centre: pitch up to
+/// `tilt_max_deg`, roll and yaw up to `tilt_other_max_deg` (drawn last from `fov_rng`, so an
+/// untilted grid is the one drawn without tilts).
+fn tilt(
+    config: &SpatialConfig,
+    brain: &BrainBox,
+    grid: Geometry,
+    fov_rng: &mut impl Rng,
+) -> Result<Geometry> {
+    if fov_rng.random::<f64>() >= config.tilt_probability {
+        return Ok(grid);
     }
+    let pitch = config.tilt_max_deg.to_radians();
+    let other = config.tilt_other_max_deg.to_radians();
+    let rot = rotation(
+        uniform(fov_rng, -pitch, pitch),
+        uniform(fov_rng, -other, other),
+        uniform(fov_rng, -other, other),
+    );
+    let turn = about(rot, brain.centre_mm(), [0.0; 3]);
+    Ok(grid.with_affine(turn.compose(grid.affine()))?)
+}
+
+/// The grid of a non-`Head` mode: its z range moved (and for head and neck, lengthened) so
+/// that the mode's edge falls where it should.
+fn frame_z(
+    config: &SpatialConfig,
+    spacing_mm: [f64; 3],
+    brain: &BrainBox,
+    mode: FovMode,
+    grid: Geometry,
+    fov_rng: &mut impl Rng,
+) -> Result<Geometry> {
     let sz = spacing_mm[2];
     let [lo_cb, hi_cb] = brain.cerebellum_z_mm;
     // (top, bottom) of the new z range in world mm.
@@ -230,7 +268,7 @@ pub fn sample_head_grid(
     shape[2] = ((top - bottom) / sz).round().max(1.0) as usize;
     let mut origin = grid.voxel_to_world([0.0; 3]);
     origin[2] = bottom;
-    Ok((Geometry::from_spacing(shape, spacing_mm, origin)?, mode))
+    Ok(Geometry::from_spacing(shape, spacing_mm, origin)?)
 }
 
 /// Resamples `template` onto `target` through `transform` (and the extra subject-space

@@ -259,6 +259,8 @@ fn fields_of_view_frame_the_head() {
     let only = |m: FovMode| {
         let mut c = base.clone();
         c.spatial.fov_mode_weights = [(m, 1.0)].into();
+        // Edges are checked along world z; tilted grids have their own test.
+        c.spatial.tilt_probability = 0.0;
         c
     };
     for seed in 0..3 {
@@ -354,4 +356,54 @@ fn the_shells_ablation_is_csf_skull_and_scalp_of_the_configured_thickness() {
     // No random head classes, whatever their probability.
     let mut warped = labels.clone();
     assert!(!synth::head::randomise_extracerebral(&mut warped, &config.head, 3).unwrap());
+}
+
+#[test]
+fn tilted_grids_are_oblique_by_at_most_the_configured_angle_and_keep_the_brain() {
+    let vocab = Vocabulary::builtin().unwrap();
+    let mut base = SynthConfig::builtin().unwrap();
+    base.head.random_fields_probability = 0.0;
+    base.spatial.fov_mode_weights = [(FovMode::Head, 1.0)].into();
+    let anatomy = Anatomy::phantom(2.0, &base.head).unwrap();
+    let with_tilt = |p: f64, seed: u64| {
+        let mut c = base.clone();
+        c.spatial.tilt_probability = p;
+        synthesize_subject(&anatomy, &spec(&[]), &c, &vocab, "t", seed).unwrap()
+    };
+    // Angle between the grid's slice normal (third axis) and world z, degrees.
+    let slice_tilt_deg = |g: &voxel::Geometry| {
+        let l = g.affine().linear();
+        let col = [l[0][2], l[1][2], l[2][2]];
+        let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        (col[2].abs() / norm).acos().to_degrees()
+    };
+    let max =
+        (base.spatial.tilt_max_deg.powi(2) + 2.0 * base.spatial.tilt_other_max_deg.powi(2)).sqrt();
+    let mut tilts = Vec::new();
+    for seed in 0..6 {
+        let flat = with_tilt(0.0, seed);
+        let tilted = with_tilt(1.0, seed);
+        assert!(slice_tilt_deg(flat.sessions[0].labels.geometry()) < 1e-9);
+        let t = slice_tilt_deg(tilted.sessions[0].labels.geometry());
+        assert!(t <= max + 1e-6, "tilt {t}° over {max}°");
+        tilts.push(t);
+        // The brain stays in the field of view, and no session or contrast loses its grid.
+        let brain = |s: &synth::Subject| {
+            s.sessions[0]
+                .labels
+                .data()
+                .iter()
+                .filter(|&&l| in_cavity(l) && l != EXTRACEREBRAL_CSF)
+                .count() as f64
+        };
+        let ratio = brain(&tilted) / brain(&flat);
+        assert!(
+            (0.85..1.15).contains(&ratio),
+            "brain voxels tilted/flat {ratio}"
+        );
+    }
+    assert!(
+        tilts.iter().any(|&t| t > 5.0),
+        "no clearly tilted grid: {tilts:?}"
+    );
 }
