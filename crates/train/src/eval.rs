@@ -464,12 +464,127 @@ impl EvalReport {
         md
     }
 
-    /// Writes `report.json` and `report.md` into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    /// Draws the report's charts into `dir/charts/`: success per family, and model versus
+    /// baseline Dice per target when the segmentation experiment ran; plus the learning curve
+    /// from `train_csv` when given. Returns the charts drawn (paths relative to `dir`) and why
+    /// any could not be (a missing font), so a long evaluation never fails on a picture.
+    pub fn charts(&self, dir: &Path, train_csv: Option<&Path>) -> (Vec<String>, Vec<String>) {
+        let charts = dir.join("charts");
+        if let Err(e) = std::fs::create_dir_all(&charts) {
+            return (Vec::new(), vec![format!("{}: {e}", charts.display())]);
+        }
+        let (mut drawn, mut problems) = (Vec::new(), Vec::new());
+        let mut keep = |name: &str, r: Result<()>| match r {
+            Ok(()) => drawn.push(format!("charts/{name}")),
+            Err(e) => problems.push(e.to_string()),
+        };
+        if !self.families.is_empty() {
+            let ids: Vec<String> = self.families.keys().cloned().collect();
+            let rate = |f: &dyn Fn(&FamilySummary) -> usize| -> Vec<f64> {
+                self.families
+                    .values()
+                    .map(|s| f(s) as f64 / s.samples.max(1) as f64)
+                    .collect()
+            };
+            let (passed, ran) = (rate(&|s| s.passed), rate(&|s| s.ran));
+            let name = "success_by_family.png";
+            keep(
+                name,
+                crate::plot::bar_chart_png(
+                    &charts.join(name),
+                    "End-to-end success per family",
+                    "fraction of samples",
+                    &ids,
+                    &[
+                        crate::plot::Bars {
+                            name: "passed the checker",
+                            values: &passed,
+                            colour: plotters::style::RGBColor(44, 160, 44),
+                        },
+                        crate::plot::Bars {
+                            name: "ran to stop()",
+                            values: &ran,
+                            colour: plotters::style::RGBColor(31, 119, 180),
+                        },
+                    ],
+                    1.0,
+                ),
+            );
+        }
+        if !self.segmentation.is_empty() {
+            let targets: Vec<String> = self.segmentation.iter().map(|r| r.target.clone()).collect();
+            let model: Vec<f64> = self
+                .segmentation
+                .iter()
+                .map(|r| r.model_mean_dice)
+                .collect();
+            let baseline: Vec<f64> = self
+                .segmentation
+                .iter()
+                .map(|r| r.comparison.as_ref().map_or(f64::NAN, |c| c.mean_b))
+                .collect();
+            let name = "dice_by_target.png";
+            keep(
+                name,
+                crate::plot::bar_chart_png(
+                    &charts.join(name),
+                    "Segmentation Dice per target",
+                    "mean Dice",
+                    &targets,
+                    &[
+                        crate::plot::Bars {
+                            name: "VoxelPrompt",
+                            values: &model,
+                            colour: plotters::style::RGBColor(31, 119, 180),
+                        },
+                        crate::plot::Bars {
+                            name: "single-task baseline",
+                            values: &baseline,
+                            colour: plotters::style::RGBColor(255, 127, 14),
+                        },
+                    ],
+                    1.0,
+                ),
+            );
+        }
+        if let Some(csv) = train_csv {
+            let name = "learning_curve.png";
+            keep(name, crate::plot::loss_png(csv, &charts.join(name)));
+        }
+        (drawn, problems)
+    }
+
+    /// Writes `report.json` and `report.md` into `dir`, with the charts of
+    /// [`EvalReport::charts`] (the learning curve from `train_csv` when given).
+    pub fn write(&self, dir: &Path, train_csv: Option<&Path>) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let json =
             serde_json::to_string_pretty(self).map_err(|e| TrainError::Backend(e.to_string()))?;
-        for (name, text) in [("report.json", json), ("report.md", self.markdown())] {
+        let (drawn, problems) = self.charts(dir, train_csv);
+        let mut md = self.markdown();
+        if !drawn.is_empty() || !problems.is_empty() {
+            md.push_str(
+                "
+## Charts
+
+",
+            );
+            for c in &drawn {
+                md.push_str(&format!(
+                    "![{c}]({c})
+
+"
+                ));
+            }
+            for p in &problems {
+                md.push_str(&format!(
+                    "Not drawn: {p}
+
+"
+                ));
+            }
+        }
+        for (name, text) in [("report.json", json), ("report.md", md)] {
             let path = dir.join(name);
             voxel::io::atomic_write(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
         }

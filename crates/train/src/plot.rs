@@ -173,3 +173,105 @@ pub fn loss_png(csv: &Path, out: &Path) -> Result<()> {
     std::fs::rename(&tmp, out).map_err(|e| TrainError::io(out, e))?;
     Ok(())
 }
+
+/// One series of a bar chart: its name, one value per category (`NaN` = no bar) and colour.
+pub struct Bars<'a> {
+    /// Legend text.
+    pub name: &'a str,
+    /// Value per category.
+    pub values: &'a [f64],
+    /// Fill colour.
+    pub colour: RGBColor,
+}
+
+/// Horizontal grouped bars, one row per category (top to bottom in the given order), values in
+/// `0..=x_max`, written to `out` through a temporary file.
+pub fn bar_chart_png(
+    out: &Path,
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    series: &[Bars<'_>],
+    x_max: f64,
+) -> Result<()> {
+    ensure_font()?;
+    if categories.is_empty() || series.iter().any(|s| s.values.len() != categories.len()) {
+        return Err(TrainError::Backend(format!(
+            "drawing {}: every series needs one value per category",
+            out.display()
+        )));
+    }
+    let draw_error = |e: String| TrainError::Backend(format!("drawing {}: {e}", out.display()));
+    let n = categories.len();
+    let rows = series.len().max(1) as f64;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "chart.png".into());
+    let tmp = out.with_file_name(format!(".partial-{name}"));
+    let longest = categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(4);
+    let height = (90 + 22 * n * series.len().max(1)).clamp(240, 2400) as u32;
+    {
+        let root = BitMapBackend::new(&tmp, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| draw_error(e.to_string()))?;
+        let labels: Vec<String> = categories.to_vec();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size((8 * longest + 16).clamp(60, 320) as u32)
+            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)
+            .map_err(|e| draw_error(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|y: &f64| {
+                // Category k sits in the band [n-1-k, n-k): top to bottom.
+                let k = n as f64 - 0.5 - y;
+                let i = k.round();
+                if (k - i).abs() < 0.26 && i >= 0.0 && (i as usize) < n {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc(x_label)
+            .draw()
+            .map_err(|e| draw_error(e.to_string()))?;
+        let band = 0.8 / rows;
+        for (j, s) in series.iter().enumerate() {
+            let colour = s.colour;
+            let bars = s
+                .values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(move |(k, &v)| {
+                    let top = n as f64 - k as f64 - 0.1 - j as f64 * band;
+                    Rectangle::new([(0.0, top - band), (v.min(x_max), top)], colour.filled())
+                });
+            chart
+                .draw_series(bars)
+                .map_err(|e| draw_error(e.to_string()))?
+                .label(s.name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| draw_error(e.to_string()))?;
+        root.present().map_err(|e| draw_error(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| TrainError::io(out, e))?;
+    Ok(())
+}

@@ -270,6 +270,16 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     for id in families.keys() {
         assert!(md.contains(&format!("| {id} |")), "report.md lacks {id}");
     }
+    // Charts: success per family, and the learning curve from the run's train.csv beside the
+    // model; report.md shows both.
+    for chart in ["charts/success_by_family.png", "charts/learning_curve.png"] {
+        let bytes = std::fs::read(ev.join(chart)).unwrap_or_else(|e| panic!("{chart}: {e}"));
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{chart} is not a PNG");
+        assert!(
+            md.contains(&format!("]({chart})")),
+            "report.md does not show {chart}"
+        );
+    }
 
     // `ship`: the checkpoint in f16 with its training log and evaluation; a worse model does
     // not replace a better one.

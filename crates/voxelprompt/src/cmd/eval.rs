@@ -109,7 +109,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             })
             .context("running the segmentation experiment")?;
     }
-    report.write(&args.out)?;
+    // The learning curve: a shipped model carries its run's train.csv; a checkpoint's model
+    // (RUN/checkpoint/model) has it two folders up.
+    let train_csv = [dir.join("train.csv"), dir.join("../../train.csv")]
+        .into_iter()
+        .find(|p| p.is_file());
+    report.write(&args.out, train_csv.as_deref())?;
     let md = args.out.join("report.md");
     crate::cmd::say!(
         "end-to-end success {:.1} % over {} samples; report in {}",
