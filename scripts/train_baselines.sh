@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Trains the single-task baselines of the evaluation's segmentation experiment (issue 13):
-# one `voxelprompt baseline train` checkpoint per anatomical target of
-# train::segmentation_experiment::ANATOMY_TARGETS, each with the same budget, into
+# one `voxelprompt baseline train` checkpoint per target of
+# train::segmentation_experiment::{ANATOMY_TARGETS, LESION_TARGETS}, each with the same budget, into
 # $BASELINES/<target with spaces as underscores>/ — the layout `voxelprompt eval --segmentation K
 # --baselines $BASELINES` reads. Resumable: a target whose checkpoint is complete
 # (training.json) is skipped, a half-written one is started again. Run it in the background:
 #   nohup nice -n 10 scripts/train_baselines.sh > baselines.log 2>&1 &
 # Environment: BASELINES (default ~/.cache/voxelprompt/baselines), MINUTES per target (30),
 # CONFIG (small), SPACING (3), ANATOMY (fsaverage), SEED (0), DEVICE (cpu), CARGO_TARGET_DIR.
-# Lesion baselines are not trained yet: `baseline train` learns anatomical targets only.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,8 +24,11 @@ if [ ! -x "$BIN" ]; then
   (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p voxelprompt --locked)
 fi
 # The targets, read from the one place that defines them.
-mapfile -t TARGETS < <(sed -n '/^pub const ANATOMY_TARGETS/,/^];/p' \
-  "$REPO/crates/train/src/segmentation_experiment.rs" | grep -o '"[^"]*"' | tr -d '"')
+EXPERIMENT="$REPO/crates/train/src/segmentation_experiment.rs"
+mapfile -t TARGETS < <(
+  sed -n '/^pub const ANATOMY_TARGETS/,/^];/p' "$EXPERIMENT" | grep -o '"[^"]*"' | tr -d '"'
+  grep '^pub const LESION_TARGETS' "$EXPERIMENT" | grep -o '"[^"]*"' | tr -d '"'
+)
 [ "${#TARGETS[@]}" -gt 0 ] || { echo "no targets found in segmentation_experiment.rs" >&2; exit 1; }
 mkdir -p "$BASELINES"
 for target in "${TARGETS[@]}"; do

@@ -5,7 +5,9 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use synth::{synthesize_subject, Anatomy, Contrast, IntensityMode, SubjectSpec, SynthConfig};
+use synth::{
+    synthesize_subject, Anatomy, Contrast, IntensityMode, LesionClass, SubjectSpec, SynthConfig,
+};
 use synth::{SynthError, Vocabulary};
 use voxel::resample::{geometry_with_spacing, Resample, ResampleOptions};
 use voxel::Image;
@@ -35,6 +37,19 @@ pub struct TrainingSample {
     pub masked_dilation_mm: Option<f64>,
 }
 
+/// What a baseline learns.
+enum Learned {
+    /// Voxels of these anatomy label ids.
+    Anatomy(Vec<i32>),
+    /// The lesion proper (edema excluded) of one lesion class, in a subject given one lesion
+    /// of it and imaged on a contrast it is conspicuous on (as `segment_lesion` asks).
+    Lesion {
+        class: LesionClass,
+        proper: &'static [i32],
+        contrasts: Vec<Contrast>,
+    },
+}
+
 /// Draws training samples for one target from one anatomy.
 pub struct Sampler<'a> {
     anatomy: &'a Anatomy,
@@ -42,7 +57,7 @@ pub struct Sampler<'a> {
     vocabulary: &'a Vocabulary,
     settings: &'a BaselineSettings,
     contrasts: Vec<Contrast>,
-    target_ids: Vec<i32>,
+    learned: Learned,
     brain_ids: Vec<i32>,
     intracranial_ids: Vec<i32>,
 }
@@ -57,7 +72,8 @@ fn uniform(rng: &mut StdRng, [lo, hi]: [f64; 2]) -> f64 {
 }
 
 impl<'a> Sampler<'a> {
-    /// A sampler of `settings.target`; fails when the target is not in the vocabulary.
+    /// A sampler of `settings.target`, a vocabulary target or a lesion class name
+    /// (`glioma`, `acute_infarct`, `wmh`, …); fails when it is neither.
     pub fn new(
         anatomy: &'a Anatomy,
         synth: &'a SynthConfig,
@@ -65,20 +81,33 @@ impl<'a> Sampler<'a> {
         settings: &'a BaselineSettings,
     ) -> Result<Self> {
         let ids = |name: &str| -> Result<Vec<i32>> { Ok(vocabulary.require(name)?.anatomy_ids()) };
-        let target_ids = ids(&settings.target)?;
-        if target_ids.is_empty() {
-            return Err(TrainError::Settings {
-                what: "target".into(),
-                problem: format!("{:?} has no anatomical labels to learn", settings.target),
-            });
-        }
+        let lesion = tasks::classes::active_classes()
+            .into_iter()
+            .find(|c| c.entry.name == settings.target);
+        let learned = match lesion {
+            Some(c) => Learned::Lesion {
+                class: c.class,
+                proper: c.entry.proper,
+                contrasts: c.entry.contrasts.to_vec(),
+            },
+            None => {
+                let target_ids = ids(&settings.target)?;
+                if target_ids.is_empty() {
+                    return Err(TrainError::Settings {
+                        what: "target".into(),
+                        problem: format!("{:?} has no anatomical labels to learn", settings.target),
+                    });
+                }
+                Learned::Anatomy(target_ids)
+            }
+        };
         Ok(Self {
             anatomy,
             synth,
             vocabulary,
             settings,
             contrasts: settings.contrasts()?,
-            target_ids,
+            learned,
             brain_ids: ids(BRAIN)?,
             intracranial_ids: ids(INTRACRANIAL)?,
         })
@@ -89,7 +118,11 @@ impl<'a> Sampler<'a> {
     pub fn sample(&self, seed: u64) -> Result<TrainingSample> {
         let s = self.settings;
         let mut rng = StdRng::seed_from_u64(seed);
-        let contrast = self.contrasts[rng.random_range(0..self.contrasts.len())];
+        let contrasts = match &self.learned {
+            Learned::Lesion { contrasts, .. } => contrasts,
+            Learned::Anatomy(_) => &self.contrasts,
+        };
+        let contrast = contrasts[rng.random_range(0..contrasts.len())];
         let mode = if rng.random::<f64>() < s.synthesis.randomised_probability {
             IntensityMode::Randomised
         } else {
@@ -98,7 +131,10 @@ impl<'a> Sampler<'a> {
         let synth_spacing_mm = uniform(&mut rng, s.synthesis.spacing_mm);
         let spec = SubjectSpec {
             contrasts: vec![contrast],
-            lesions: vec![],
+            lesions: match &self.learned {
+                Learned::Lesion { class, .. } => vec![*class],
+                Learned::Anatomy(_) => vec![],
+            },
             sessions: 1,
             spacing_mm: [synth_spacing_mm; 3],
             mode,
@@ -122,6 +158,10 @@ impl<'a> Sampler<'a> {
             .map(|i| i.image.clone())
             .ok_or_else(|| SynthError::InvalidArgument(format!("{contrast:?} not rendered")))?;
         let labels = session.labels;
+        let target = match &self.learned {
+            Learned::Anatomy(ids) => labels.mask_of_any(ids),
+            Learned::Lesion { proper, .. } => session.lesions.mask_of_any(proper),
+        };
 
         let masked_dilation_mm = if rng.random::<f64>() < s.masking.probability {
             let ids = if rng.random::<f64>() < s.masking.intracranial_probability {
@@ -143,8 +183,7 @@ impl<'a> Sampler<'a> {
         let grid = geometry_with_spacing(image.geometry(), [s.spacing_mm; 3])?;
         let image = image.resample(&grid, &ResampleOptions::linear())?;
         let image = voxel::intensity::normalize_percentile(&image, &s.normalisation.options())?;
-        let target = labels
-            .mask_of_any(&self.target_ids)
+        let target = target
             .to_image()
             .resample(&grid, &ResampleOptions::linear())?;
 

@@ -178,3 +178,32 @@ fn train_writes_a_checkpoint_that_reloads_with_identical_predictions() {
     checkpoint::save(&out, &loaded.net, &record(&s, 7)).unwrap();
     assert_eq!(checkpoint::read_record(&out).unwrap().steps, 7);
 }
+
+#[test]
+fn a_lesion_class_baseline_learns_the_lesion_proper_on_a_conspicuous_contrast() {
+    let w = world();
+    let mut s = settings();
+    s.target = "glioma".into();
+    let sampler = Sampler::new(&w.anatomy, &w.synth, &w.vocabulary, &s).unwrap();
+    let glioma = tasks::classes::CLASSES
+        .iter()
+        .find(|c| c.name == "glioma")
+        .unwrap();
+    for seed in 0..3 {
+        let sample = sampler.sample(seed).unwrap();
+        assert!(
+            glioma.contrasts.contains(&sample.contrast),
+            "{:?}",
+            sample.contrast
+        );
+        let inside = sample.target.data().iter().filter(|&&v| v > 0.5).count();
+        assert!(inside > 0, "seed {seed}: no lesion in the patch");
+        // The lesion proper, not the brain: a small part of the patch.
+        assert!(
+            inside * 10 < sample.target.data().len(),
+            "seed {seed}: {inside} voxels"
+        );
+    }
+    s.target = "no such thing".into();
+    assert!(Sampler::new(&w.anatomy, &w.synth, &w.vocabulary, &s).is_err());
+}

@@ -36,7 +36,8 @@ enum BaselineCommand {
 /// Arguments of `baseline train`.
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Vocabulary target to segment (default: the settings file's, `brain`).
+    /// Vocabulary target or lesion class (`glioma`, `acute_infarct`, `wmh`, …) to segment
+    /// (default: the settings file's, `brain`).
     #[arg(long)]
     target: Option<String>,
     /// Isotropic voxel size the network works at, mm (default: the settings file's, 3).
