@@ -68,6 +68,12 @@ pub struct HeadConfig {
     pub no_diploe_probability: f64,
     /// Probability per subject that the subcutaneous fat is drawn as skin.
     pub thin_fat_probability: f64,
+    /// Gap between the back of the head and the scanner's head support (CT table, headrest).
+    pub support_gap_mm: f64,
+    /// Thickness of the head support.
+    pub support_mm: f64,
+    /// Probability per subject that the head support is in the image.
+    pub support_probability: f64,
 }
 
 /// Ranges of the random spatial variation.
@@ -745,6 +751,16 @@ impl SynthConfig {
         {
             return Err(err(
                 "skull_table_fraction must be in [0, 0.5) and skull_thickness_variation in [0, 1)"
+                    .into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&h.support_probability)
+            || !(0.0..=50.0).contains(&h.support_gap_mm)
+            || !(0.0..=30.0).contains(&h.support_mm)
+        {
+            return Err(err(
+                "support_probability must be in [0, 1], support_gap_mm in [0, 50] mm and \
+                 support_mm in [0, 30] mm"
                     .into(),
             ));
         }

@@ -208,9 +208,11 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     let skull_max = head.skull_mm * (1.0 + head.skull_thickness_variation);
     let layers = head.csf_shell_mm + head.dura_mm + skull_max + head.scalp_mm + 2.0 * voxel_mm;
     let side = layers + head.temporalis_mm;
+    // Behind the head: room for the scanner's head support.
+    let behind = layers + head.support_gap_mm + head.support_mm + voxel_mm;
     let lo_mm = [
         lm.min[0] - side,
-        lm.min[1] - layers,
+        lm.min[1] - behind,
         lm.min[2].min(lm.brainstem_end[2]) - head.neck_length_mm,
     ];
     let hi_mm = [
@@ -504,6 +506,7 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
             }
         }
     });
+    head_support(&g, &mut labels, head, &lm)?;
     let labels = brain.with_data(labels)?;
     let brain_box = BrainBox {
         min_mm: lm.min,
@@ -561,6 +564,51 @@ fn build_shells(brain: &LabelMap, head: &HeadConfig, lm: &Landmarks) -> Result<H
             cerebellum_z_mm: lm.cerebellum_z,
         },
     })
+}
+
+/// Paints [`HEAD_SUPPORT`] into the air behind the head: a plate curved around the long axis
+/// of the head (a cylinder about the z line through the midline at the brain's mid y), from
+/// `support_gap_mm` beyond the back of the head on the midline for `support_mm`, over the
+/// posterior 120° of the cylinder and the grid's whole height, as a supine patient's head lies
+/// in the headrest on the CT table.
+fn head_support(g: &Geometry, labels: &mut [i32], head: &HeadConfig, lm: &Landmarks) -> Result<()> {
+    if head.support_mm <= 0.0 {
+        return Ok(());
+    }
+    let axis = [lm.midline_x, (lm.min[1] + lm.max[1]) / 2.0];
+    // The back of the head on the midline: the lowest y of any head voxel near the midline.
+    let back_y = labels
+        .par_iter()
+        .enumerate()
+        .filter(|(_, &l)| l != 0)
+        .filter_map(|(idx, _)| {
+            let p = world(g, idx);
+            ((p[0] - axis[0]).abs() <= 10.0).then_some(p[1])
+        })
+        .reduce(|| f64::INFINITY, f64::min);
+    if !back_y.is_finite() {
+        return Ok(());
+    }
+    let inner = axis[1] - back_y + head.support_gap_mm;
+    let outer = inner + head.support_mm;
+    let cos_limit = (60f64).to_radians().cos();
+    // Where the head bulges past the cylinder (neck, wide occiput), the plate keeps half the
+    // pad's gap from the skin: it never touches the head.
+    let head_mask = voxel::Mask::new(g.clone(), labels.iter().map(|&l| l != 0).collect())?;
+    let d_head = voxel::distance::distance_to_mask_mm(&head_mask)?;
+    let clearance = (head.support_gap_mm / 2.0).max(1.5 * g.spacing_mm()[0]);
+    labels.par_iter_mut().enumerate().for_each(|(idx, l)| {
+        if *l != 0 || (d_head.data()[idx] as f64) < clearance {
+            return;
+        }
+        let p = world(g, idx);
+        let (dx, dy) = (p[0] - axis[0], p[1] - axis[1]);
+        let r = (dx * dx + dy * dy).sqrt();
+        if r >= inner && r <= outer && -dy >= r * cos_limit {
+            *l = HEAD_SUPPORT;
+        }
+    });
+    Ok(())
 }
 
 /// The dura's thickness on a grid of `voxel_mm` voxels: at least one voxel, so it is a layer.
@@ -709,12 +757,14 @@ pub fn randomise_extracerebral(labels: &mut LabelMap, head: &HeadConfig, key: u6
 
 /// Per-subject variation of the head's layers by relabelling (cheap: one pass, no geometry):
 /// with `no_diploe_probability` the diploë becomes cortical bone (a thin or sclerotic skull),
-/// with `thin_fat_probability` the subcutaneous fat becomes skin (a lean scalp).
+/// with `thin_fat_probability` the subcutaneous fat becomes skin (a lean scalp), and the head
+/// support stays in the image with `support_probability` (else it becomes air).
 pub fn vary_layers(labels: &mut LabelMap, head: &HeadConfig, key: u64) -> Result<()> {
     let mut rng = stream(key, 0);
     let no_diploe = rng.random::<f64>() < head.no_diploe_probability;
     let thin_fat = rng.random::<f64>() < head.thin_fat_probability;
-    if !no_diploe && !thin_fat {
+    let no_support = rng.random::<f64>() >= head.support_probability;
+    if !no_diploe && !thin_fat && !no_support {
         return Ok(());
     }
     let data: Vec<i32> = labels
@@ -723,6 +773,7 @@ pub fn vary_layers(labels: &mut LabelMap, head: &HeadConfig, key: u64) -> Result
         .map(|&l| match l {
             DIPLOE if no_diploe => SKULL,
             SUBCUTANEOUS_FAT if thin_fat => SCALP,
+            HEAD_SUPPORT if no_support => 0,
             l => l,
         })
         .collect();

@@ -94,6 +94,9 @@ pub const SPINAL_CORD: i32 = 729;
 pub const SPINAL_CSF: i32 = 730;
 /// Superior sagittal and transverse venous sinuses (in the dura; enhance on T1c).
 pub const VENOUS_SINUS: i32 = 731;
+/// The scanner's head support behind the occiput (CT table and headrest cradle): not anatomy;
+/// black on MR, plastic and carbon fibre on CT.
+pub const HEAD_SUPPORT: i32 = 732;
 /// First of the SynthStrip-style random classes painted outside the skull cavity
 /// (`RANDOM_HEAD_CLASSES` ids from here); their intensities are random per subject.
 pub const RANDOM_HEAD_BASE: i32 = 750;
@@ -238,11 +241,13 @@ pub enum Tissue {
     SpinalCord,
     /// SynthStrip-style random class outside the cavity (its mean is drawn per subject).
     RandomHead,
+    /// The scanner's table and head support (no MR signal; plastic on CT).
+    Support,
 }
 
 impl Tissue {
     /// Every tissue, in a fixed order (its index is the position here).
-    pub const ALL: [Tissue; 36] = [
+    pub const ALL: [Tissue; 37] = [
         Tissue::Background,
         Tissue::WhiteMatter,
         Tissue::CorticalGm,
@@ -279,6 +284,7 @@ impl Tissue {
         Tissue::Nerve,
         Tissue::SpinalCord,
         Tissue::RandomHead,
+        Tissue::Support,
     ];
 }
 
@@ -325,6 +331,7 @@ impl Tissue {
                 | Tissue::Nerve
                 | Tissue::SpinalCord
                 | Tissue::RandomHead
+                | Tissue::Support
         )
     }
 }
@@ -359,6 +366,7 @@ pub fn tissue_of_label(label: i32) -> Option<Tissue> {
         SPINAL_CORD => Tissue::SpinalCord,
         SPINAL_CSF => Tissue::Csf,
         VENOUS_SINUS => Tissue::Vessel,
+        HEAD_SUPPORT => Tissue::Support,
         l if is_random_head_class(l) => Tissue::RandomHead,
         _ => return None,
     })

@@ -407,3 +407,68 @@ fn tilted_grids_are_oblique_by_at_most_the_configured_angle_and_keep_the_brain()
         "no clearly tilted grid: {tilts:?}"
     );
 }
+
+#[test]
+fn the_head_support_lies_behind_the_head_and_shows_on_ct_only() {
+    let vocab = Vocabulary::builtin().unwrap();
+    let mut config = SynthConfig::builtin().unwrap();
+    config.head.random_fields_probability = 0.0;
+    let anatomy = Anatomy::phantom(2.0, &config.head).unwrap();
+    let labels = &anatomy.labels;
+    let (support, n) = centroid(labels, |l| l == HEAD_SUPPORT);
+    assert!(n > 0, "the anatomy has no head support");
+    let (brain, _) = centroid(labels, in_cavity);
+    let (head, _) = centroid(labels, |l| l != 0 && l != HEAD_SUPPORT);
+    // Behind the head (posterior, -y in RAS), on the midline, never touching the head.
+    assert!(
+        support[1] < brain[1] - 50.0,
+        "support at y {} vs brain {}",
+        support[1],
+        brain[1]
+    );
+    assert!(
+        (support[0] - head[0]).abs() < 5.0,
+        "support off the midline: {support:?}"
+    );
+    for (idx, &l) in labels.data().iter().enumerate() {
+        if l == HEAD_SUPPORT {
+            for j in face_neighbours(labels.geometry(), idx) {
+                let m = labels.data()[j];
+                assert!(m == 0 || m == HEAD_SUPPORT, "support touches label {m}");
+            }
+        }
+    }
+    // Present in some subjects, absent in others; bright on CT, black on T1.
+    config.head.support_probability = 1.0;
+    let sub = synthesize_subject(
+        &anatomy,
+        &spec(&[Contrast::Ct, Contrast::T1]),
+        &config,
+        &vocab,
+        "s",
+        2,
+    )
+    .unwrap();
+    let s = &sub.sessions[0];
+    assert!(
+        s.labels.data().contains(&HEAD_SUPPORT),
+        "support outside the field of view"
+    );
+    let hu = s.images[&Contrast::Ct].hu.as_ref().unwrap();
+    let ct = interior_mean(hu, &s.labels, |l| l == HEAD_SUPPORT);
+    let t1 = interior_mean(&s.images[&Contrast::T1].image, &s.labels, |l| {
+        l == HEAD_SUPPORT
+    });
+    let t1_brain = interior_mean(&s.images[&Contrast::T1].image, &s.labels, |l| {
+        l == 2 || l == 41
+    });
+    assert!(ct > 100.0, "support on CT: {ct} HU");
+    assert!(
+        t1 < 0.2 * t1_brain,
+        "support on T1 {t1} vs white matter {t1_brain}"
+    );
+    config.head.support_probability = 0.0;
+    let sub =
+        synthesize_subject(&anatomy, &spec(&[Contrast::T1]), &config, &vocab, "s", 2).unwrap();
+    assert!(!sub.sessions[0].labels.data().contains(&HEAD_SUPPORT));
+}
