@@ -6,13 +6,15 @@
 # --baselines $BASELINES` reads. Resumable: a target whose checkpoint is complete
 # (training.json) is skipped, a half-written one is started again. Run it in the background:
 #   nohup nice -n 10 scripts/train_baselines.sh > baselines.log 2>&1 &
-# Environment: BASELINES (default ~/.cache/voxelprompt/baselines), MINUTES per target (30),
+# Environment: BASELINES (default ~/.cache/voxelprompt/baselines), STEPS per target (300; the
+# same compute for every target whatever else the machine runs), MINUTES (a wall-time cap, 600),
 # CONFIG (small), SPACING (3), ANATOMY (fsaverage), SEED (0), DEVICE (cpu), CARGO_TARGET_DIR.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BASELINES=${BASELINES:-$HOME/.cache/voxelprompt/baselines}
-MINUTES=${MINUTES:-30}
+STEPS=${STEPS:-300}
+MINUTES=${MINUTES:-600}
 CONFIG=${CONFIG:-small}
 SPACING=${SPACING:-3}
 ANATOMY=${ANATOMY:-fsaverage}
@@ -38,9 +40,10 @@ for target in "${TARGETS[@]}"; do
     continue
   fi
   rm -rf "$dir"
-  echo "$target: training for $MINUTES min -> $dir"
+  echo "$target: training for $STEPS steps -> $dir"
   "$BIN" baseline train --target "$target" --anatomy "$ANATOMY" --spacing "$SPACING" \
-    --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --minutes "$MINUTES" --out "$dir"
+    --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --max-steps "$STEPS" --minutes "$MINUTES" \
+    --out "$dir"
   date -u +%FT%TZ > "$dir/COMPLETE"
 done
 echo "all baselines in $BASELINES"
