@@ -228,17 +228,7 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     let brain = voxel::crop::crop_or_pad(brain, start, shape, 0)?;
     let g = brain.geometry().clone();
 
-    // The skull cavity and the distance from it.
-    let brain_mask = brain.map(|l| l != 0);
-    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
-    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
-    let shell = head.csf_shell_mm.max(voxel_mm);
-    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
-    drop(d_brain);
-    // Unlabelled pockets enclosed by the cavity (wide fissures, the space between cerebrum and
-    // cerebellum) are CSF, never skull.
-    let cavity = voxel::morphology::fill_holes(&cavity)?;
-    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
+    let (cavity, d_cavity) = skull_cavity(&brain, head, voxel_mm)?;
 
     let mut labels: Vec<i32> = brain
         .data()
@@ -516,6 +506,26 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
     Ok(Head { labels, brain_box })
 }
 
+/// The skull cavity of a brain label map (the brain closed by `closing_radius_mm`, plus
+/// `csf_shell_mm`, holes filled) and the distance from it, mm.
+fn skull_cavity(
+    brain: &LabelMap,
+    head: &HeadConfig,
+    voxel_mm: f64,
+) -> Result<(voxel::Mask, voxel::Image)> {
+    let brain_mask = brain.map(|l| l != 0);
+    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
+    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
+    let shell = head.csf_shell_mm.max(voxel_mm);
+    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
+    drop(d_brain);
+    // Unlabelled pockets enclosed by the cavity (wide fissures, the space between cerebrum and
+    // cerebellum) are CSF, never skull.
+    let cavity = voxel::morphology::fill_holes(&cavity)?;
+    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
+    Ok((cavity, d_cavity))
+}
+
 /// The [`HeadModel::Shells`] head: the skull cavity as in [`build_head`] filled with
 /// [`EXTRACEREBRAL_CSF`], then `skull_mm` of [`SKULL`] and `scalp_mm` of [`SCALP`] by distance
 /// from it, air beyond; the grid is padded for the shells only (no face, no neck).
@@ -536,13 +546,7 @@ fn build_shells(brain: &LabelMap, head: &HeadConfig, lm: &Landmarks) -> Result<H
     let end: [i64; 3] = std::array::from_fn(|a| v_lo[a].max(v_hi[a]).ceil() as i64);
     let shape: [usize; 3] = std::array::from_fn(|a| (end[a] - start[a]).max(1) as usize + 1);
     let brain = voxel::crop::crop_or_pad(brain, start, shape, 0)?;
-    let brain_mask = brain.map(|l| l != 0);
-    let closed = voxel::morphology::close(&brain_mask, head.closing_radius_mm)?;
-    let d_brain = voxel::distance::distance_to_mask_mm(&brain_mask)?;
-    let shell = head.csf_shell_mm.max(voxel_mm);
-    let cavity = closed.zip_map(&d_brain, |c, d| c || (d as f64) <= shell)?;
-    let cavity = voxel::morphology::fill_holes(&cavity)?;
-    let d_cavity = voxel::distance::distance_to_mask_mm(&cavity)?;
+    let (cavity, d_cavity) = skull_cavity(&brain, head, voxel_mm)?;
     let data: Vec<i32> = brain
         .data()
         .iter()

@@ -152,6 +152,20 @@ fn scans_of(sample: &TaskSample) -> Vec<Scan> {
         .collect()
 }
 
+/// The input an expected output is drawn on and its true mask.
+pub(crate) fn input_and_truth<'s>(
+    sample: &'s TaskSample,
+    o: &tasks::checker::ExpectedOutput,
+) -> Result<(&'s tasks::InputVolume, voxel::Mask)> {
+    let input = sample.input(&o.input).ok_or_else(|| {
+        TrainError::Backend(format!(
+            "expected output {} has no input {}",
+            o.name, o.input
+        ))
+    })?;
+    Ok((input, sample.truth.mask(&o.target, o.session)?))
+}
+
 /// Evaluates one sample.
 pub fn evaluate_sample(
     model: &Model,
@@ -173,13 +187,7 @@ pub fn evaluate_sample(
         let dice = match result.output.outputs.iter().find(|x| x.name == o.name) {
             None => 0.0,
             Some(found) => {
-                let input = sample.input(&o.input).ok_or_else(|| {
-                    TrainError::Backend(format!(
-                        "expected output {} has no input {}",
-                        o.name, o.input
-                    ))
-                })?;
-                let truth = sample.truth.mask(&o.target, o.session)?;
+                let (input, truth) = input_and_truth(sample, o)?;
                 if let (Some(dir), runtime::OutputData::Mask(predicted)) = (pictures, &found.data) {
                     let name = format!("{}-{}-{}.png", sample.family, sample.seed, o.name);
                     comparison_png(&dir.join(&name), &input.image, &truth, predicted)?;

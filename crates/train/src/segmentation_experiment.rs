@@ -76,13 +76,7 @@ fn baseline_dice(baseline: &TrainedBaseline, sample: &TaskSample) -> Result<f64>
     let o = sample.expected.outputs.first().ok_or_else(|| {
         TrainError::Backend(format!("sample {} has no expected output", sample.seed))
     })?;
-    let input = sample.input(&o.input).ok_or_else(|| {
-        TrainError::Backend(format!(
-            "expected output {} has no input {}",
-            o.name, o.input
-        ))
-    })?;
-    let truth = sample.truth.mask(&o.target, o.session)?;
+    let (input, truth) = crate::eval::input_and_truth(sample, o)?;
     let mask = crate::evaluation::segment(baseline, &input.image)?;
     Ok(voxel::metrics::dice(&mask, &truth)?)
 }
