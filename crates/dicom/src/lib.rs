@@ -47,6 +47,8 @@
 //! can log them; a [`SeriesRef`] holds them only to copy them into a SEG, in a field that has
 //! no accessor and is not shown by `Debug`.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod header;
 pub mod pixels;
