@@ -412,6 +412,19 @@ pub fn build_head(brain: &LabelMap, head: &HeadConfig) -> Result<Head> {
         {
             out = NASAL_CAVITY;
         }
+        // The large vessels of the neck, vertical tubes below the skull base: the internal
+        // carotid arteries beside the airway, the jugular veins lateral to them, the vertebral
+        // arteries through the transverse foramina beside the vertebral bodies.
+        if p[2] < bs[2] - 2.0 && filler(out) {
+            let tube =
+                |cx: f64, cy: f64, r: f64| (p[0] - cx).powi(2) + (p[1] - cy).powi(2) <= r * r;
+            if tube(x0 + side * 22.0, bs[1] + 30.0, 3.5)
+                || tube(x0 + side * 29.0, bs[1] + 25.0, 5.5)
+                || tube(bs[0] + side * 16.0, bs[1] + 18.0, 2.5)
+            {
+                out = NECK_VESSELS;
+            }
+        }
         // Orbits: bony walls, fat, optic nerve, globe, lens.
         let orbit_c = [x0 + side * 30.0, globe_y - 10.0, globe_z];
         let globe_c = [x0 + side * 31.0, globe_y, globe_z];

@@ -97,6 +97,8 @@ pub const VENOUS_SINUS: i32 = 731;
 /// The scanner's head support behind the occiput (CT table and headrest cradle): not anatomy;
 /// black on MR, plastic and carbon fibre on CT.
 pub const HEAD_SUPPORT: i32 = 732;
+/// Large vessels of the neck: internal carotid and vertebral arteries, jugular veins.
+pub const NECK_VESSELS: i32 = 733;
 /// First of the SynthStrip-style random classes painted outside the skull cavity
 /// (`RANDOM_HEAD_CLASSES` ids from here); their intensities are random per subject.
 pub const RANDOM_HEAD_BASE: i32 = 750;
@@ -365,7 +367,7 @@ pub fn tissue_of_label(label: i32) -> Option<Tissue> {
         TEMPORALIS | MASSETER | NECK_MUSCLE => Tissue::Muscle,
         SPINAL_CORD => Tissue::SpinalCord,
         SPINAL_CSF => Tissue::Csf,
-        VENOUS_SINUS => Tissue::Vessel,
+        VENOUS_SINUS | NECK_VESSELS => Tissue::Vessel,
         HEAD_SUPPORT => Tissue::Support,
         l if is_random_head_class(l) => Tissue::RandomHead,
         _ => return None,

@@ -472,3 +472,48 @@ fn the_head_support_lies_behind_the_head_and_shows_on_ct_only() {
         synthesize_subject(&anatomy, &spec(&[Contrast::T1]), &config, &vocab, "s", 2).unwrap();
     assert!(!sub.sessions[0].labels.data().contains(&HEAD_SUPPORT));
 }
+
+#[test]
+fn neck_vessels_run_beside_the_spine_below_the_skull_base() {
+    let config = SynthConfig::builtin().unwrap();
+    for anatomy in anatomies(&config) {
+        let labels = &anatomy.labels;
+        let (vessels, n) = centroid(labels, |l| l == NECK_VESSELS);
+        assert!(n > 0, "{}: no neck vessels", anatomy.name);
+        let (cord, _) = centroid(labels, |l| l == SPINAL_CORD);
+        let (stem, _) = centroid(labels, |l| l == BRAINSTEM);
+        // Paired left and right (centroid near the midline), in front of the cord, below the
+        // brainstem.
+        assert!(
+            (vessels[0] - cord[0]).abs() < 5.0,
+            "{}: {vessels:?}",
+            anatomy.name
+        );
+        assert!(vessels[1] > cord[1], "{}: behind the cord", anatomy.name);
+        assert!(
+            vessels[2] < stem[2],
+            "{}: above the brainstem",
+            anatomy.name
+        );
+        let g = labels.geometry();
+        let (left, right) = labels
+            .data()
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l == NECK_VESSELS)
+            .fold((0, 0), |(a, b), (i, _)| {
+                let c = g.coords(i);
+                let x = g.voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64])[0];
+                if x < cord[0] {
+                    (a + 1, b)
+                } else {
+                    (a, b + 1)
+                }
+            });
+        assert!(
+            left > 0 && right > 0,
+            "{}: {left} left, {right} right",
+            anatomy.name
+        );
+    }
+}
