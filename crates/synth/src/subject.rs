@@ -56,6 +56,9 @@ pub struct Session {
     pub labels: LabelMap,
     /// Lesion-component map (0 = no lesion; ids in `crate::lesion::ids`).
     pub lesions: LabelMap,
+    /// Which lesion painted each voxel: 0 = none, else 1 + its index in the subject's lesion
+    /// list (a later lesion over an earlier one keeps the voxel, as painting does).
+    pub lesion_owner: LabelMap,
     /// One record per lesion, in the order of the subject's lesion list.
     pub lesion_records: Vec<LesionRecord>,
     /// The lesion geometries as painted in this session (scaled by growth; a subdural
@@ -316,6 +319,15 @@ pub fn synthesize_subject(
                 )
             })
             .collect();
+        let mut owner = vec![0i32; lesions.data().len()];
+        for (i, voxels) in painted.iter().enumerate() {
+            for &v in voxels {
+                if let Some(o) = owner.get_mut(v) {
+                    *o = i as i32 + 1;
+                }
+            }
+        }
+        let lesion_owner = lesions.with_data(owner)?;
         let ventricles = vocab.require("ventricular system")?.anatomy_ids();
         let brain = vocab.require("brain")?.anatomy_ids();
         sessions.push(Session {
@@ -326,6 +338,7 @@ pub fn synthesize_subject(
             brain_ml: volume_ml(&labels.mask_of_any(&brain)),
             labels,
             lesions,
+            lesion_owner,
             lesion_records,
             lesion_shapes: shapes.clone(),
             to_subject,

@@ -67,6 +67,9 @@ pub struct Catalogue {
     config: SynthConfig,
     anatomy: Anatomy,
     spacing_mm: f64,
+    /// Voxel size of synthesized subjects per axis (`[spacing_mm; 3]` unless a thick-slice
+    /// grid was asked for with [`Catalogue::with_grid_spacing`]).
+    grid_spacing_mm: [f64; 3],
     classes: Vec<ActiveClass>,
     /// Voxel count of every label of the anatomy template.
     label_counts: BTreeMap<i32, usize>,
@@ -85,6 +88,7 @@ impl Catalogue {
             config: SynthConfig::builtin()?,
             anatomy,
             spacing_mm,
+            grid_spacing_mm: [spacing_mm; 3],
             classes: active_classes(),
             label_counts,
             entries: Vec::new(),
@@ -181,9 +185,26 @@ impl Catalogue {
         &self.anatomy
     }
 
-    /// Voxel size of synthesized subjects.
+    /// Nominal (in-plane) voxel size of synthesized subjects.
     pub fn spacing_mm(&self) -> f64 {
         self.spacing_mm
+    }
+
+    /// Voxel size of synthesized subjects per axis.
+    pub fn grid_spacing_mm(&self) -> [f64; 3] {
+        self.grid_spacing_mm
+    }
+
+    /// The catalogue with subjects synthesised on voxels of `spacing_mm` per axis, e.g.
+    /// `[1, 1, 5]` for thick-slice acquisitions (synth averages sub-slices over each slab).
+    pub fn with_grid_spacing(mut self, spacing_mm: [f64; 3]) -> Result<Catalogue> {
+        if spacing_mm.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(TaskError::Mask(format!(
+                "voxel size {spacing_mm:?} mm must be positive"
+            )));
+        }
+        self.grid_spacing_mm = spacing_mm;
+        Ok(self)
     }
 
     /// The active lesion classes.

@@ -158,7 +158,7 @@ pub fn synthesize(
         contrasts,
         lesions: lesions.to_vec(),
         sessions,
-        spacing_mm: [cat.spacing_mm(); 3],
+        spacing_mm: cat.grid_spacing_mm(),
         mode: IntensityMode::Realistic,
     };
     let seed: u64 = rng.random();

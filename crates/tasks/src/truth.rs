@@ -79,29 +79,40 @@ impl SubjectTruth {
     pub fn new(subject: &Subject, vocab: &Vocabulary) -> Result<SubjectTruth> {
         let mut sessions = Vec::with_capacity(subject.sessions.len());
         for (k, s) in subject.sessions.iter().enumerate() {
-            let mut replay = s.lesions.map(|_| 0i32);
-            let mut owner = vec![0i32; s.lesions.data().len()];
-            for (i, shape) in s.lesion_shapes.iter().enumerate() {
-                for v in paint(shape, &s.labels, &mut replay, &s.to_subject, vocab)? {
-                    owner[v] = i as i32 + 1;
+            // On grids synthesised without sub-slices the replay must give the lesion map and
+            // the owners exactly: the check that task truth and synth agree. A thick-slice
+            // session was painted on sub-slices and kept the centre one, which a replay on the
+            // thick grid cannot reproduce; its owners come from synth alone.
+            if synth::slab::subslices(s.labels.geometry().spacing_mm()) == [1, 1, 1] {
+                let mut replay = s.lesions.map(|_| 0i32);
+                let mut owner = vec![0i32; s.lesions.data().len()];
+                for (i, shape) in s.lesion_shapes.iter().enumerate() {
+                    for v in paint(shape, &s.labels, &mut replay, &s.to_subject, vocab)? {
+                        owner[v] = i as i32 + 1;
+                    }
                 }
-            }
-            let differ = replay
-                .data()
-                .iter()
-                .zip(s.lesions.data())
-                .filter(|(a, b)| a != b)
-                .count();
-            if differ > 0 {
-                return Err(TaskError::Replay {
-                    session: k,
-                    voxels: differ,
-                });
+                let differ = replay
+                    .data()
+                    .iter()
+                    .zip(s.lesions.data())
+                    .filter(|(a, b)| a != b)
+                    .count()
+                    + owner
+                        .iter()
+                        .zip(s.lesion_owner.data())
+                        .filter(|(a, b)| a != b)
+                        .count();
+                if differ > 0 {
+                    return Err(TaskError::Replay {
+                        session: k,
+                        voxels: differ,
+                    });
+                }
             }
             sessions.push(SessionTruth {
                 date: s.date.clone(),
                 days_from_baseline: s.days_from_baseline,
-                owner: s.lesions.with_data(owner)?,
+                owner: s.lesion_owner.clone(),
                 labels: s.labels.clone(),
                 lesions: s.lesions.clone(),
                 records: s.lesion_records.clone(),

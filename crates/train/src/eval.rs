@@ -31,7 +31,7 @@ pub struct EvalOptions {
     /// Voxel sizes (mm) the subjects are synthesised at, one evaluation set each; empty: the
     /// model's working spacing. Robustness to resolution: the model conforms every scan to its
     /// own spacing, so finer or coarser inputs test the resampling path and partial volume.
-    pub spacings_mm: Vec<f64>,
+    pub spacings_mm: Vec<[f64; 3]>,
     /// Limits of each answer.
     pub answer: AnswerOptions,
     /// Where to draw each generated mask against the truth (`FAMILY-SEED-OUTPUT.png`); none
@@ -60,8 +60,8 @@ pub struct SampleResult {
     pub family: String,
     /// Anatomy the subject came from.
     pub anatomy: String,
-    /// Voxel size the subject was synthesised at, mm.
-    pub spacing_mm: f64,
+    /// Voxel size the subject was synthesised at, mm per axis.
+    pub spacing_mm: [f64; 3],
     /// Sample seed.
     pub seed: u64,
     /// The prompt.
@@ -152,6 +152,16 @@ fn scans_of(sample: &TaskSample) -> Vec<Scan> {
         .collect()
 }
 
+/// A voxel size as people write it: `2` when isotropic, `1×1×5` otherwise (rounded to 0.01 mm).
+pub fn spacing_label(mm: [f64; 3]) -> String {
+    let r = mm.map(|v| (v * 100.0).round() / 100.0);
+    if r[0] == r[1] && r[1] == r[2] {
+        format!("{}", r[0])
+    } else {
+        format!("{}×{}×{}", r[0], r[1], r[2])
+    }
+}
+
 /// The input an expected output is drawn on and its true mask.
 pub(crate) fn input_and_truth<'s>(
     sample: &'s TaskSample,
@@ -219,8 +229,8 @@ pub fn evaluate_sample(
         spacing_mm: sample
             .inputs
             .first()
-            .map(|i| i.image.geometry().spacing_mm()[0])
-            .unwrap_or(f64::NAN),
+            .map(|i| i.image.geometry().spacing_mm())
+            .unwrap_or([f64::NAN; 3]),
         seed: sample.seed,
         prompt: sample.prompt.text.clone(),
         typo: sample.prompt.typo,
@@ -257,19 +267,19 @@ pub fn evaluate(
         ..JointSettings::builtin()?
     };
     let spacings = if options.spacings_mm.is_empty() {
-        vec![model.config.preprocessing.spacing_mm]
+        vec![[model.config.preprocessing.spacing_mm; 3]]
     } else {
         options.spacings_mm.clone()
     };
     let mut samplers = Vec::with_capacity(spacings.len());
     for &mm in &spacings {
-        if !(mm.is_finite() && (0.5..=8.0).contains(&mm)) {
+        if !mm.iter().all(|s| s.is_finite() && (0.5..=8.0).contains(s)) {
             return Err(TrainError::Settings {
                 what: "evaluation spacing".into(),
-                problem: format!("{mm} mm is outside 0.5–8 mm"),
+                problem: format!("{mm:?} mm is outside 0.5–8 mm"),
             });
         }
-        samplers.push(JointSampler::new(&settings, mm, options.seed)?);
+        samplers.push(JointSampler::on_grid(&settings, mm, options.seed)?);
     }
     let cats: Vec<&tasks::Catalogue> = samplers.iter().flat_map(|s| s.catalogues()).collect();
     let families: Vec<String> = cats[0]
@@ -357,7 +367,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
                 s.modalities.first().map(String::as_str).unwrap_or("none")
             ),
             format!("anatomy: {}", s.anatomy),
-            format!("spacing: {} mm", s.spacing_mm),
+            format!("spacing: {} mm", spacing_label(s.spacing_mm)),
         ];
         for k in keys {
             let r = breakdown.entry(k).or_default();

@@ -102,8 +102,8 @@ pub fn run(
         .spacings_mm
         .first()
         .copied()
-        .unwrap_or(model.config.preprocessing.spacing_mm);
-    let sampler = JointSampler::new(&settings, spacing, options.seed)?;
+        .unwrap_or([model.config.preprocessing.spacing_mm; 3]);
+    let sampler = JointSampler::on_grid(&settings, spacing, options.seed)?;
     let cats = sampler.catalogues();
     let targets: Vec<(&str, &str)> = ANATOMY_TARGETS
         .iter()

@@ -192,11 +192,22 @@ pub struct JointSampler {
 impl JointSampler {
     /// A sampler over `settings.anatomy` at `spacing_mm`.
     pub fn new(settings: &JointSettings, spacing_mm: f64, run_seed: u64) -> Result<JointSampler> {
+        JointSampler::on_grid(settings, [spacing_mm; 3], run_seed)
+    }
+
+    /// A sampler whose subjects are synthesised on voxels of `spacing_mm` per axis (a thick
+    /// slice axis when one differs; the anatomy template is built at the finest of them).
+    pub fn on_grid(
+        settings: &JointSettings,
+        spacing_mm: [f64; 3],
+        run_seed: u64,
+    ) -> Result<JointSampler> {
         let config = SynthConfig::builtin()?;
         let anatomies = synth::subject::load_anatomies(&settings.anatomy, &config)?;
+        let finest = spacing_mm.iter().copied().fold(f64::INFINITY, f64::min);
         let mut catalogues = Vec::with_capacity(anatomies.len());
         for a in anatomies {
-            catalogues.push(Catalogue::new(a, spacing_mm)?);
+            catalogues.push(Catalogue::new(a, finest)?.with_grid_spacing(spacing_mm)?);
         }
         let _ = Vocabulary::builtin()?;
         let first = catalogues

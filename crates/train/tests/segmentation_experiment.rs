@@ -45,7 +45,7 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
         per_family: 0,
         seed: 0,
         anatomy: "phantom".into(),
-        spacings_mm: vec![6.0],
+        spacings_mm: vec![[6.0; 3]],
         answer: AnswerOptions {
             max_steps: 2,
             max_new_tokens: 24,

@@ -230,7 +230,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "--anatomy",
         "phantom",
         "--spacing",
-        "4",
+        "4,4x4x6",
         "--max-steps",
         "2",
         "--max-new-tokens",
@@ -257,15 +257,22 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert_eq!(summary["report_json"], p(&ev.join("report.json")));
     assert_eq!(summary["report_md"], p(&ev.join("report.md")));
     assert_eq!(summary["pictures"], p(&ev.join("pictures")));
-    assert!(
-        report["breakdown"]["spacing: 4 mm"]["samples"].as_u64() > Some(0),
-        "{}",
-        report["breakdown"]
-    );
+    // One set per voxel size: isotropic 4 mm and thick 6 mm slices.
     let families = report["families"].as_object().unwrap();
     assert!(families.len() >= 20, "{} families", families.len());
+    for set in ["spacing: 4 mm", "spacing: 4×4×6 mm"] {
+        assert_eq!(
+            report["breakdown"][set]["samples"].as_u64(),
+            Some(families.len() as u64),
+            "{set}: {}",
+            report["breakdown"]
+        );
+    }
     let samples = report["samples"].as_array().unwrap();
-    assert_eq!(samples.len(), families.len());
+    assert_eq!(samples.len(), 2 * families.len());
+    assert!(samples
+        .iter()
+        .any(|s| s["spacing_mm"] == serde_json::json!([4.0, 4.0, 6.0])));
     let md = std::fs::read_to_string(ev.join("report.md")).unwrap();
     for id in families.keys() {
         assert!(md.contains(&format!("| {id} |")), "report.md lacks {id}");

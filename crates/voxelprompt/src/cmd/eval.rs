@@ -29,9 +29,10 @@ pub struct EvalArgs {
     #[arg(long, default_value = "all")]
     anatomy: String,
     /// Voxel sizes to synthesise the evaluation subjects at, mm, comma-separated (one set each;
-    /// default: the model's working spacing), e.g. `1,2,3` for robustness to resolution.
+    /// default: the model's working spacing), e.g. `1,2,3,1x1x5` for robustness to resolution
+    /// and to thick slices (`AxBxC`: per axis, the third one thick).
     #[arg(long, value_delimiter = ',')]
-    spacing: Vec<f64>,
+    spacing: Vec<String>,
     /// Samples per target of the segmentation experiment (6 anatomical targets, 3 lesion
     /// classes; 0 skips it).
     #[arg(long, default_value_t = 0)]
@@ -75,6 +76,23 @@ struct TargetSummary<'a> {
     comparison: Option<PairedComparison>,
 }
 
+/// `2` (isotropic) or `1x1x5` (per axis; a thick third axis), mm.
+fn parse_spacing(text: &str) -> Result<[f64; 3]> {
+    let parts: Vec<&str> = text.trim().split(['x', '×']).collect();
+    let values = parts
+        .iter()
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<std::result::Result<Vec<f64>, _>>()
+        .ok();
+    match values.as_deref() {
+        Some(&[s]) => Ok([s; 3]),
+        Some(&[a, b, c]) => Ok([a, b, c]),
+        _ => {
+            anyhow::bail!("--spacing {text:?}: give a voxel size in mm (2) or one per axis (1x1x5)")
+        }
+    }
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let loaded = args.model.load()?;
     let (model, manifest, dir) = (&loaded.model, &loaded.manifest, &loaded.path);
@@ -82,7 +100,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         per_family: args.per_family,
         seed: args.seed,
         anatomy: args.anatomy.clone(),
-        spacings_mm: args.spacing.clone(),
+        spacings_mm: args
+            .spacing
+            .iter()
+            .map(|s| parse_spacing(s))
+            .collect::<Result<_>>()?,
         pictures: Some(args.out.join("pictures")),
         answer: args.model.answer_options(),
     };
