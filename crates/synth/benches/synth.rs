@@ -115,7 +115,15 @@ fn stage_split(anatomy: &synth::Anatomy, config: &SynthConfig, vocab: &Vocabular
         .iter()
         .map(|&c| tissues.means(config, c))
         .collect();
-    let _ = synth::lesion::record(&shape, &v, &labels, &lesions, &means, vocab, config.intensity.iso_tolerance);
+    let _ = synth::lesion::record(
+        &shape,
+        &v,
+        &labels,
+        &lesions,
+        &means,
+        vocab,
+        config.intensity.iso_tolerance,
+    );
     let rec = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
     let mut acq = Acquisition::sample(config, Contrast::T1, [2.0; 3], &mut rng);
