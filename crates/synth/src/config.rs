@@ -194,10 +194,8 @@ pub struct GliomaPrior {
     pub necrosis_level: [f64; 2],
     /// Level up to which white matter is edema.
     pub edema_level: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -214,12 +212,30 @@ pub struct MetastasisPrior {
     pub necrosis_level: [f64; 2],
     /// Level up to which white matter is edema.
     pub edema_level: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
+}
+
+/// The smooth deformation of a lesion's level field.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deformation {
+    /// Wavelengths, in radii of the lesion.
+    pub wavelength_radii: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub amplitude: f64,
+}
+
+/// [`Deformation`] with wavelengths in mm (white-matter hyperintensities).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeformationMm {
+    /// Wavelengths, mm.
+    pub wavelength_mm: [f64; 2],
+    /// The deformation scales the level field within `1 ±` this.
+    pub amplitude: f64,
 }
 
 /// Relative weights of the arterial territories an infarct is drawn in.
@@ -247,10 +263,8 @@ pub struct InfarctPrior {
     /// Level of the second geometry that is encephalomalacia (chronic infarcts; the rest is
     /// gliosis).
     pub encephalomalacia_level: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -263,10 +277,9 @@ pub struct WmhPrior {
     pub foci: [usize; 2],
     /// Radius of each focus.
     pub focus_radius_mm: [f64; 2],
-    /// Wavelengths of the smooth deformation.
-    pub deformation_wavelength_mm: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field, wavelengths in mm (the foci are small, the
+    /// spread is not).
+    pub deformation: DeformationMm,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -283,10 +296,8 @@ pub struct MeningiomaPrior {
     pub edema_probability: f64,
     /// Level up to which white matter is edema, when there is edema.
     pub edema_level: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -304,10 +315,8 @@ pub struct ArachnoidCystPrior {
     pub radius_mm: [f64; 2],
     /// Radius in the cerebellopontine angle, a small cistern.
     pub cerebellopontine_angle_radius_mm: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -326,10 +335,8 @@ pub struct HaemorrhagePrior {
     pub ellipsoids: [usize; 2],
     /// Width of the rim of edema, whatever the size.
     pub edema_rim_mm: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -356,10 +363,8 @@ pub struct SubduralPrior {
     pub thickness_mm: [f64; 2],
     /// Weights of the stage.
     pub stage_weights: StageWeights,
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up while acute.
     pub scale_log_drift_per_followup_acute: f64,
     /// Mean log change of the linear scale per follow-up when chronic or mixed.
@@ -378,10 +383,8 @@ pub struct AbscessPrior {
     pub capsule_mm: [f64; 2],
     /// Level up to which white matter is edema.
     pub edema_level: [f64; 2],
-    /// Wavelengths of the smooth deformation, in radii.
-    pub deformation_wavelength_radii: [f64; 2],
-    /// The deformation scales the level field within `1 ±` this.
-    pub deformation_amplitude: f64,
+    /// The smooth deformation of its level field.
+    pub deformation: Deformation,
     /// Mean log change of the linear scale per follow-up.
     pub scale_log_drift_per_followup: f64,
 }
@@ -437,7 +440,7 @@ impl Checker<'_> {
     fn deformation(&mut self, key: &str, wavelength: [f64; 2], amplitude: f64) {
         self.mm(key, wavelength);
         if !(0.0..0.8).contains(&amplitude) {
-            self.fail("deformation_amplitude", "in [0, 0.8)", amplitude);
+            self.fail("deformation.amplitude", "in [0, 0.8)", amplitude);
         }
     }
 
@@ -479,9 +482,9 @@ impl LesionsConfig {
             c.range("necrosis_level", p.necrosis_level, 0.0);
             c.range("edema_level", p.edema_level, 1.0);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -495,9 +498,9 @@ impl LesionsConfig {
             c.range("necrosis_level", p.necrosis_level, 0.0);
             c.range("edema_level", p.edema_level, 1.0);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -512,9 +515,9 @@ impl LesionsConfig {
             c.count("ellipsoids", p.ellipsoids);
             c.range("encephalomalacia_level", p.encephalomalacia_level, 0.0);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -526,9 +529,9 @@ impl LesionsConfig {
             c.count("foci", p.foci);
             c.mm("focus_radius_mm", p.focus_radius_mm);
             c.deformation(
-                "deformation_wavelength_mm",
-                p.deformation_wavelength_mm,
-                p.deformation_amplitude,
+                "deformation.wavelength_mm",
+                p.deformation.wavelength_mm,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -542,9 +545,9 @@ impl LesionsConfig {
             c.probability("edema_probability", p.edema_probability);
             c.range("edema_level", p.edema_level, 1.0);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -564,9 +567,9 @@ impl LesionsConfig {
                 p.cerebellopontine_angle_radius_mm,
             );
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -581,9 +584,9 @@ impl LesionsConfig {
             c.count("ellipsoids", p.ellipsoids);
             c.mm("edema_rim_mm", p.edema_rim_mm);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -597,9 +600,9 @@ impl LesionsConfig {
             let w = &p.stage_weights;
             c.weights("stage_weights", &[w.acute, w.chronic, w.mixed]);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup_acute",
@@ -617,9 +620,9 @@ impl LesionsConfig {
             c.mm("capsule_mm", p.capsule_mm);
             c.range("edema_level", p.edema_level, 1.0);
             c.deformation(
-                "deformation_wavelength_radii",
-                p.deformation_wavelength_radii,
-                p.deformation_amplitude,
+                "deformation.wavelength_radii",
+                p.deformation.wavelength_radii,
+                p.deformation.amplitude,
             );
             c.finite(
                 "scale_log_drift_per_followup",
@@ -847,9 +850,9 @@ mod tests {
                 "lesions.abscess.capsule_mm",
             ),
             (
-                "deformation_amplitude = 0.06",
-                "deformation_amplitude = 0.9",
-                "lesions.abscess.deformation_amplitude",
+                "deformation = { wavelength_radii = [1.0, 2.0], amplitude = 0.06 }",
+                "deformation = { wavelength_radii = [1.0, 2.0], amplitude = 0.9 }",
+                "lesions.abscess.deformation.amplitude",
             ),
             (
                 "scale_log_sd_per_followup = 0.08",

@@ -53,8 +53,8 @@ pub fn sample_lesion(
             s.enhancing = enh;
             s.deformation = random_waves(
                 rng,
-                radii(p.deformation_wavelength_radii, r),
-                p.deformation_amplitude,
+                radii(p.deformation.wavelength_radii, r),
+                p.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -75,8 +75,8 @@ pub fn sample_lesion(
             s.enhancing = true;
             s.deformation = random_waves(
                 rng,
-                radii(p.deformation_wavelength_radii, r),
-                p.deformation_amplitude,
+                radii(p.deformation.wavelength_radii, r),
+                p.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -110,8 +110,8 @@ pub fn sample_lesion(
             s.territory = Some(t);
             s.deformation = random_waves(
                 rng,
-                radii(p.deformation_wavelength_radii, r),
-                p.deformation_amplitude,
+                radii(p.deformation.wavelength_radii, r),
+                p.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -136,8 +136,8 @@ pub fn sample_lesion(
             s.ellipsoids = ells;
             s.deformation = random_waves(
                 rng,
-                prior.deformation_wavelength_mm,
-                prior.deformation_amplitude,
+                prior.deformation.wavelength_mm,
+                prior.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -171,8 +171,8 @@ pub fn sample_lesion(
             s.edema_level = 1.0 + uniform(rng, p.edema_rim_mm[0], p.edema_rim_mm[1]) / (0.6 * r);
             s.deformation = random_waves(
                 rng,
-                radii(p.deformation_wavelength_radii, r),
-                p.deformation_amplitude,
+                radii(p.deformation.wavelength_radii, r),
+                p.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -211,8 +211,8 @@ pub fn sample_lesion(
             s.enhancing = true;
             s.deformation = random_waves(
                 rng,
-                radii(p.deformation_wavelength_radii, r),
-                p.deformation_amplitude,
+                radii(p.deformation.wavelength_radii, r),
+                p.deformation.amplitude,
             );
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
@@ -284,8 +284,8 @@ fn sample_meningioma(
     s.enhancing = true;
     s.deformation = random_waves(
         rng,
-        radii(p.deformation_wavelength_radii, r),
-        p.deformation_amplitude,
+        radii(p.deformation.wavelength_radii, r),
+        p.deformation.amplitude,
     );
     s.side = side;
     s.midline = Some(midline);
@@ -360,8 +360,8 @@ fn sample_arachnoid_cyst(
     s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(
         rng,
-        radii(p.deformation_wavelength_radii, r),
-        p.deformation_amplitude,
+        radii(p.deformation.wavelength_radii, r),
+        p.deformation.amplitude,
     );
     s.side = side;
     s.midline = Some(midline);
@@ -384,8 +384,8 @@ fn sample_subdural(
     s.ellipsoids = vec![centred_ellipsoid(rng, r)];
     s.deformation = random_waves(
         rng,
-        radii(p.deformation_wavelength_radii, r),
-        p.deformation_amplitude,
+        radii(p.deformation.wavelength_radii, r),
+        p.deformation.amplitude,
     );
     s.thickness_mm = uniform(rng, p.thickness_mm[0], p.thickness_mm[1]);
     let w = &p.stage_weights;
