@@ -224,17 +224,17 @@ pub fn bar_chart_png(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size((8 * longest + 16).clamp(60, 320) as u32)
-            .build_cartesian_2d(0.0..x_max, 0.0..n as f64)
+            .build_cartesian_2d(0.0..x_max, -0.5..n as f64 - 0.5)
             .map_err(|e| draw_error(e.to_string()))?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&|y: &f64| {
-                // Category k sits in the band [n-1-k, n-k): top to bottom.
-                let k = n as f64 - 0.5 - y;
+                // Category k is centred on y = n-1-k (top to bottom), where the ticks fall.
+                let k = n as f64 - 1.0 - y;
                 let i = k.round();
-                if (k - i).abs() < 0.26 && i >= 0.0 && (i as usize) < n {
+                if (k - i).abs() < 0.01 && i >= 0.0 && (i as usize) < n {
                     labels[i as usize].clone()
                 } else {
                     String::new()
@@ -252,7 +252,7 @@ pub fn bar_chart_png(
                 .enumerate()
                 .filter(|(_, v)| v.is_finite())
                 .map(move |(k, &v)| {
-                    let top = n as f64 - k as f64 - 0.1 - j as f64 * band;
+                    let top = (n - 1 - k) as f64 + 0.4 - j as f64 * band;
                     Rectangle::new([(0.0, top - band), (v.min(x_max), top)], colour.filled())
                 });
             chart

@@ -109,3 +109,34 @@ fn degenerate_inputs_are_refused_or_neutral() {
     // One pair: no interval.
     assert!(paired(&[0.7], &[0.5]).unwrap().ci95.is_none());
 }
+
+#[test]
+fn bar_charts_are_pngs_and_refuse_ragged_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bars.png");
+    let cats: Vec<String> = ["brain", "white matter", "hippocampus"]
+        .map(String::from)
+        .to_vec();
+    let bars = [train::plot::Bars {
+        name: "a",
+        values: &[0.9, f64::NAN, 0.3],
+        colour: plotters::style::RGBColor(31, 119, 180),
+    }];
+    match train::plot::bar_chart_png(&out, "t", "x", &cats, &bars, 1.0) {
+        Ok(()) => {
+            let bytes = std::fs::read(&out).unwrap();
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+            if let Ok(keep) = std::env::var("VOXELPROMPT_KEEP_CHART") {
+                std::fs::copy(&out, keep).unwrap();
+            }
+        }
+        // Only a missing font may stop it, and the error says so.
+        Err(e) => assert!(e.to_string().contains("font"), "{e}"),
+    }
+    let ragged = [train::plot::Bars {
+        name: "a",
+        values: &[0.9],
+        colour: plotters::style::RGBColor(0, 0, 0),
+    }];
+    assert!(train::plot::bar_chart_png(&out, "t", "x", &cats, &ragged, 1.0).is_err());
+}
