@@ -14,6 +14,8 @@
 //! After an intended change of the outputs, rewrite the fixture with
 //! `VOXELPROMPT_BLESS=1 cargo test -p synth --test golden` and say why in the commit.
 
+mod common;
+
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use synth::anatomy::Anatomy;
@@ -304,15 +306,9 @@ fn phantom_outputs_match_the_fixture() {
 
 #[test]
 fn fsaverage_outputs_match_the_fixture() {
-    let Some(dir) =
-        synth::anatomy::default_cache_dir().filter(|d| d.join("fsaverage/aparc+aseg.mgz").exists())
-    else {
-        return voxel::test_support::skip_missing(
-            "fsaverage in the anatomy cache",
-            "run python3 scripts/fetch_anatomy.py",
-        );
-    };
     let config = SynthConfig::builtin().unwrap();
-    let anatomy = Anatomy::fsaverage(&dir, synth::Source::FsAparcAseg, &config.head).unwrap();
+    let Some(anatomy) = common::fsaverage_or_skip(&config) else {
+        return;
+    };
     check(&anatomy, "fsaverage");
 }

@@ -471,17 +471,11 @@ fn subjects_take_the_anatomies_in_turn() {
 
 #[test]
 fn fsaverage_subject_when_cache_present() {
-    let Some(dir) =
-        synth::anatomy::default_cache_dir().filter(|d| d.join("fsaverage/aparc+aseg.mgz").exists())
-    else {
-        return voxel::test_support::skip_missing(
-            "fsaverage in the anatomy cache",
-            "run python3 scripts/fetch_anatomy.py",
-        );
-    };
     let config = SynthConfig::builtin().unwrap();
     let vocab = Vocabulary::builtin().unwrap();
-    let anatomy = Anatomy::fsaverage(&dir, synth::Source::FsAparcAseg, &config.head).unwrap();
+    let Some(anatomy) = common::fsaverage_or_skip(&config) else {
+        return;
+    };
     let labels = anatomy.labels.labels();
     for id in [2, 17, 1028, 2035, EXTRACEREBRAL_CSF, SKULL, SCALP] {
         assert!(labels.contains(&id), "fsaverage head lacks {id}");
