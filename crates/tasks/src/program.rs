@@ -4,8 +4,9 @@
 //!
 //! Families write their code with named markers: `encode(scan_1 <mod>)` for an encoder stream
 //! and `generate(e <mod:roi>)` for a generator call steered towards target `roi`.
-//! [`ProgramBuilder::build`] turns every named marker into a plain `<mod>` and records, marker
-//! by marker, what it means, so the meanings line up with the ϕ vectors by construction.
+//! [`ProgramBuilder::build`] turns every named marker into a plain `<mod>` (a generator's
+//! preceded by its target in a comment, [`target_note`]) and records, marker by marker, what it
+//! means, so the meanings line up with the ϕ vectors by construction.
 //!
 //! ```
 //! use tasks::program::{ModMeaning, ProgramBuilder};
@@ -14,7 +15,10 @@
 //! p.target("roi", "left hippocampus", MaskDef::Anatomy { ids: vec![17] });
 //! p.step("let e = encode(scan_1 <mod>); let m = generate(e <mod:roi>); read(volume(m));");
 //! let steps = p.build().unwrap();
-//! assert_eq!(steps[0].code, "let e = encode(scan_1 <mod>); let m = generate(e <mod>); read(volume(m));");
+//! assert_eq!(
+//!     steps[0].code,
+//!     "let e = encode(scan_1 <mod>); let m = generate(e /* left hippocampus */ <mod>); read(volume(m));"
+//! );
 //! assert!(matches!(&steps[0].mods[0], ModMeaning::Encode { volume } if volume == "scan_1"));
 //! assert!(matches!(&steps[0].mods[1], ModMeaning::Generate { target } if target.name == "roi"));
 //! ```
@@ -136,6 +140,7 @@ impl ProgramBuilder {
                         .targets
                         .get(name)
                         .ok_or_else(|| bad(format!("undeclared target {name:?} in {code:?}")))?;
+                    plain.push_str(&target_note(&target.description));
                     mods.push(ModMeaning::Generate {
                         target: target.clone(),
                     });
@@ -148,6 +153,19 @@ impl ProgramBuilder {
         }
         Ok(out)
     }
+}
+
+/// The comment that names a generator's target just before its marker, as in
+/// `generate(e /* left hippocampus */ <mod>)`.
+///
+/// The agent writes it from the prompt (a plain text target, learned by cross-entropy like
+/// every program token), and the ϕ of the marker is read from the hidden state right after
+/// it, so ϕ only has to carry what the preceding words say instead of finding the target in
+/// the prompt by itself. The user reads what each mask was asked to be; the runtime ignores
+/// the comment.
+pub fn target_note(description: &str) -> String {
+    // A `*/` inside would end the comment early.
+    format!("/* {} */ ", description.replace("*/", "* /"))
 }
 
 /// `encode(a <mod>, b <mod>, ...)` of the given variables.

@@ -15,6 +15,7 @@ use std::time::Instant;
 use agent::{AgentSequence, AgentTokenizer, KvCache, VolumeInfo};
 use burn::tensor::{Int, Tensor, TensorData};
 use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
+use tasks::oracle::{oracle_phis, OracleBackend};
 use tasks::program::ModMeaning;
 use tasks::TaskSample;
 use vision::tensor::images_to_tensor;
@@ -230,28 +231,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
 
     let started = Instant::now();
     let hidden = Tensor::cat(hidden_chunks, 1);
-    let [_, len, d] = hidden.dims();
-    let mask = seq.loss_mask();
-    let (positions, targets): (Vec<i64>, Vec<i64>) = mask
-        .iter()
-        .enumerate()
-        .filter(|(_, &scored)| scored)
-        .map(|(i, _)| (i as i64, i64::from(seq.tokens()[i + 1])))
-        .unzip();
-    if positions.is_empty() {
-        return Err(TrainError::Backend(format!(
-            "sample {} ({}) has no program token to score",
-            sample.seed, sample.family
-        )));
-    }
-    let n = positions.len();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &device);
-    let rows = hidden.reshape([len, d]).select(0, index);
-    let logits = net.agent.decoder.logits(rows);
-    let cross_entropy = agent::cross_entropy(
-        logits,
-        &targets.iter().map(|&t| t as u32).collect::<Vec<_>>(),
-    )?;
+    let cross_entropy = program_cross_entropy(net, &seq, hidden, sample)?;
     let generated = dice_terms.len();
     let mut total = cross_entropy.clone();
     let mut dice_value = 0.0;
@@ -276,6 +256,97 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
         bce: bce_value,
         dice_loss,
         generated,
+        step_errors,
+        seconds,
+    })
+}
+
+/// Mean cross-entropy of the program tokens of `seq` (its loss mask) given the decoder's
+/// hidden states `[1, len, d]` over the whole sequence.
+fn program_cross_entropy(
+    net: &JointNet,
+    seq: &AgentSequence,
+    hidden: Tensor<3>,
+    sample: &TaskSample,
+) -> Result<Tensor<1>> {
+    let device = net.agent.device();
+    let [_, len, d] = hidden.dims();
+    let mask = seq.loss_mask();
+    let (positions, targets): (Vec<i64>, Vec<u32>) = mask
+        .iter()
+        .enumerate()
+        .filter(|(_, &scored)| scored)
+        .map(|(i, _)| (i as i64, seq.tokens()[i + 1]))
+        .unzip();
+    if positions.is_empty() {
+        return Err(TrainError::Backend(format!(
+            "sample {} ({}) has no program token to score",
+            sample.seed, sample.family
+        )));
+    }
+    let n = positions.len();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), &device);
+    let rows = hidden.reshape([len, d]).select(0, index);
+    let logits = net.agent.decoder.logits(rows);
+    Ok(agent::cross_entropy(logits, &targets)?)
+}
+
+/// The loss of `sample` in program pretraining: its ground-truth program runs with the
+/// oracle ([`tasks::oracle`]) in place of the vision network, so every step's feedback is what
+/// a perfect network would give, and the loss is the cross-entropy of the program tokens
+/// alone. The `<vol>` slots get zero vectors (the ε° of the vision network is learned in the
+/// joint samples). The sequence is built first and the agent reads it in one forward pass:
+/// no vision call, no KV cache, so a sample costs a fraction of a joint one and the agent
+/// learns the language of programs from many more of them.
+pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleLoss> {
+    let net = ctx.net;
+    let tok = ctx.tokenizer;
+    let device = net.agent.device();
+    let mut seconds = StageSeconds::default();
+    let started = Instant::now();
+    let infos: Vec<VolumeInfo> = sample.inputs.iter().map(volume_info).collect();
+    let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
+    let inputs = sample
+        .inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.image.clone()))
+        .collect();
+    let oracle: Arc<dyn VisionBackend> = Arc::new(OracleBackend::new(sample));
+    let mut session = Session::new(inputs, oracle, Limits::default())?;
+    let mut step_errors = 0usize;
+    let phis = oracle_phis(sample);
+    for (index, (step, phis)) in sample.program.iter().zip(&phis).enumerate() {
+        seq.push_step(tok, &step.code)?;
+        let outcome = session.step(&step.code, phis)?;
+        if outcome.error.is_some() {
+            step_errors += 1;
+        }
+        if outcome.stopped || index + 1 == sample.program.len() {
+            break;
+        }
+        seq.push_feedback(tok, &outcome.feedback)?;
+    }
+    seconds.runtime = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let vol_positions = seq.vol_positions();
+    let eps = (!vol_positions.is_empty())
+        .then(|| Tensor::<2>::zeros([vol_positions.len(), net.agent.config().d_model], &device));
+    let x = net
+        .agent
+        .input_embeddings(seq.tokens(), 1, seq.len(), &vol_positions, eps)?;
+    let hidden = net.agent.forward_hidden(x, None)?;
+    seconds.agent_forward = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let cross_entropy = program_cross_entropy(net, &seq, hidden, sample)?;
+    seconds.loss = started.elapsed().as_secs_f64();
+    Ok(SampleLoss {
+        cross_entropy: scalar(cross_entropy.clone())?,
+        total: cross_entropy,
+        dice: 0.0,
+        bce: 0.0,
+        dice_loss: None,
+        generated: 0,
         step_errors,
         seconds,
     })

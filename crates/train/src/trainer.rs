@@ -35,7 +35,7 @@ use synth::{SynthConfig, Vocabulary};
 use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
 use crate::error::{Result, TrainError};
-use crate::joint::{sample_loss, LossContext, StageSeconds};
+use crate::joint::{program_loss, sample_loss, LossContext, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
 use agent::AgentModel;
 use vision::Unet;
@@ -78,6 +78,10 @@ pub struct JointSettings {
     pub anatomy: String,
     /// Weight of families not listed in `families`.
     pub default_family_weight: f64,
+    /// Fraction of training samples used for program pretraining
+    /// ([`crate::joint::program_loss`]: oracle vision, cross-entropy only; absent: 0).
+    #[serde(default)]
+    pub program_only_fraction: f64,
     /// Sampling weight by family id.
     #[serde(default)]
     pub families: BTreeMap<String, f64>,
@@ -140,6 +144,12 @@ impl JointSettings {
                 return bad(format!("vision_learning_rate {lr} must be positive"));
             }
         }
+        if !(0.0..=1.0).contains(&self.program_only_fraction) {
+            return bad(format!(
+                "program_only_fraction {} must be in [0, 1]",
+                self.program_only_fraction
+            ));
+        }
         if !positive(self.checkpoint_minutes) {
             return bad("checkpoint_minutes must be positive".into());
         }
@@ -174,6 +184,18 @@ pub fn sample_seed(purpose: SeedPurpose, run_seed: u64, index: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     ((purpose as u64) << 62) | (z >> 2)
+}
+
+/// Whether training sample `index` of a run seeded `run_seed` is a program-pretraining one:
+/// a pure function of both, like the sample itself, so a resumed run makes the same choices.
+pub fn is_program_only(settings: &JointSettings, run_seed: u64, index: u64) -> bool {
+    if settings.program_only_fraction <= 0.0 {
+        return false;
+    }
+    // A stream of its own (the run seed is offset) so the choice is independent of the sample.
+    let bits = sample_seed(SeedPurpose::Training, run_seed ^ 0x05ee_d0f0_ac1e, index);
+    let uniform = (bits >> 9) as f64 / (1u64 << 53) as f64;
+    uniform < settings.program_only_fraction
 }
 
 /// The purpose a sample seed was drawn for.
@@ -461,7 +483,12 @@ impl JointTrainer {
 
     /// Forward and backward on one sample; takes an optimiser step when `accumulation`
     /// samples have been seen. Returns the sample's loss values.
-    fn train_sample(&mut self, sample: &TaskSample, sums: &mut StepSums) -> Result<bool> {
+    fn train_sample(
+        &mut self,
+        sample: &TaskSample,
+        program_only: bool,
+        sums: &mut StepSums,
+    ) -> Result<bool> {
         let ctx = LossContext {
             net: &self.model.net,
             tokenizer: &self.model.tokenizer,
@@ -469,7 +496,11 @@ impl JointTrainer {
             dice_weight: self.state.settings.dice_weight,
             bce_weight: self.state.settings.bce_weight,
         };
-        let mut loss = sample_loss(&ctx, sample)?;
+        let mut loss = if program_only {
+            program_loss(&ctx, sample)?
+        } else {
+            sample_loss(&ctx, sample)?
+        };
         let n = self.state.settings.accumulation;
         let started = Instant::now();
         let scaled = loss.total.clone().div_scalar(n as f64);
@@ -738,7 +769,8 @@ pub fn train(
             trainer.state.next_sample = k + 1;
             let Some(sample) = sample else { continue };
             sums.stages.synthesis += synth_s;
-            let stepped = trainer.train_sample(&sample, &mut sums)?;
+            let program_only = is_program_only(&settings, seed, k);
+            let stepped = trainer.train_sample(&sample, program_only, &mut sums)?;
             if !stepped {
                 continue;
             }

@@ -8,7 +8,7 @@ use agent::AgentTokenizer;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use tasks::Catalogue;
-use train::joint::{sample_loss, LossContext};
+use train::joint::{program_loss, sample_loss, LossContext};
 use train::model::{Model, ModelConfig, WeightsPrecision};
 use train::preprocess::{Modality, Preprocessing};
 use train::trainer::{self, JointSettings, JointTrainer, SeedPurpose, TrainJob};
@@ -296,6 +296,59 @@ fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
 }
 
 #[test]
+fn program_pretraining_trains_the_agent_alone_on_oracle_feedback() {
+    let settings = tiny_settings();
+    let model = tiny_model(&settings);
+    let net = model.net.clone().train();
+    let cat = Catalogue::phantom(4.0).unwrap();
+    let sample = cat.sample("volume", 2).unwrap();
+    let ctx = LossContext {
+        net: &net,
+        tokenizer: &model.tokenizer,
+        preprocessing: &model.config.preprocessing,
+        dice_weight: 0.1,
+        bce_weight: 0.0,
+    };
+    let loss = program_loss(&ctx, &sample).unwrap();
+    // The ground-truth program runs without an error when a perfect network answers it.
+    assert_eq!(loss.step_errors, 0);
+    assert_eq!(loss.generated, 0);
+    assert!(loss.dice_loss.is_none());
+    // An untrained decoder is near uniform over its vocabulary: ln(vocab) ± a little.
+    let uniform = (model.config.agent.vocab_size as f64).ln();
+    assert!(
+        (loss.cross_entropy - uniform).abs() < 0.5,
+        "cross-entropy {} vs ln(vocab) {uniform}",
+        loss.cross_entropy
+    );
+    let grads = loss.total.backward();
+    let embed = net.agent.decoder.embed.weight.val().grad(&grads);
+    assert!(embed.is_some(), "the agent learns");
+    let vision = burn::optim::GradientsParams::from_grads(grads, &net.vision);
+    assert!(vision.is_empty(), "the vision network is not in the graph");
+}
+
+#[test]
+fn the_program_only_choice_is_a_fraction_of_the_samples_and_repeatable() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.3;
+    let chosen: Vec<bool> = (0..10_000)
+        .map(|k| trainer::is_program_only(&settings, 11, k))
+        .collect();
+    let share = chosen.iter().filter(|&&c| c).count() as f64 / chosen.len() as f64;
+    assert!((share - 0.3).abs() < 0.02, "share {share}");
+    let again: Vec<bool> = (0..10_000)
+        .map(|k| trainer::is_program_only(&settings, 11, k))
+        .collect();
+    assert_eq!(chosen, again);
+    settings.program_only_fraction = 0.0;
+    assert!((0..1000).all(|k| !trainer::is_program_only(&settings, 11, k)));
+    settings.program_only_fraction = 1.5;
+    let e = settings.validate("test").unwrap_err().to_string();
+    assert!(e.contains("program_only_fraction"), "{e}");
+}
+
+#[test]
 fn seeds_of_training_validation_and_evaluation_never_meet() {
     for i in 0..2000u64 {
         let t = trainer::sample_seed(SeedPurpose::Training, 7, i);
@@ -309,7 +362,9 @@ fn seeds_of_training_validation_and_evaluation_never_meet() {
 
 #[test]
 fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
-    let settings = tiny_settings();
+    // Half the samples are program pretraining ones, so both paths resume exactly.
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.5;
     let model = tiny_model(&settings);
     let device = Device::flex();
     let stop = AtomicBool::new(false);
