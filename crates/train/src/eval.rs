@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -15,9 +16,13 @@ use tasks::checker::output_score;
 use tasks::{Level, TaskSample, TemplateSplit};
 
 use crate::error::{Result, TrainError};
-use crate::inference::{answer, AnswerOptions, Ending, Scan};
+use crate::inference::{answer, AnswerOptions, Conversation, Ending, Scan};
 use crate::model::Model;
 use crate::trainer::{JointSampler, JointSettings, SeedPurpose};
+
+/// Appended to the report's model name when an oracle answered the vision calls
+/// ([`EvalOptions::oracle_vision`]); `voxelprompt ship` refuses such a report.
+pub const ORACLE_VISION_SUFFIX: &str = " with oracle vision";
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -37,6 +42,9 @@ pub struct EvalOptions {
     /// Where to draw each generated mask against the truth (`FAMILY-SEED-OUTPUT.png`); none
     /// when `None`.
     pub pictures: Option<std::path::PathBuf>,
+    /// Answer every vision call with the true mask ([`Conversation::with_oracle`]): the
+    /// agent's own success, as if its vision network were perfect.
+    pub oracle_vision: bool,
 }
 
 /// The Dice of one expected output.
@@ -183,9 +191,17 @@ pub fn evaluate_sample(
     anatomy: &str,
     options: &AnswerOptions,
     pictures: Option<&Path>,
+    oracle_vision: bool,
 ) -> Result<SampleResult> {
     let started = Instant::now();
-    let result = answer(model, &scans_of(sample), &sample.prompt.text, options)?;
+    let scans = scans_of(sample);
+    let result = if oracle_vision {
+        let oracle = Arc::new(tasks::oracle::OracleBackend::new(sample));
+        Conversation::with_oracle(model, &scans, options.clone(), oracle)?
+            .ask(&sample.prompt.text)?
+    } else {
+        answer(model, &scans, &sample.prompt.text, options)?
+    };
     let check = sample.check(
         &result.output.response,
         &result.output.outputs,
@@ -319,6 +335,7 @@ pub fn evaluate(
                     &cat.anatomy().name,
                     &options.answer,
                     options.pictures.as_deref(),
+                    options.oracle_vision,
                 )?;
                 r.held_out_template = held_out;
                 got += 1;

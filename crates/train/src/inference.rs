@@ -127,11 +127,36 @@ pub struct Conversation<'m> {
     session: Session,
     options: AnswerOptions,
     turns: usize,
+    /// Markers answered so far when an oracle stands in for the vision network.
+    oracle_markers: Option<usize>,
 }
 
 impl<'m> Conversation<'m> {
     /// A conversation about `scans`.
     pub fn new(model: &'m Model, scans: &[Scan], options: AnswerOptions) -> Result<Self> {
+        Self::with_vision(model, scans, options, None)
+    }
+
+    /// A conversation in which `oracle` ([`tasks::oracle::OracleBackend`]) answers every vision
+    /// call in place of the model's network: the n-th `<mod>` the agent writes gets
+    /// [`tasks::oracle::oracle_phi`]`(n)` and the `<vol>` slots zero vectors, as in program
+    /// pretraining ([`crate::joint::program_loss`]). It measures the agent alone: what the
+    /// model would answer with a perfect vision network.
+    pub fn with_oracle(
+        model: &'m Model,
+        scans: &[Scan],
+        options: AnswerOptions,
+        oracle: Arc<dyn VisionBackend>,
+    ) -> Result<Self> {
+        Self::with_vision(model, scans, options, Some(oracle))
+    }
+
+    fn with_vision(
+        model: &'m Model,
+        scans: &[Scan],
+        options: AnswerOptions,
+        oracle: Option<Arc<dyn VisionBackend>>,
+    ) -> Result<Self> {
         let device = model.net.agent.device();
         let infos: Vec<VolumeInfo> = scans
             .iter()
@@ -150,7 +175,11 @@ impl<'m> Conversation<'m> {
                 .map(|s| (s.image.clone(), s.normalisation()))
                 .collect(),
         ));
-        let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
+        let oracle_markers = oracle.as_ref().map(|_| 0);
+        let dyn_backend: Arc<dyn VisionBackend> = match oracle {
+            Some(oracle) => oracle,
+            None => backend.clone(),
+        };
         let session = Session::new(
             scans
                 .iter()
@@ -166,6 +195,7 @@ impl<'m> Conversation<'m> {
             session,
             options,
             turns: 0,
+            oracle_markers,
         })
     }
 
@@ -199,9 +229,14 @@ impl<'m> Conversation<'m> {
             let t = Instant::now();
             let step = decoder.decode_step(&decode_options)?;
             let decode_seconds = t.elapsed().as_secs_f64();
-            let phis = match &step.phi {
-                Some(rows) => phi_values(rows.clone())?,
-                None => Vec::new(),
+            let phis = match (&step.phi, &mut self.oracle_markers) {
+                (Some(rows), Some(next)) => {
+                    let first = *next;
+                    *next += rows.dims()[0];
+                    (first..*next).map(tasks::oracle::oracle_phi).collect()
+                }
+                (Some(rows), None) => phi_values(rows.clone())?,
+                (None, _) => Vec::new(),
             };
             let t = Instant::now();
             let outcome = self.session.step(&step.code, &phis)?;
@@ -223,7 +258,11 @@ impl<'m> Conversation<'m> {
             if step.stop == StopReason::SequenceLimit {
                 break Ending::SequenceLimit;
             }
-            let eps = eps_rows(&outcome.feedback, &device);
+            let mut eps = eps_rows(&outcome.feedback, &device);
+            if self.oracle_markers.is_some() {
+                let d = model.net.agent.config().d_model;
+                eps = eps.map(|rows| Tensor::<2>::zeros([rows.dims()[0], d], &device));
+            }
             if let Err(e) = decoder.push_feedback(&outcome.feedback, eps) {
                 if matches!(e, agent::AgentError::SequenceTooLong { .. }) {
                     break Ending::SequenceLimit;

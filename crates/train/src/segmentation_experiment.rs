@@ -156,6 +156,7 @@ pub fn run(
                 &cat.anatomy().name,
                 &options.answer,
                 options.pictures.as_deref(),
+                options.oracle_vision,
             )?;
             result
                 .model_dice

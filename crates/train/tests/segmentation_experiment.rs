@@ -52,6 +52,7 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
             ..AnswerOptions::default()
         },
         pictures: None,
+        oracle_vision: false,
     };
     let k = 2;
     let mut calls = 0;

@@ -288,6 +288,57 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         );
     }
 
+    // `eval --oracle-vision`: the agent alone, its vision calls answered with the truth; the
+    // report says so.
+    let oracle_ev = root.join("eval-oracle");
+    let o = voxelprompt(&[
+        "eval",
+        "--model",
+        p(&model),
+        "--out",
+        p(&oracle_ev),
+        "--per-family",
+        "1",
+        "--anatomy",
+        "phantom",
+        "--spacing",
+        "6",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--oracle-vision",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = stdout_json(&o);
+    assert!(
+        summary["model"]
+            .as_str()
+            .is_some_and(|m| m.ends_with(train::eval::ORACLE_VISION_SUFFIX)),
+        "{summary}"
+    );
+    // Every family that has a sample on the 6 mm phantom is in the report.
+    let oracle_families = summary["families"].as_object().unwrap();
+    assert!(oracle_families.len() >= 20, "{summary}");
+    let per_family: u64 = oracle_families
+        .values()
+        .map(|f| f["samples"].as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["samples"].as_u64(), Some(per_family));
+    // Such a report measures the agent alone: `ship` refuses it.
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&oracle_ev),
+        "--out",
+        p(&root.join("models/oracle")),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("oracle vision"), "{}", text(&o));
+
     // `ship`: the checkpoint in f16 with its training log and evaluation; a worse model does
     // not replace a better one.
     let shipped = root.join("models/voxelprompt-small");

@@ -41,6 +41,10 @@ pub struct EvalArgs {
     /// checkpoint per target named like `white_matter/` (scripts/train_baselines.sh).
     #[arg(long, requires = "segmentation")]
     baselines: Option<PathBuf>,
+    /// Answer every vision call with the true mask: the agent's own success, as if its vision
+    /// network were perfect (the report's model name says so).
+    #[arg(long)]
+    oracle_vision: bool,
 }
 
 /// `eval --json`: report.json without its samples, with the files written.
@@ -107,8 +111,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             .collect::<Result<_>>()?,
         pictures: Some(args.out.join("pictures")),
         answer: args.model.answer_options(),
+        oracle_vision: args.oracle_vision,
     };
-    let id = format!("{} {}", manifest.model, manifest.weights_id());
+    let mut id = format!("{} {}", manifest.model, manifest.weights_id());
+    if args.oracle_vision {
+        id.push_str(train::eval::ORACLE_VISION_SUFFIX);
+    }
     let mut report = evaluate(model, &id, &options, |done, total, r| {
         crate::cmd::note!(
             "[{done}/{total}] {} {}: {} ({:.1} s)",

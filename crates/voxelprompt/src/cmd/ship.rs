@@ -35,6 +35,16 @@ fn eval_success(report: &Path) -> Result<f64> {
         std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    if json["model"]
+        .as_str()
+        .is_some_and(|m| m.ends_with(train::eval::ORACLE_VISION_SUFFIX))
+    {
+        anyhow::bail!(
+            "{} is an evaluation with oracle vision (the agent alone); ship on an evaluation of \
+             the model's own vision network",
+            report.display()
+        );
+    }
     json["success"]
         .as_f64()
         .with_context(|| format!("{} has no numeric `success`", report.display()))
