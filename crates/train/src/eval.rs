@@ -136,6 +136,9 @@ pub struct EvalReport {
     /// Experiment 1, Dice per target against baselines ([`crate::segmentation_experiment`]);
     /// empty when it was not run.
     pub segmentation: Vec<crate::segmentation_experiment::TargetResult>,
+    /// Experiment 2, characterisation accuracy against single-task classifiers
+    /// ([`crate::characterisation_experiment`]); empty when it was not run.
+    pub characterisation: Vec<crate::characterisation_experiment::FamilyResult>,
 }
 
 /// A success rate.
@@ -405,6 +408,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
             .collect(),
         samples,
         segmentation: Vec::new(),
+        characterisation: Vec::new(),
     }
 }
 
@@ -453,6 +457,11 @@ impl EvalReport {
         if !self.segmentation.is_empty() {
             md.push_str(&crate::segmentation_experiment::markdown(
                 &self.segmentation,
+            ));
+        }
+        if !self.characterisation.is_empty() {
+            md.push_str(&crate::characterisation_experiment::markdown(
+                &self.characterisation,
             ));
         }
         let pictured: Vec<(&SampleResult, &OutputDice)> = self

@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub mod baseline;
+pub mod characterisation_experiment;
 pub mod checkpoint;
 pub mod error;
 pub mod eval;

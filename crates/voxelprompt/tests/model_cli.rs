@@ -326,6 +326,61 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         .map(|f| f["samples"].as_u64().unwrap())
         .sum();
     assert_eq!(summary["samples"].as_u64(), Some(per_family));
+    // Experiment 2: `baseline classify` trains a classifier for one question and
+    // `eval --characterisation` compares it with the model on the same samples.
+    let classifiers = root.join("classifiers");
+    let o = voxelprompt(&[
+        "baseline",
+        "classify",
+        "--family",
+        "enhancement",
+        "--steps",
+        "2",
+        "--config",
+        "tiny",
+        "--model-config",
+        "tiny",
+        "--anatomy",
+        "phantom",
+        "--out",
+        p(&classifiers.join("enhancement")),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("trained 2 steps"), "{}", text(&o));
+    let char_ev = root.join("eval-characterisation");
+    let o = voxelprompt(&[
+        "eval",
+        "--model",
+        p(&model),
+        "--out",
+        p(&char_ev),
+        "--per-family",
+        "0",
+        "--anatomy",
+        "phantom",
+        "--spacing",
+        "6",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "16",
+        "--characterisation",
+        "1",
+        "--classifiers",
+        p(&classifiers),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = stdout_json(&o);
+    let rows = summary["characterisation"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "{summary}");
+    for r in rows {
+        let has = r["family"] == "enhancement";
+        assert_eq!(r["classifier_accuracy"].is_number(), has, "{r}");
+    }
+    let md = std::fs::read_to_string(char_ev.join("report.md")).unwrap();
+    assert!(md.contains("Characterisation against single-task classifiers"));
+
     // Such a report measures the agent alone: `ship` refuses it.
     let o = voxelprompt(&[
         "ship",

@@ -31,6 +31,46 @@ enum BaselineCommand {
     Train(TrainArgs),
     /// Segment a scan with a trained baseline (and score it against a reference mask).
     Segment(SegmentArgs),
+    /// Train a single-task classifier for one characterisation question (evaluation
+    /// experiment 2) on the joint model's task samples and preprocessing.
+    Classify(ClassifyArgs),
+}
+
+/// Arguments of `baseline classify`.
+#[derive(clap::Args)]
+struct ClassifyArgs {
+    /// The question's task family: signal_intensity, location, vascular_territory,
+    /// diffusion_restriction or enhancement.
+    #[arg(long)]
+    family: String,
+    /// Steps (one task sample each).
+    #[arg(long, default_value_t = 600)]
+    steps: usize,
+    /// Wall-time budget in minutes (stops at the first step past it).
+    #[arg(long)]
+    minutes: Option<f64>,
+    /// Network size of the encoder: `tiny`, `small`, `paper`, or a TOML file.
+    #[arg(long, default_value = "small")]
+    config: String,
+    /// Joint model size whose preprocessing the classifier shares: `tiny`, `small`, or a TOML
+    /// file like configs/model/small.toml.
+    #[arg(long, default_value = "small")]
+    model_config: String,
+    /// Anatomy, as for `train`: all, phantom, fsaverage, neuromorphometrics.
+    #[arg(long, default_value = "all")]
+    anatomy: String,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    learning_rate: f64,
+    /// Checkpoint directory to create (must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the weights and of the sample stream.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Arguments of `baseline train`.
@@ -125,7 +165,69 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
     match &args.command {
         BaselineCommand::Train(a) => run_train(a),
         BaselineCommand::Segment(a) => run_segment(a),
+        BaselineCommand::Classify(a) => run_classify(a),
     }
+}
+
+fn ensure_new_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_none();
+        anyhow::ensure!(
+            empty,
+            "{} exists and is not empty; give a new directory so no earlier checkpoint is \
+             overwritten",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_classify(args: &ClassifyArgs) -> Result<()> {
+    ensure_new_dir(&args.out)?;
+    let model = train::ModelConfig::named_or_file(&args.model_config)?;
+    let job = train::characterisation_experiment::ClassifierJob {
+        family: args.family.clone(),
+        network: network_config(&args.config)?,
+        preprocessing: model.preprocessing,
+        anatomy: args.anatomy.clone(),
+        learning_rate: args.learning_rate,
+        steps: args.steps,
+        minutes: args.minutes,
+        seed: args.seed,
+        device: vision::compute_device(&args.device)?,
+        out: args.out.clone(),
+    };
+    println!(
+        "training a {} classifier for {} ({} steps{}) on {} subjects",
+        job.network.name,
+        job.family,
+        job.steps,
+        args.minutes
+            .map(|m| format!(", at most {m} min"))
+            .unwrap_or_default(),
+        job.anatomy
+    );
+    let mut window = Vec::new();
+    let record = train::characterisation_experiment::train(&job, |step, loss| {
+        window.push(loss);
+        if step % 10 == 0 {
+            let mean = window.iter().sum::<f64>() / window.len() as f64;
+            println!("step {step:>5}  loss {mean:.4}");
+            window.clear();
+        }
+    })
+    .with_context(|| format!("training the {} classifier", args.family))?;
+    println!(
+        "trained {} steps in {:.1} min ({} classes); checkpoint in {}",
+        record.steps,
+        record.seconds / 60.0,
+        record.classes.len(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn network_config(name: &str) -> Result<UnetConfig> {
@@ -138,18 +240,7 @@ fn network_config(name: &str) -> Result<UnetConfig> {
 }
 
 fn run_train(args: &TrainArgs) -> Result<()> {
-    if args.out.exists() {
-        let empty = std::fs::read_dir(&args.out)
-            .with_context(|| format!("reading {}", args.out.display()))?
-            .next()
-            .is_none();
-        anyhow::ensure!(
-            empty,
-            "{} exists and is not empty; give a new directory so no earlier checkpoint is \
-             overwritten",
-            args.out.display()
-        );
-    }
+    ensure_new_dir(&args.out)?;
     let mut settings = match &args.settings {
         Some(p) => {
             let text =

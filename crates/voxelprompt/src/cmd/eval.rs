@@ -41,6 +41,14 @@ pub struct EvalArgs {
     /// checkpoint per target named like `white_matter/` (scripts/train_baselines.sh).
     #[arg(long, requires = "segmentation")]
     baselines: Option<PathBuf>,
+    /// Held-out samples per characterisation question (signal, location, territory,
+    /// diffusion, enhancement) for experiment 2 against single-task classifiers (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    characterisation: usize,
+    /// Folder of single-task classifiers for experiment 2, one `baseline classify` checkpoint
+    /// per question named by its family id (`signal_intensity/`; scripts/train_baselines.sh).
+    #[arg(long, requires = "characterisation")]
+    classifiers: Option<PathBuf>,
     /// Answer every vision call with the true mask: the agent's own success, as if its vision
     /// network were perfect (the report's model name says so).
     #[arg(long)]
@@ -63,6 +71,8 @@ struct EvalSummary<'a> {
     breakdown: &'a BTreeMap<String, Rate>,
     /// The segmentation experiment per target (empty without `--segmentation`).
     segmentation: Vec<TargetSummary<'a>>,
+    /// The characterisation experiment per question (empty without `--characterisation`).
+    characterisation: Vec<QuestionSummary<'a>>,
     report_json: String,
     report_md: String,
     pictures: String,
@@ -77,6 +87,17 @@ struct TargetSummary<'a> {
     ran: usize,
     model_mean_dice: f64,
     baseline: Option<String>,
+    comparison: Option<PairedComparison>,
+}
+
+/// One question of the characterisation experiment, without its per-sample lists.
+#[derive(Serialize)]
+struct QuestionSummary<'a> {
+    family: &'a str,
+    samples: usize,
+    model_accuracy: f64,
+    classifier: Option<String>,
+    classifier_accuracy: Option<f64>,
     comparison: Option<PairedComparison>,
 }
 
@@ -139,6 +160,21 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             })
             .context("running the segmentation experiment")?;
     }
+    if args.characterisation > 0 {
+        let device = vision::compute_device(&args.model.device)?;
+        if let Some(c) = &args.classifiers {
+            anyhow::ensure!(c.is_dir(), "--classifiers {} is not a folder", c.display());
+        }
+        let classifiers = args.classifiers.as_deref().map(|c| (c, &device));
+        report.characterisation = train::characterisation_experiment::run(
+            model,
+            &options,
+            args.characterisation,
+            classifiers,
+            |done, total, family| crate::cmd::note!("[{done}/{total}] characterisation: {family}"),
+        )
+        .context("running the characterisation experiment")?;
+    }
     // The learning curve: a shipped model carries its run's train.csv; a checkpoint's model
     // (RUN/checkpoint/model) has it two folders up.
     let train_csv = [dir.join("train.csv"), dir.join("../../train.csv")]
@@ -172,6 +208,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                     model_mean_dice: t.model_mean_dice,
                     baseline: t.baseline.as_ref().map(|b| b.display().to_string()),
                     comparison: t.comparison,
+                })
+                .collect(),
+            characterisation: report
+                .characterisation
+                .iter()
+                .map(|f| QuestionSummary {
+                    family: &f.family,
+                    samples: f.model_correct.len(),
+                    model_accuracy: f.model_accuracy,
+                    classifier: f.classifier.as_ref().map(|c| c.display().to_string()),
+                    classifier_accuracy: f.classifier_accuracy,
+                    comparison: f.comparison,
                 })
                 .collect(),
             report_json: args.out.join("report.json").display().to_string(),
