@@ -272,6 +272,21 @@ pub fn evaluate_sample(
     })
 }
 
+/// The share of `samples` the agent answers right writing its programs freely, with oracle
+/// vision ([`Conversation::with_oracle`]): the free-running validation of training, which
+/// teacher-forced losses do not measure.
+pub fn oracle_success(model: &Model, samples: &[TaskSample]) -> Result<f64> {
+    if samples.is_empty() {
+        return Ok(0.0);
+    }
+    let options = AnswerOptions::default();
+    let mut passed = 0usize;
+    for s in samples {
+        passed += usize::from(evaluate_sample(model, s, "", &options, None, true)?.passed);
+    }
+    Ok(passed as f64 / samples.len() as f64)
+}
+
 /// Runs the evaluation, calling `progress(done, total, result)` after each sample.
 pub fn evaluate(
     model: &Model,

@@ -72,6 +72,11 @@ pub struct JointSettings {
     pub validation_samples: usize,
     /// Validations without improvement before the learning rate is halved.
     pub plateau_patience: usize,
+    /// Validation samples the agent also answers freely at every validation, with oracle
+    /// vision ([`crate::eval::oracle_success`]); the model with the best share passed is kept
+    /// in `RUN/best/` (absent: 0, none).
+    #[serde(default)]
+    pub free_running_samples: usize,
     /// Task samples whose text trains a new run's tokenizer.
     pub tokenizer_samples: usize,
     /// Anatomy choice (`all`, `phantom`, `fsaverage`, `neuromorphometrics`).
@@ -332,6 +337,9 @@ pub struct RunState {
     pub learning_rate: f64,
     /// Best validation loss so far.
     pub best_validation: Option<f64>,
+    /// Best free-running validation success so far (the model in `RUN/best/`).
+    #[serde(default)]
+    pub best_free_running: Option<f64>,
     /// Validations since the best one.
     pub plateau: usize,
     /// Training wall time so far, seconds (all sessions).
@@ -365,19 +373,21 @@ pub struct LogRow {
     pub step_errors: f64,
     /// Validation loss, when this step validated.
     pub validation: Option<f64>,
+    /// Share of the free-running validation samples passed, when this step validated.
+    pub free_running: Option<f64>,
     /// Mean seconds per sample by stage over this step.
     pub stages: StageSeconds,
 }
 
 /// The CSV header of `train.csv`.
-pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated";
+pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated,free_running_success";
 
 impl LogRow {
     /// The row as CSV.
     pub fn csv(&self) -> String {
         let s = &self.stages;
         format!(
-            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2}",
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{}",
             self.step,
             self.samples,
             self.seconds,
@@ -396,7 +406,10 @@ impl LogRow {
             s.loss,
             s.backward,
             self.bce,
-            self.generated
+            self.generated,
+            self.free_running
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -469,6 +482,7 @@ impl JointTrainer {
                 samples: 0,
                 learning_rate: settings.learning_rate,
                 best_validation: None,
+                best_free_running: None,
                 plateau: 0,
                 seconds: 0.0,
                 settings,
@@ -777,6 +791,7 @@ pub fn train(
             step_start = trainer.state.next_sample;
             trainer.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let mut validation_loss = None;
+            let mut free_running = None;
             if settings.validate_every > 0
                 && trainer
                     .state
@@ -786,6 +801,16 @@ pub fn train(
                 let v = trainer.validation_loss(&validation)?;
                 trainer.on_validation(v);
                 validation_loss = Some(v);
+                let n = settings.free_running_samples.min(validation.len());
+                if n > 0 {
+                    let model = trainer.model();
+                    let success = crate::eval::oracle_success(&model, &validation[..n])?;
+                    free_running = Some(success);
+                    if trainer.state.best_free_running.is_none_or(|b| success > b) {
+                        trainer.state.best_free_running = Some(success);
+                        save_best(&model, &job.out, trainer.state.step, success)?;
+                    }
+                }
             }
             let n = sums.n.max(1) as f64;
             let row = LogRow {
@@ -800,6 +825,7 @@ pub fn train(
                 generated: sums.generated / n,
                 step_errors: sums.step_errors / n,
                 validation: validation_loss,
+                free_running,
                 stages: sums.stages.scaled(n),
             };
             writeln!(csv, "{}", row.csv()).map_err(|e| TrainError::io(&csv_path, e))?;
@@ -833,10 +859,41 @@ pub fn train(
     })
 }
 
+/// Sub-directory of a run holding the model with the best free-running validation success.
+pub const BEST_DIR: &str = "best";
+
+/// Keeps `model` as the run's best (`RUN/best/model`, with `best.json` saying its step and
+/// success), replacing the previous best only once it is completely written.
+fn save_best(model: &Model, run_dir: &Path, step: u64, success: f64) -> Result<()> {
+    let staging = run_dir.join(".best.partial");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+    model.save(&staging.join("model"))?;
+    let note = serde_json::json!({ "step": step, "free_running_success": success });
+    let path = staging.join("best.json");
+    std::fs::write(&path, note.to_string()).map_err(|e| TrainError::io(&path, e))?;
+    let best = run_dir.join(BEST_DIR);
+    if best.exists() {
+        std::fs::remove_dir_all(&best).map_err(|e| TrainError::io(&best, e))?;
+    }
+    std::fs::rename(&staging, &best).map_err(|e| TrainError::io(&best, e))?;
+    Ok(())
+}
+
 /// Drops rows of `train.csv` past `step` (written after the checkpoint a run resumes from).
 fn trim_csv(path: &Path, step: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(original) = std::fs::read_to_string(path) else {
         return Ok(());
+    };
+    // A run begun before columns were added gets the current header (its old rows simply
+    // lack the new columns at the end).
+    let text = match original.lines().next() {
+        Some(h) if h != CSV_HEADER && CSV_HEADER.starts_with(h) => {
+            original.replacen(h, CSV_HEADER, 1)
+        }
+        _ => original.clone(),
     };
     let kept: Vec<&str> = text
         .lines()
@@ -849,7 +906,7 @@ fn trim_csv(path: &Path, step: u64) -> Result<()> {
         .collect();
     let mut out = kept.join("\n");
     out.push('\n');
-    if out != text {
+    if out != original {
         std::fs::write(path, out).map_err(|e| TrainError::io(path, e))?;
     }
     Ok(())

@@ -26,7 +26,10 @@ fn a_class_is_the_right_option_of_every_choice() {
         let classes = classes_of(&samples);
         for s in &samples {
             let class = answer_class(s).unwrap();
-            assert!(classes.contains(&class), "{family}: {class:?} not in {classes:?}");
+            assert!(
+                classes.contains(&class),
+                "{family}: {class:?} not in {classes:?}"
+            );
             // The class names exactly the choices' answers, in order.
             let parts: Vec<&str> = class.split(" + ").collect();
             assert_eq!(parts.len(), s.expected.choices.len());
@@ -99,9 +102,15 @@ fn a_classifier_trains_reloads_and_is_compared_pairwise() {
         oracle_vision: false,
     };
     let k = 2;
-    let rows = run(&model, &options, k, Some((root.path(), &device)), |_, total, _| {
-        assert_eq!(total, k * FAMILIES.len());
-    })
+    let rows = run(
+        &model,
+        &options,
+        k,
+        Some((root.path(), &device)),
+        |_, total, _| {
+            assert_eq!(total, k * FAMILIES.len());
+        },
+    )
     .unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.family.as_str()).collect();
     assert_eq!(names, FAMILIES);

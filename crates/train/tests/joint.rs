@@ -409,3 +409,46 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
         "cross-entropy fell from {early:.3} to {late:.3}"
     );
 }
+
+#[test]
+fn free_running_validation_keeps_the_best_model_and_old_logs_get_the_new_header() {
+    let mut settings = tiny_settings();
+    settings.validate_every = 2;
+    settings.validation_samples = 2;
+    settings.free_running_samples = 2;
+    settings.program_only_fraction = 1.0;
+    let model = tiny_model(&settings);
+    let device = Device::flex();
+    let stop = AtomicBool::new(false);
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    let job = |steps| TrainJob {
+        out: run.clone(),
+        minutes: None,
+        steps: Some(steps),
+    };
+    let mut t = JointTrainer::new(model, settings, 3, &device).unwrap();
+    let first = trainer::train(&mut t, &job(2), &stop, |_| {}).unwrap();
+    let success = first.rows[1].free_running.expect("step 2 validates");
+    assert!((0.0..=1.0).contains(&success));
+    assert!(first.rows[0].free_running.is_none());
+    // The first validation is the best so far: its model is kept with its step.
+    let best = run.join(trainer::BEST_DIR);
+    Model::load(&best.join("model"), &device).unwrap();
+    let note: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(best.join("best.json")).unwrap()).unwrap();
+    assert_eq!(note["step"], 2);
+    assert_eq!(t.state.best_free_running, Some(success));
+
+    // A log written before the free-running column existed gets the current header on resume.
+    let csv = run.join("train.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let old_header = trainer::CSV_HEADER.trim_end_matches(",free_running_success");
+    std::fs::write(&csv, text.replacen(trainer::CSV_HEADER, old_header, 1)).unwrap();
+    drop(t);
+    let mut resumed = JointTrainer::resume(&run, &device).unwrap();
+    trainer::train(&mut resumed, &job(3), &stop, |_| {}).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().next(), Some(trainer::CSV_HEADER));
+    assert_eq!(text.lines().count(), 4, "header and one row per step");
+}
