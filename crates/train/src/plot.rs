@@ -51,6 +51,8 @@ struct Curves {
     cross_entropy: Vec<(f64, f64)>,
     dice: Vec<(f64, f64)>,
     validation: Vec<(f64, f64)>,
+    /// Share of the free-running validation samples passed (absent in older logs).
+    free_running: Vec<(f64, f64)>,
 }
 
 fn read_csv(csv: &Path) -> Result<Curves> {
@@ -70,11 +72,13 @@ fn read_csv(csv: &Path) -> Result<Curves> {
         col("dice")?,
         col("validation")?,
     );
+    let free_running = col("free_running_success").ok();
     let mut c = Curves {
         loss: Vec::new(),
         cross_entropy: Vec::new(),
         dice: Vec::new(),
         validation: Vec::new(),
+        free_running: Vec::new(),
     };
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
@@ -89,6 +93,9 @@ fn read_csv(csv: &Path) -> Result<Curves> {
             if let Some(y) = get(i).filter(|y| y.is_finite()) {
                 series.push((x, y));
             }
+        }
+        if let Some(y) = free_running.and_then(get).filter(|y| y.is_finite()) {
+            c.free_running.push((x, y));
         }
     }
     Ok(c)
@@ -113,6 +120,7 @@ pub fn loss_png(csv: &Path, out: &Path) -> Result<()> {
         .iter()
         .chain(&curves.validation)
         .chain(&curves.cross_entropy)
+        .chain(&curves.free_running)
         .map(|p| p.1)
         .fold(1e-3f64, f64::max)
         * 1.05;
@@ -137,7 +145,7 @@ pub fn loss_png(csv: &Path, out: &Path) -> Result<()> {
             .y_desc("loss")
             .draw()
             .map_err(|e| draw_error(e.to_string()))?;
-        let series: [Series<'_>; 4] = [
+        let series: [Series<'_>; 5] = [
             ("loss (ce + λ·dice)", &curves.loss, RGBColor(31, 119, 180)),
             (
                 "cross-entropy",
@@ -146,6 +154,11 @@ pub fn loss_png(csv: &Path, out: &Path) -> Result<()> {
             ),
             ("Σ dice loss", &curves.dice, RGBColor(44, 160, 44)),
             ("validation loss", &curves.validation, RGBColor(214, 39, 40)),
+            (
+                "free-running success (share, oracle vision)",
+                &curves.free_running,
+                RGBColor(148, 103, 189),
+            ),
         ];
         for (name, points, color) in series {
             if points.is_empty() {

@@ -451,4 +451,8 @@ fn free_running_validation_keeps_the_best_model_and_old_logs_get_the_new_header(
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some(trainer::CSV_HEADER));
     assert_eq!(text.lines().count(), 4, "header and one row per step");
+    // The loss chart draws the free-running curve from that column.
+    let png = root.path().join("loss.png");
+    train::plot::loss_png(&csv, &png).unwrap();
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
 }
