@@ -26,7 +26,7 @@ use vision::UnetConfig;
 use voxel::Image;
 
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate_sample, EvalOptions, SampleResult};
+use crate::eval::{EvalOptions, SampleResult};
 use crate::model::Model;
 use crate::preprocess::{Modality, Preprocessing};
 use crate::stats::{paired, PairedComparison};
@@ -214,28 +214,9 @@ impl TrainedClassifier {
     }
 }
 
-/// Writes a classifier checkpoint into `dir`: the network to a temporary sibling first, then
-/// the record atomically.
+/// Writes a classifier checkpoint into `dir` (see [`crate::checkpoint::save_with_record`]).
 pub fn save(dir: &Path, net: &Classifier, record: &ClassifierRecord) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    let tmp = dir.join(format!(".{NETWORK_DIR}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    vision::checkpoint::save(net, &tmp)?;
-    let final_dir = dir.join(NETWORK_DIR);
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
-    let json = serde_json::to_string_pretty(record).map_err(|e| TrainError::Checkpoint {
-        path: dir.join(RECORD_FILE),
-        problem: format!("cannot serialise the classifier record: {e}"),
-    })?;
-    voxel::io::atomic_write(&dir.join(RECORD_FILE), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
-    Ok(())
+    crate::checkpoint::save_with_record(dir, NETWORK_DIR, net, RECORD_FILE, record)
 }
 
 /// How to train one classifier.
@@ -406,18 +387,7 @@ pub fn run(
     classifiers: Option<(&Path, &Device)>,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Vec<FamilyResult>> {
-    let settings = JointSettings {
-        anatomy: options.anatomy.clone(),
-        families: Default::default(),
-        default_family_weight: 1.0,
-        ..JointSettings::builtin()?
-    };
-    let spacing = options
-        .spacings_mm
-        .first()
-        .copied()
-        .unwrap_or([model.config.preprocessing.spacing_mm; 3]);
-    let sampler = JointSampler::on_grid(&settings, spacing, options.seed)?;
+    let sampler = options.experiment_sampler(model)?;
     let cats = sampler.catalogues();
     let total = FAMILIES.len() * per_family;
     let mut done = 0;
@@ -452,14 +422,7 @@ pub fn run(
                 Err(tasks::TaskError::NoSample { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let r = evaluate_sample(
-                model,
-                &sample,
-                &cat.anatomy().name,
-                &options.answer,
-                options.pictures.as_deref(),
-                options.oracle_vision,
-            )?;
+            let r = options.evaluate(model, &sample, cat)?;
             result.model_correct.push(f64::from(u8::from(r.passed)));
             if let Some((c, _)) = &classifier {
                 let right = c.predict(&sample)? == answer_class(&sample)?;

@@ -49,22 +49,35 @@ pub struct TrainedBaseline {
 /// Writes `net` and `record` into `dir` (created if needed). The network goes to a temporary
 /// sibling first and replaces the previous one only once complete.
 pub fn save(dir: &Path, net: &BaselineUnet, record: &TrainingRecord) -> Result<()> {
+    save_with_record(dir, NETWORK_DIR, net, TRAINING_FILE, record)
+}
+
+/// Writes a network into `dir/network_dir` (the `vision` checkpoint format, through a temporary
+/// sibling that replaces the previous one only once complete) and `record` as JSON into
+/// `dir/record_file` (atomically).
+pub fn save_with_record<M: vision::checkpoint::Checkpointable, R: Serialize>(
+    dir: &Path,
+    network_dir: &str,
+    net: &M,
+    record_file: &str,
+    record: &R,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    let tmp = dir.join(format!(".{NETWORK_DIR}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{network_dir}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
     }
     vision::checkpoint::save(net, &tmp)?;
-    let final_dir = dir.join(NETWORK_DIR);
+    let final_dir = dir.join(network_dir);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
     let json = serde_json::to_string_pretty(record).map_err(|e| TrainError::Checkpoint {
-        path: dir.join(TRAINING_FILE),
-        problem: format!("cannot serialise the training record: {e}"),
+        path: dir.join(record_file),
+        problem: format!("cannot serialise the record: {e}"),
     })?;
-    voxel::io::atomic_write(&dir.join(TRAINING_FILE), |w| {
+    voxel::io::atomic_write(&dir.join(record_file), |w| {
         std::io::Write::write_all(w, json.as_bytes())
     })?;
     Ok(())

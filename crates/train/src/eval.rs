@@ -100,6 +100,43 @@ pub struct SampleResult {
     pub seconds: f64,
 }
 
+impl EvalOptions {
+    /// Evaluates `sample` (drawn from `catalogue`) with these options' answer limits, pictures
+    /// and vision.
+    pub fn evaluate(
+        &self,
+        model: &Model,
+        sample: &TaskSample,
+        catalogue: &tasks::Catalogue,
+    ) -> Result<SampleResult> {
+        evaluate_sample(
+            model,
+            sample,
+            &catalogue.anatomy().name,
+            &self.answer,
+            self.pictures.as_deref(),
+            self.oracle_vision,
+        )
+    }
+
+    /// The sampler of an experiment on held-out samples: every family, the options' anatomy,
+    /// the first of their voxel sizes (else the model's working spacing) and seed.
+    pub(crate) fn experiment_sampler(&self, model: &Model) -> Result<JointSampler> {
+        let settings = JointSettings {
+            anatomy: self.anatomy.clone(),
+            families: BTreeMap::new(),
+            default_family_weight: 1.0,
+            ..JointSettings::builtin()?
+        };
+        let spacing = self
+            .spacings_mm
+            .first()
+            .copied()
+            .unwrap_or([model.config.preprocessing.spacing_mm; 3]);
+        JointSampler::on_grid(&settings, spacing, self.seed)
+    }
+}
+
 /// Success per family.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FamilySummary {
@@ -347,14 +384,7 @@ pub fn evaluate(
                     Err(tasks::TaskError::NoSample { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 };
-                let mut r = evaluate_sample(
-                    model,
-                    &sample,
-                    &cat.anatomy().name,
-                    &options.answer,
-                    options.pictures.as_deref(),
-                    options.oracle_vision,
-                )?;
+                let mut r = options.evaluate(model, &sample, cat)?;
                 r.held_out_template = held_out;
                 got += 1;
                 progress(samples.len() + 1, total, &r);

@@ -15,10 +15,10 @@ use tasks::{Catalogue, TaskSample, TemplateSplit};
 
 use crate::checkpoint::TrainedBaseline;
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate_sample, EvalOptions, SampleResult};
+use crate::eval::{EvalOptions, SampleResult};
 use crate::model::Model;
 use crate::stats::{paired, PairedComparison};
-use crate::trainer::{sample_seed, JointSampler, JointSettings, SeedPurpose};
+use crate::trainer::{sample_seed, SeedPurpose};
 
 /// Anatomical targets of the experiment (vocabulary names; both sides where bilateral).
 pub const ANATOMY_TARGETS: [&str; 6] = [
@@ -92,18 +92,7 @@ pub fn run(
     baselines: Option<(&Path, &Device)>,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Vec<TargetResult>> {
-    let settings = JointSettings {
-        anatomy: options.anatomy.clone(),
-        families: Default::default(),
-        default_family_weight: 1.0,
-        ..JointSettings::builtin()?
-    };
-    let spacing = options
-        .spacings_mm
-        .first()
-        .copied()
-        .unwrap_or([model.config.preprocessing.spacing_mm; 3]);
-    let sampler = JointSampler::on_grid(&settings, spacing, options.seed)?;
+    let sampler = options.experiment_sampler(model)?;
     let cats = sampler.catalogues();
     let targets: Vec<(&str, &str)> = ANATOMY_TARGETS
         .iter()
@@ -150,14 +139,7 @@ pub fn run(
                 Err(tasks::TaskError::NoSample { .. }) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let r = evaluate_sample(
-                model,
-                &sample,
-                &cat.anatomy().name,
-                &options.answer,
-                options.pictures.as_deref(),
-                options.oracle_vision,
-            )?;
+            let r = options.evaluate(model, &sample, cat)?;
             result
                 .model_dice
                 .push(r.outputs.first().map_or(0.0, |o| o.dice));
