@@ -532,6 +532,19 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert_eq!(code["answer"], "v is 5");
     assert_eq!(code["error"], serde_json::Value::Null);
     assert_eq!(code["shown"], serde_json::json!([]));
+    // …and saved under --out like a question, with its code as the prompt.
+    let code_report = chat_out.join("02/report.json");
+    assert_eq!(
+        code["files"],
+        serde_json::json!([p(&chat_out.join("02/trace.json")), p(&code_report)])
+    );
+    let saved_code: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&code_report).unwrap()).unwrap();
+    assert_eq!(saved_code["answer"], "v is 5");
+    assert!(
+        saved_code.to_string().contains(":code let v = 2 + 3;"),
+        "{saved_code}"
+    );
     assert_eq!(vars["kind"], "variables");
     assert_eq!(vars["variables"]["v_2"], "integer");
     assert_eq!(vars["variables"]["t1"], "volume");

@@ -90,6 +90,8 @@ enum Reply<'a> {
         answer: &'a str,
         error: Option<String>,
         shown: Vec<&'a str>,
+        /// Files written under `--out` (its report and shown volumes), like an answer's.
+        files: Vec<String>,
     },
     /// `:steps`: the last answer's program.
     Steps {
@@ -275,16 +277,34 @@ pub fn run(args: &ChatArgs) -> Result<()> {
                     .collect(),
             }
             .print()?,
-            Some("code") if !rest.is_empty() => match conversation.run_code(rest) {
-                Ok((outcome, output)) => Reply::Code {
-                    turn: conversation.turns(),
-                    code: rest,
-                    feedback: outcome.feedback_text(),
-                    answer: &output.response,
-                    error: outcome.error.as_ref().map(|e| e.to_string()),
-                    shown: output.outputs.iter().map(|o| o.name.as_str()).collect(),
+            Some("code") if !rest.is_empty() => match conversation.run_code_answer(rest, &[]) {
+                Ok(answer) => {
+                    // A turn like a question's: saved under --out and by :save.
+                    let t = Turn {
+                        number: conversation.turns(),
+                        prompt: format!(":code {rest}"),
+                        answer,
+                    };
+                    let files = match &args.out {
+                        Some(out) => {
+                            save_turn(&loaded, inputs, &t, &out.join(turn_folder(t.number)))?
+                        }
+                        None => Vec::new(),
+                    };
+                    let step = t.answer.steps.first();
+                    let output = &t.answer.output;
+                    Reply::Code {
+                        turn: t.number,
+                        code: rest,
+                        feedback: step.map(|s| s.feedback.clone()).unwrap_or_default(),
+                        answer: &output.response,
+                        error: step.and_then(|s| s.error.clone()),
+                        shown: output.outputs.iter().map(|o| o.name.as_str()).collect(),
+                        files,
+                    }
+                    .print()?;
+                    turns.push(t);
                 }
-                .print()?,
                 Err(e) => Reply::Error {
                     error: e.to_string(),
                 }
