@@ -413,6 +413,8 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "train.csv",
         "eval/report.md",
         "eval/report.json",
+        // The charts report.md shows travel with it.
+        "eval/charts/success_by_family.png",
     ] {
         assert!(shipped.join(f).is_file(), "{f} not shipped");
     }

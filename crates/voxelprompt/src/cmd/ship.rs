@@ -1,7 +1,7 @@
 //! `voxelprompt ship --run RUN --eval EVAL [--out models/voxelprompt-small] [--force]`: puts a
 //! training run's checkpoint in the repository as the shipped model: the weights in f16, its
 //! config, tokenizer and checksum manifest, the run's `train.csv` and `loss.png`, and the
-//! held-out evaluation (`eval/report.md`, `eval/report.json`, `eval/pictures/`). The model card `MODEL.md` in the
+//! held-out evaluation (`eval/report.md`, `eval/report.json`, `eval/pictures/`, `eval/charts/`). The model card `MODEL.md` in the
 //! folder is kept (it is written by hand).
 //!
 //! The shipped model is replaced only when the new one's end-to-end success on the held-out
@@ -108,15 +108,18 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     for f in ["report.md", "report.json"] {
         copy(args.eval.join(f), staging.join("eval").join(f))?;
     }
-    // The masks-against-truth pictures report.md links to.
-    let pictures = args.eval.join("pictures");
-    if pictures.is_dir() {
-        for entry in std::fs::read_dir(&pictures)
-            .with_context(|| format!("listing {}", pictures.display()))?
+    // The masks-against-truth pictures and the charts report.md links to.
+    for folder in ["pictures", "charts"] {
+        let source = args.eval.join(folder);
+        if !source.is_dir() {
+            continue;
+        }
+        for entry in
+            std::fs::read_dir(&source).with_context(|| format!("listing {}", source.display()))?
         {
             let from = entry?.path();
             if let Some(name) = from.file_name().filter(|_| from.is_file()) {
-                copy(from.clone(), staging.join("eval/pictures").join(name))?;
+                copy(from.clone(), staging.join("eval").join(folder).join(name))?;
             }
         }
     }
