@@ -185,3 +185,80 @@ pub fn load<M: Checkpointable>(dir: &Path, device: &Device) -> Result<M> {
     }
     Ok(net)
 }
+
+/// Whether a tensor path is outside the ε° projection (kept when widths differ).
+fn outside_embedding(path: &str, _container: &str) -> bool {
+    !(path.starts_with("embedding.") || path.starts_with("unet.embedding."))
+}
+
+/// Starts `unet` from a single-task baseline checkpoint in `dir` (`BaselineUnet`, written by
+/// `voxelprompt baseline train`): every weight the two share is the baseline's, while the ϕ
+/// parts of the mixing layers (which the baseline lacks) keep `unet`'s own, and so does the ε°
+/// projection when the widths differ. With ϕ = 0 the segmentation is exactly the baseline's.
+/// The sizes must match but for `name`, `phi_dim` and `embedding_dim`. Returns the number of
+/// tensors taken from the baseline.
+pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
+    let header = read_header(dir)?;
+    let bad = |message: String| VisionError::Checkpoint {
+        path: dir.join(CONFIG_FILE),
+        message,
+    };
+    if header.kind != BaselineUnet::KIND {
+        return Err(bad(format!(
+            "holds a `{}`, not a single-task baseline (`{}`)",
+            header.kind,
+            BaselineUnet::KIND
+        )));
+    }
+    let ours = unet.config().clone();
+    let same_embedding = header.config.embedding_dim == ours.embedding_dim;
+    let comparable = UnetConfig {
+        name: ours.name.clone(),
+        phi_dim: ours.phi_dim,
+        embedding_dim: ours.embedding_dim,
+        ..header.config.clone()
+    };
+    if comparable != ours {
+        return Err(bad(format!(
+            "its network ({:?}) differs from the model's vision network ({:?}) in more than \
+             name, phi_dim and embedding_dim",
+            header.config, ours
+        )));
+    }
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let mut store = SafetensorsStore::from_file(weights_path.clone())
+        .with_key_remapping(r"^unet\.", "")
+        .allow_partial(true);
+    if !same_embedding {
+        store = store.with_predicate(outside_embedding);
+    }
+    let result = unet
+        .load_from(&mut store)
+        .map_err(|e| VisionError::Checkpoint {
+            path: weights_path.clone(),
+            message: format!("cannot read the weights: {e}"),
+        })?;
+    let unexpected_missing: Vec<&String> = result
+        .missing
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.contains("phi_weight") && outside_embedding(name, ""))
+        .collect();
+    let unused: Vec<&String> = result
+        .unused
+        .iter()
+        .filter(|name| same_embedding || outside_embedding(name, ""))
+        .collect();
+    if !result.errors.is_empty() || !unexpected_missing.is_empty() || !unused.is_empty() {
+        return Err(VisionError::Checkpoint {
+            path: weights_path,
+            message: format!(
+                "does not fit the model's vision network: {} errors, missing {:?}, unused {:?}",
+                result.errors.len(),
+                unexpected_missing,
+                unused
+            ),
+        });
+    }
+    Ok(result.applied.len())
+}

@@ -27,6 +27,11 @@ pub struct TrainArgs {
     /// shipped models/voxelprompt-small) instead of fresh ones.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// Start a new run's vision network from a single-task baseline (a `baseline train`
+    /// checkpoint, e.g. the `brain` one of scripts/train_baselines.sh): every weight but the ϕ
+    /// parts of the mixing layers is the baseline's, so the network begins as a segmenter.
+    #[arg(long, conflicts_with = "resume")]
+    init_vision: Option<PathBuf>,
     /// Wall-time budget of this invocation in minutes.
     #[arg(long)]
     minutes: Option<f64>,
@@ -104,6 +109,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     trainer::new_model(config, &settings, args.seed, &device)?
                 }
             };
+            let mut model = model;
+            if let Some(dir) = &args.init_vision {
+                let network = dir.join(train::checkpoint::NETWORK_DIR);
+                let network = if network.is_dir() {
+                    network
+                } else {
+                    dir.clone()
+                };
+                let taken = vision::checkpoint::load_baseline_into(&mut model.net.vision, &network)
+                    .with_context(|| {
+                        format!("starting the vision network from {}", dir.display())
+                    })?;
+                crate::cmd::note!(
+                    "vision network started from {} ({taken} tensors)",
+                    dir.display()
+                );
+            }
             (
                 JointTrainer::new(model, settings, args.seed, &device)?,
                 out.clone(),
