@@ -254,6 +254,7 @@ fn family_sampler(family: &str, anatomy: &str, spacing_mm: f64, seed: u64) -> Re
     let settings = JointSettings {
         anatomy: anatomy.to_string(),
         families: [(family.to_string(), 1.0)].into_iter().collect(),
+        joint_families: Default::default(),
         default_family_weight: 0.0,
         validate_every: 0,
         ..JointSettings::builtin()?

@@ -125,6 +125,7 @@ impl EvalOptions {
         let settings = JointSettings {
             anatomy: self.anatomy.clone(),
             families: BTreeMap::new(),
+            joint_families: BTreeMap::new(),
             default_family_weight: 1.0,
             ..JointSettings::builtin()?
         };
@@ -334,6 +335,7 @@ pub fn evaluate(
     let settings = JointSettings {
         anatomy: options.anatomy.clone(),
         families: BTreeMap::new(),
+        joint_families: BTreeMap::new(),
         default_family_weight: 1.0,
         ..JointSettings::builtin()?
     };

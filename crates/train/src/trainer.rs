@@ -90,6 +90,10 @@ pub struct JointSettings {
     /// Sampling weight by family id.
     #[serde(default)]
     pub families: BTreeMap<String, f64>,
+    /// Sampling weights by family id of the joint (not program-only) training samples; when
+    /// empty they are drawn like the others (`families`), else only the families listed here.
+    #[serde(default)]
+    pub joint_families: BTreeMap<String, f64>,
 }
 
 impl JointSettings {
@@ -158,7 +162,11 @@ impl JointSettings {
         if !positive(self.checkpoint_minutes) {
             return bad("checkpoint_minutes must be positive".into());
         }
-        if self.families.values().any(|&w| !not_negative(w))
+        if self
+            .families
+            .values()
+            .chain(self.joint_families.values())
+            .any(|&w| !not_negative(w))
             || !not_negative(self.default_family_weight)
         {
             return bad("family weights must be finite and not negative".into());
@@ -213,7 +221,44 @@ pub fn seed_purpose(seed: u64) -> u64 {
 pub struct JointSampler {
     catalogues: Vec<Catalogue>,
     families: Vec<(String, f64)>,
+    /// The joint training samples' own weights (`[joint_families]`), when given.
+    joint_families: Option<Vec<(String, f64)>>,
     run_seed: u64,
+}
+
+/// The available families of `cat` with their weight in `table` (`default` when not listed),
+/// those of weight 0 left out; an unknown name in `table` or no family left is an error.
+fn weighted_families(
+    cat: &Catalogue,
+    table: &BTreeMap<String, f64>,
+    default: f64,
+    what: &str,
+) -> Result<Vec<(String, f64)>> {
+    for name in table.keys() {
+        if cat.families().iter().all(|f| f.id != name) {
+            return Err(TrainError::Settings {
+                what: what.into(),
+                problem: format!("no task family {name:?} (see `voxelprompt tasks list`)"),
+            });
+        }
+    }
+    let mut families = Vec::new();
+    for f in cat.families() {
+        if cat.unavailable(f.id)?.is_some() {
+            continue;
+        }
+        let w = table.get(f.id).copied().unwrap_or(default);
+        if w > 0.0 {
+            families.push((f.id.to_string(), w));
+        }
+    }
+    if families.is_empty() {
+        return Err(TrainError::Settings {
+            what: what.into(),
+            problem: "every family has weight 0".into(),
+        });
+    }
+    Ok(families)
 }
 
 impl JointSampler {
@@ -240,37 +285,26 @@ impl JointSampler {
         let first = catalogues
             .first()
             .ok_or_else(|| TrainError::Sampler("no anatomy to synthesise from".into()))?;
-        let mut families = Vec::new();
-        for f in first.families() {
-            if first.unavailable(f.id)?.is_some() {
-                continue;
-            }
-            let w = settings
-                .families
-                .get(f.id)
-                .copied()
-                .unwrap_or(settings.default_family_weight);
-            if w > 0.0 {
-                families.push((f.id.to_string(), w));
-            }
-        }
-        for name in settings.families.keys() {
-            if first.families().iter().all(|f| f.id != name) {
-                return Err(TrainError::Settings {
-                    what: "[families]".into(),
-                    problem: format!("no task family {name:?} (see `voxelprompt tasks list`)"),
-                });
-            }
-        }
-        if families.is_empty() {
-            return Err(TrainError::Settings {
-                what: "[families]".into(),
-                problem: "every family has weight 0".into(),
-            });
-        }
+        let families = weighted_families(
+            first,
+            &settings.families,
+            settings.default_family_weight,
+            "[families]",
+        )?;
+        let joint_families = if settings.joint_families.is_empty() {
+            None
+        } else {
+            Some(weighted_families(
+                first,
+                &settings.joint_families,
+                0.0,
+                "[joint_families]",
+            )?)
+        };
         Ok(JointSampler {
             catalogues,
             families,
+            joint_families,
             run_seed,
         })
     }
@@ -283,12 +317,31 @@ impl JointSampler {
     /// Sample `index` for `purpose`; `Ok(None)` when no subject fitting the drawn task was
     /// found (the index is skipped, deterministically).
     pub fn sample(&self, purpose: SeedPurpose, index: u64) -> Result<Option<TaskSample>> {
+        self.sample_from(&self.families, purpose, index)
+    }
+
+    /// Training sample `index`, drawn from the joint samples' family weights
+    /// (`[joint_families]`) unless it is a program-only one or there are none.
+    pub fn training_sample(&self, index: u64, program_only: bool) -> Result<Option<TaskSample>> {
+        let families = match (&self.joint_families, program_only) {
+            (Some(joint), false) => joint,
+            _ => &self.families,
+        };
+        self.sample_from(families, SeedPurpose::Training, index)
+    }
+
+    fn sample_from(
+        &self,
+        families: &[(String, f64)],
+        purpose: SeedPurpose,
+        index: u64,
+    ) -> Result<Option<TaskSample>> {
         let seed = sample_seed(purpose, self.run_seed, index);
         let mut rng = StdRng::seed_from_u64(seed);
-        let total: f64 = self.families.iter().map(|(_, w)| w).sum();
+        let total: f64 = families.iter().map(|(_, w)| w).sum();
         let mut pick = rng.random::<f64>() * total;
-        let mut family = &self.families[self.families.len() - 1].0;
-        for (id, w) in &self.families {
+        let mut family = &families[families.len() - 1].0;
+        for (id, w) in families {
             if pick < *w {
                 family = id;
                 break;
@@ -756,10 +809,11 @@ pub fn train(
         type Item = (u64, Result<Option<TaskSample>>, f64);
         let (sender, receiver) = mpsc::sync_channel::<Item>(PREFETCH);
         let sampler = &sampler;
+        let settings = &settings;
         scope.spawn(move || {
             for k in first_index.. {
                 let t = Instant::now();
-                let s = sampler.sample(SeedPurpose::Training, k);
+                let s = sampler.training_sample(k, is_program_only(settings, seed, k));
                 let failed = s.is_err();
                 if sender.send((k, s, t.elapsed().as_secs_f64())).is_err() || failed {
                     break;

@@ -456,3 +456,44 @@ fn free_running_validation_keeps_the_best_model_and_old_logs_get_the_new_header(
     train::plot::loss_png(&csv, &png).unwrap();
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
 }
+
+#[test]
+fn joint_samples_are_drawn_from_their_own_family_weights() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.5;
+    settings.joint_families = [("skull_strip".to_string(), 1.0)].into_iter().collect();
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 11).unwrap();
+    let (mut joint, mut program_other) = (0, 0);
+    for k in 0..40 {
+        let program_only = trainer::is_program_only(&settings, 11, k);
+        let Some(s) = sampler.training_sample(k, program_only).unwrap() else {
+            continue;
+        };
+        if program_only {
+            program_other += usize::from(s.family != "skull_strip");
+        } else {
+            assert_eq!(s.family, "skull_strip", "joint sample {k}");
+            joint += 1;
+        }
+    }
+    assert!(joint > 5, "{joint} joint samples");
+    assert!(program_other > 5, "program-only samples keep every family");
+    // Without the table, joint samples are drawn like the others.
+    settings.joint_families.clear();
+    let plain = trainer::JointSampler::new(&settings, 4.0, 11).unwrap();
+    let a = plain.training_sample(3, false).unwrap().map(|s| s.prompt);
+    let b = plain
+        .sample(SeedPurpose::Training, 3)
+        .unwrap()
+        .map(|s| s.prompt);
+    assert_eq!(a, b);
+    settings.joint_families = [("no_such_family".to_string(), 1.0)].into_iter().collect();
+    let e = trainer::JointSampler::new(&settings, 4.0, 11)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("joint_families") && e.contains("no_such_family"),
+        "{e}"
+    );
+}
