@@ -837,7 +837,7 @@ pub fn train(
             trainer.state.next_sample = k + 1;
             let Some(sample) = sample else { continue };
             sums.stages.synthesis += synth_s;
-            let program_only = is_program_only(&settings, seed, k);
+            let program_only = is_program_only(settings, seed, k);
             let stepped = trainer.train_sample(&sample, program_only, &mut sums)?;
             if !stepped {
                 continue;
