@@ -52,6 +52,8 @@ pub const RECORD_FILE: &str = "classifier.json";
 /// Evaluation-seed indices of this experiment start here, clear of the per-family samples and
 /// of experiment 1.
 const SEED_OFFSET: u64 = 1 << 41;
+/// Seeds tried for one sample slot before it is left empty.
+const TRIES_PER_SAMPLE: usize = 8;
 
 /// Training samples read to list a family's classes before training.
 const PRESCAN_SAMPLES: u64 = 60;
@@ -391,17 +393,51 @@ pub fn run(
     let sampler = options.experiment_sampler(model)?;
     let cats = sampler.catalogues();
     let total = FAMILIES.len() * per_family;
-    let mut done = 0;
-    let mut index = SEED_OFFSET;
-    let mut out = Vec::with_capacity(FAMILIES.len());
+    let mut classifiers_by_family = Vec::with_capacity(FAMILIES.len());
     for family in FAMILIES {
-        let classifier = match classifiers {
+        classifiers_by_family.push(match classifiers {
             Some((root, device)) if root.join(family).join(RECORD_FILE).is_file() => {
                 let dir = root.join(family);
                 Some((TrainedClassifier::load(&dir, device)?, dir))
             }
             _ => None,
-        };
+        });
+    }
+    // One job per (family, sample slot), each with seeds of its own (see the segmentation
+    // experiment).
+    let mut done = 0;
+    let slots = crate::parallel::ordered_jobs(
+        FAMILIES.len() * per_family,
+        options.threads(),
+        |j, emit| {
+            let family = FAMILIES[j / per_family];
+            for attempt in 0..TRIES_PER_SAMPLE {
+                let index = SEED_OFFSET + (j * TRIES_PER_SAMPLE + attempt) as u64 + 1;
+                let cat = &cats[(index as usize) % cats.len()];
+                let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
+                let sample = match cat.sample_split(family, seed, TemplateSplit::Training) {
+                    Ok(s) => s,
+                    Err(tasks::TaskError::NoSample { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let r = options.evaluate(model, &sample, cat)?;
+                let classifier_right = match &classifiers_by_family[j / per_family] {
+                    Some((c, _)) => Some(c.predict(&sample)? == answer_class(&sample)?),
+                    None => None,
+                };
+                emit((r, classifier_right));
+                break;
+            }
+            Ok(())
+        },
+        |j, _| {
+            done += 1;
+            progress(done, total, FAMILIES[j / per_family]);
+        },
+    )?;
+    let mut slots = slots.into_iter();
+    let mut out = Vec::with_capacity(FAMILIES.len());
+    for (family, classifier) in FAMILIES.iter().zip(classifiers_by_family) {
         let mut result = FamilyResult {
             family: family.to_string(),
             model_correct: Vec::new(),
@@ -412,26 +448,12 @@ pub fn run(
             comparison: None,
             samples: Vec::new(),
         };
-        let mut tries = 0;
-        while result.model_correct.len() < per_family && tries < per_family * 4 + 4 {
-            tries += 1;
-            index += 1;
-            let cat = &cats[(index as usize) % cats.len()];
-            let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
-            let sample = match cat.sample_split(family, seed, TemplateSplit::Training) {
-                Ok(s) => s,
-                Err(tasks::TaskError::NoSample { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let r = options.evaluate(model, &sample, cat)?;
+        for (r, right) in slots.by_ref().take(per_family).flatten() {
             result.model_correct.push(f64::from(u8::from(r.passed)));
-            if let Some((c, _)) = &classifier {
-                let right = c.predict(&sample)? == answer_class(&sample)?;
-                result.classifier_correct.push(f64::from(u8::from(right)));
-            }
+            result
+                .classifier_correct
+                .extend(right.map(|r| f64::from(u8::from(r))));
             result.samples.push(r);
-            done += 1;
-            progress(done, total, family);
         }
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         result.model_accuracy = mean(&result.model_correct);

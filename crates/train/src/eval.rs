@@ -45,6 +45,8 @@ pub struct EvalOptions {
     /// Answer every vision call with the true mask ([`Conversation::with_oracle`]): the
     /// agent's own success, as if its vision network were perfect.
     pub oracle_vision: bool,
+    /// Samples answered side by side ([`crate::parallel`]); 0: one per core.
+    pub threads: usize,
 }
 
 /// The Dice of one expected output.
@@ -101,6 +103,15 @@ pub struct SampleResult {
 }
 
 impl EvalOptions {
+    /// Worker threads: [`EvalOptions::threads`], else one per core.
+    pub fn threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            crate::parallel::default_threads()
+        }
+    }
+
     /// Evaluates `sample` (drawn from `catalogue`) with these options' answer limits, pictures
     /// and vision.
     pub fn evaluate(
@@ -362,15 +373,25 @@ pub fn evaluate(
         .map(|f| f.id.to_string())
         .collect();
     let total = families.len() * cats.len() * options.per_family;
-    let mut samples = Vec::with_capacity(total);
-    let mut index = 0u64;
-    for cat in cats {
-        for family in &families {
+    // One job per (anatomy, family); each draws its samples from seeds of its own, so the set
+    // does not depend on which job a thread took first.
+    let jobs: Vec<(&tasks::Catalogue, &str)> = cats
+        .iter()
+        .flat_map(|&cat| families.iter().map(move |f| (cat, f.as_str())))
+        .collect();
+    let tries_per_job = options.per_family * 4 + 4;
+    let mut done = 0;
+    let per_job = crate::parallel::ordered_jobs(
+        jobs.len(),
+        options.threads(),
+        |j, emit| {
+            let (cat, family) = jobs[j];
             let mut got = 0;
-            let mut tries = 0;
-            while got < options.per_family && tries < options.per_family * 4 + 4 {
-                tries += 1;
-                index += 1;
+            for attempt in 0..tries_per_job {
+                if got == options.per_family {
+                    break;
+                }
+                let index = (j * tries_per_job + attempt) as u64 + 1;
                 let seed =
                     crate::trainer::sample_seed(SeedPurpose::Evaluation, options.seed, index);
                 // Every other sample asks with the family's held-out template (language
@@ -389,11 +410,16 @@ pub fn evaluate(
                 let mut r = options.evaluate(model, &sample, cat)?;
                 r.held_out_template = held_out;
                 got += 1;
-                progress(samples.len() + 1, total, &r);
-                samples.push(r);
+                emit(r);
             }
-        }
-    }
+            Ok(())
+        },
+        |_, r| {
+            done += 1;
+            progress(done, total, r);
+        },
+    )?;
+    let samples: Vec<SampleResult> = per_job.into_iter().flatten().collect();
     Ok(summarise(model_id, options, samples))
 }
 

@@ -23,6 +23,7 @@ pub mod inference;
 pub mod joint;
 pub mod loss;
 pub mod model;
+pub mod parallel;
 pub mod plot;
 pub mod preprocess;
 pub mod sampling;

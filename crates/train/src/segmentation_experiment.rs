@@ -35,6 +35,8 @@ pub const LESION_TARGETS: [&str; 3] = ["glioma", "acute_infarct", "wmh"];
 
 /// Evaluation-seed indices of this experiment start here, clear of the per-family samples.
 const SEED_OFFSET: u64 = 1 << 40;
+/// Seeds tried for one sample slot before it is left empty (no subject fitted the target).
+const TRIES_PER_SAMPLE: usize = 8;
 
 /// One target's results.
 #[derive(Clone, Debug, Serialize)]
@@ -100,11 +102,9 @@ pub fn run(
         .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)))
         .collect();
     let total = targets.len() * per_target;
-    let mut done = 0;
-    let mut index = SEED_OFFSET;
-    let mut out = Vec::with_capacity(targets.len());
-    for (family, target) in targets {
-        let baseline = match baselines {
+    let mut baselines_by_target = Vec::with_capacity(targets.len());
+    for (_, target) in &targets {
+        baselines_by_target.push(match baselines {
             Some((root, device)) => {
                 let dir = baseline_dir(root, target);
                 if dir.join("training.json").is_file() {
@@ -114,7 +114,46 @@ pub fn run(
                 }
             }
             None => None,
-        };
+        });
+    }
+    // One job per (target, sample slot), each with seeds of its own, so slots run side by
+    // side and the set does not depend on the thread count.
+    let jobs = targets.len() * per_target;
+    let mut done = 0;
+    let slots = crate::parallel::ordered_jobs(
+        jobs,
+        options.threads(),
+        |j, emit| {
+            let (family, target) = targets[j / per_target];
+            for attempt in 0..TRIES_PER_SAMPLE {
+                let index = SEED_OFFSET + (j * TRIES_PER_SAMPLE + attempt) as u64 + 1;
+                // Anatomies in turn, so every one contributes.
+                let cat = &cats[(index as usize) % cats.len()];
+                let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
+                let keep = |s: &Scenario| scenario_is(cat, s, target);
+                let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+                    Ok(s) => s,
+                    Err(tasks::TaskError::NoSample { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let r = options.evaluate(model, &sample, cat)?;
+                let baseline = match &baselines_by_target[j / per_target] {
+                    Some((b, _)) => Some(baseline_dice(b, &sample)?),
+                    None => None,
+                };
+                emit((r, baseline));
+                break;
+            }
+            Ok(())
+        },
+        |j, _| {
+            done += 1;
+            progress(done, total, targets[j / per_target].1);
+        },
+    )?;
+    let mut slots = slots.into_iter();
+    let mut out = Vec::with_capacity(targets.len());
+    for ((family, target), baseline) in targets.iter().zip(baselines_by_target) {
         let mut result = TargetResult {
             target: target.to_string(),
             family: family.to_string(),
@@ -126,30 +165,13 @@ pub fn run(
             comparison: None,
             samples: Vec::new(),
         };
-        let mut tries = 0;
-        while result.samples.len() < per_target && tries < per_target * 4 + 4 {
-            tries += 1;
-            index += 1;
-            // Anatomies in turn, so every one contributes.
-            let cat = &cats[(index as usize) % cats.len()];
-            let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
-            let keep = |s: &Scenario| scenario_is(cat, s, target);
-            let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
-                Ok(s) => s,
-                Err(tasks::TaskError::NoSample { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let r = options.evaluate(model, &sample, cat)?;
+        for (r, baseline_dice) in slots.by_ref().take(per_target).flatten() {
             result
                 .model_dice
                 .push(r.outputs.first().map_or(0.0, |o| o.dice));
             result.ran += usize::from(r.ran);
-            if let Some((b, _)) = &baseline {
-                result.baseline_dice.push(baseline_dice(b, &sample)?);
-            }
+            result.baseline_dice.extend(baseline_dice);
             result.samples.push(r);
-            done += 1;
-            progress(done, total, target);
         }
         let n = result.model_dice.len().max(1) as f64;
         result.model_mean_dice = result.model_dice.iter().sum::<f64>() / n;

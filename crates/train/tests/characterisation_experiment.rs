@@ -100,6 +100,7 @@ fn a_classifier_trains_reloads_and_is_compared_pairwise() {
         },
         pictures: None,
         oracle_vision: false,
+        threads: 0,
     };
     let k = 2;
     let rows = run(

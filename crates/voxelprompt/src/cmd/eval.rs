@@ -53,6 +53,9 @@ pub struct EvalArgs {
     /// network were perfect (the report's model name says so).
     #[arg(long)]
     oracle_vision: bool,
+    /// Samples answered side by side (default: one per core, or RAYON_NUM_THREADS).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 /// `eval --json`: report.json without its samples, with the files written.
@@ -133,6 +136,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         pictures: Some(args.out.join("pictures")),
         answer: args.model.answer_options(),
         oracle_vision: args.oracle_vision,
+        threads: args.threads,
     };
     let mut id = format!("{} {}", manifest.model, manifest.weights_id());
     if args.oracle_vision {
