@@ -78,6 +78,8 @@ pub struct DecodeSession<'a> {
     fed: usize,
     /// Token ids the model may emit inside a step.
     allowed: Vec<bool>,
+    /// Whether a `<mod>` may follow a step's code so far ([`DecodeSession::with_marker_gate`]).
+    marker_gate: Option<fn(&str) -> bool>,
 }
 
 impl<'a> DecodeSession<'a> {
@@ -116,9 +118,18 @@ impl<'a> DecodeSession<'a> {
             eps_fed: 0,
             fed: 0,
             allowed,
+            marker_gate: None,
         };
         session.add_eps(eps, session.seq.vol_positions().len())?;
         Ok(session)
+    }
+
+    /// Lets the model write `<mod>` only where `gate(code of the step so far)` holds (the
+    /// runtime's `marker_counts_after`: not inside a string or a comment, where the marker would
+    /// not count but its ϕ would); elsewhere the best other token is taken.
+    pub fn with_marker_gate(mut self, gate: fn(&str) -> bool) -> Self {
+        self.marker_gate = Some(gate);
+        self
     }
 
     /// The sequence so far.
@@ -193,7 +204,14 @@ impl<'a> DecodeSession<'a> {
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .map_err(|e| AgentError::Shape(format!("reading logits: {e:?}")))?;
-            let next = self.argmax_allowed(&logits);
+            let mut next = self.argmax_allowed(&logits);
+            if next == ids.mod_marker {
+                if let Some(gate) = self.marker_gate {
+                    if !gate(&self.tok.decode(&tokens)?) {
+                        next = self.argmax_allowed_except(&logits, ids.mod_marker);
+                    }
+                }
+            }
             if options.record_logits {
                 recorded.push(logits);
             }
@@ -230,10 +248,14 @@ impl<'a> DecodeSession<'a> {
     }
 
     fn argmax_allowed(&self, logits: &[f32]) -> u32 {
+        self.argmax_allowed_except(logits, u32::MAX)
+    }
+
+    fn argmax_allowed_except(&self, logits: &[f32], except: u32) -> u32 {
         let mut best = (f32::NEG_INFINITY, self.tok.specials().endstep);
         for (id, (&l, &ok)) in logits.iter().zip(&self.allowed).enumerate() {
             // Strict `>` keeps the lowest id on ties, like an argmax over the full row.
-            if ok && l > best.0 {
+            if ok && l > best.0 && id as u32 != except {
                 best = (l, id as u32);
             }
         }

@@ -357,3 +357,40 @@ fn decoding_stops_at_limits() {
     assert!(session.sequence().len() <= 48);
     assert!(stops.contains(&StopReason::SequenceLimit) || session.sequence().len() >= 47);
 }
+
+/// A marker gate keeps `<mod>` out where it says no, and the next-best token is taken instead:
+/// with `<mod>` made every position's best token, an ungated step writes only markers, a gated
+/// one writes a marker only where the gate allows it, and each marker still brings one ϕ.
+#[test]
+fn the_marker_gate_keeps_mod_where_it_counts() {
+    let exs = examples();
+    let tok = tokenizer(&exs);
+    let device = Device::flex();
+    let mut model = AgentModel::new(&tiny(), 9, &device).unwrap();
+    let vocab = model.config().vocab_size;
+    let mod_id = tok.specials().mod_marker as usize;
+    let mut bias = vec![0f32; vocab];
+    bias[mod_id] = 1e4;
+    model.decoder.lm_head.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias, [vocab]),
+        &device,
+    )));
+    let options = DecodeOptions {
+        max_new_tokens: 6,
+        ..DecodeOptions::default()
+    };
+    let mut plain = DecodeSession::new(&model, &tok, initial(&tok, &exs[0]), None).unwrap();
+    let step = plain.decode_step(&options).unwrap();
+    assert!(step.tokens.iter().all(|&t| t as usize == mod_id));
+    assert_eq!(step.phi.unwrap().dims()[0], 6);
+
+    // Allowed only as the first token of a step.
+    let mut gated = DecodeSession::new(&model, &tok, initial(&tok, &exs[0]), None)
+        .unwrap()
+        .with_marker_gate(|code| code.is_empty());
+    let step = gated.decode_step(&options).unwrap();
+    assert_eq!(step.tokens.len(), 6);
+    assert_eq!(step.tokens[0] as usize, mod_id);
+    assert!(step.tokens[1..].iter().all(|&t| t as usize != mod_id));
+    assert_eq!(step.phi.unwrap().dims()[0], 1);
+}

@@ -28,6 +28,7 @@ mod phi_binding;
 pub use context::{OutputData, OutputVolume};
 pub use error::{Result, RuntimeError, StepError, StepErrorKind};
 pub use feedback::{format_number, FeedbackItem};
+pub use phi_binding::marker_counts_after;
 pub use program::{run_program, split_steps, GroundTruth};
 pub use protocol::{MOD_MARKER, VOL_MARKER};
 /// Script values as [`Session::variable`] returns them.

@@ -22,6 +22,9 @@ pub(crate) struct Rewritten {
     pub code: String,
     /// How many markers there were.
     pub markers: usize,
+    /// Whether the code ends in code, not inside a string, a character or a comment (a
+    /// marker written next would count).
+    pub ends_in_code: bool,
     /// For each replaced marker: line (1-based), first and one-past-last column of the
     /// replacement in the rewritten code (1-based), and how many characters the line had
     /// grown by after it.
@@ -198,8 +201,17 @@ pub(crate) fn rewrite(code: &str) -> Rewritten {
     Rewritten {
         code: out,
         markers,
+        ends_in_code: state == Lex::Code,
         shifts,
     }
+}
+
+/// Whether a `<mod>` marker written right after `code` (the start of a step) would count as a
+/// marker, i.e. `code` does not end inside a string, a character literal or a comment. The agent
+/// is kept from writing markers elsewhere: each one it writes brings a ϕ, and one the runtime
+/// does not count would leave the step with more ϕ than markers.
+pub fn marker_counts_after(code: &str) -> bool {
+    rewrite(code).ends_in_code
 }
 
 #[cfg(test)]
@@ -239,6 +251,27 @@ mod tests {
             "{}",
             r.code
         );
+    }
+
+    #[test]
+    fn a_marker_counts_only_after_code() {
+        assert!(marker_counts_after(""));
+        assert!(marker_counts_after(
+            "let m = generate(e /* left hippocampus */ "
+        ));
+        assert!(marker_counts_after("let s = \"a\\\"b\"; encode(scan_1 "));
+        assert!(!marker_counts_after("respond(\"Segmented "));
+        assert!(!marker_counts_after("let m = generate(e /* left hippo"));
+        assert!(!marker_counts_after("let m = generate(e /* a /* b */ "));
+        assert!(!marker_counts_after("// note "));
+        assert!(marker_counts_after("// note\nencode(x "));
+        assert!(!marker_counts_after("let s = #\"raw "));
+        // What it says agrees with the rewrite: a marker after a prefix counts exactly when
+        // the prefix ends in code.
+        for prefix in ["f(\"", "f(/* ", "f(x ", "f('", "f(`", "f(\"a\" "] {
+            let r = rewrite(&format!("{prefix}<mod>"));
+            assert_eq!(r.markers == 1, marker_counts_after(prefix), "{prefix}");
+        }
     }
 
     #[test]

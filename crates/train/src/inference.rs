@@ -216,7 +216,8 @@ impl<'m> Conversation<'m> {
         let model = self.model;
         let device = model.net.agent.device();
         let mu1 = AgentSequence::initial(&model.tokenizer, prompt, &self.infos)?;
-        let mut decoder = DecodeSession::new(&model.net.agent, &model.tokenizer, mu1, None)?;
+        let mut decoder = DecodeSession::new(&model.net.agent, &model.tokenizer, mu1, None)?
+            .with_marker_gate(runtime::marker_counts_after);
         let decode_options = DecodeOptions {
             max_new_tokens: self.options.max_new_tokens,
             ..DecodeOptions::default()
