@@ -29,6 +29,18 @@ pub fn ordered_jobs<T: Send>(
     jobs: usize,
     threads: usize,
     job: impl Fn(usize, &mut dyn FnMut(T)) -> Result<()> + Sync,
+    on_item: impl FnMut(usize, &T),
+) -> Result<Vec<Vec<T>>> {
+    let workers = vec![(); threads.clamp(1, jobs.max(1))];
+    ordered_jobs_with(workers, jobs, |_, j, emit| job(j, emit), on_item)
+}
+
+/// [`ordered_jobs`] with one worker thread per element of `workers`, each job getting its
+/// thread's element (e.g. a model replica of its own).
+pub fn ordered_jobs_with<S: Send, T: Send>(
+    workers: Vec<S>,
+    jobs: usize,
+    job: impl Fn(&mut S, usize, &mut dyn FnMut(T)) -> Result<()> + Sync,
     mut on_item: impl FnMut(usize, &T),
 ) -> Result<Vec<Vec<T>>> {
     let mut out: Vec<Vec<T>> = (0..jobs).map(|_| Vec::new()).collect();
@@ -37,7 +49,7 @@ pub fn ordered_jobs<T: Send>(
     let mut first_error = None;
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel::<(usize, Result<T>)>();
-        for _ in 0..threads.clamp(1, jobs.max(1)) {
+        for mut worker in workers {
             let sender = sender.clone();
             let (job, next, failed) = (&job, &next, &failed);
             scope.spawn(move || loop {
@@ -49,7 +61,7 @@ pub fn ordered_jobs<T: Send>(
                     // A closed channel means the caller has gone; nothing to do then.
                     let _ = sender.send((j, Ok(item)));
                 };
-                if let Err(e) = job(j, &mut emit) {
+                if let Err(e) = job(&mut worker, j, &mut emit) {
                     failed.store(true, Ordering::Relaxed);
                     let _ = sender.send((j, Err(e)));
                     break;

@@ -475,7 +475,8 @@ pub struct JointTrainer {
     vision_optimizer: ModuleOptimizer,
     accumulator: GradientsAccumulator<AgentModel>,
     vision_accumulator: GradientsAccumulator<Unet>,
-    accumulated: usize,
+    /// Devices of the data-parallel replicas ([`JointTrainer::with_devices`]); empty: none.
+    replica_devices: Vec<Device>,
     /// The run's progress.
     pub state: RunState,
 }
@@ -492,6 +493,49 @@ fn optimizer(settings: &JointSettings) -> ModuleOptimizer {
 const AGENT_OPTIMIZER_FILE: &str = "optimizer.bin";
 /// Adam's state of the vision network in a checkpoint directory.
 const VISION_OPTIMIZER_FILE: &str = "vision-optimizer.bin";
+
+/// One sample's gradients (already divided by the accumulation) and loss values.
+struct SampleGradients {
+    agent: GradientsParams,
+    vision: GradientsParams,
+    loss: f64,
+    cross_entropy: f64,
+    dice: f64,
+    bce: f64,
+    generated: usize,
+    step_errors: usize,
+    seconds: StageSeconds,
+}
+
+/// Forward and backward on one sample with `ctx.net` (the model or a replica of it).
+fn sample_gradients(
+    ctx: &LossContext,
+    sample: &TaskSample,
+    program_only: bool,
+    accumulation: f64,
+) -> Result<SampleGradients> {
+    let mut loss = if program_only {
+        program_loss(ctx, sample)?
+    } else {
+        sample_loss(ctx, sample)?
+    };
+    let started = Instant::now();
+    let mut grads = loss.total.clone().div_scalar(accumulation).backward();
+    let vision = GradientsParams::from_module(&mut grads, &ctx.net.vision);
+    let agent = GradientsParams::from_module(&mut grads, &ctx.net.agent);
+    loss.seconds.backward = started.elapsed().as_secs_f64();
+    Ok(SampleGradients {
+        agent,
+        vision,
+        loss: crate::joint::scalar(loss.total)?,
+        cross_entropy: loss.cross_entropy,
+        dice: loss.dice,
+        bce: loss.bce,
+        generated: loss.generated,
+        step_errors: loss.step_errors,
+        seconds: loss.seconds,
+    })
+}
 
 /// Aggregates of the samples of one optimiser step.
 #[derive(Default)]
@@ -527,7 +571,7 @@ impl JointTrainer {
             vision_optimizer: optimizer(&settings),
             accumulator: GradientsAccumulator::new(),
             vision_accumulator: GradientsAccumulator::new(),
-            accumulated: 0,
+            replica_devices: Vec::new(),
             state: RunState {
                 seed,
                 step: 0,
@@ -548,48 +592,79 @@ impl JointTrainer {
         self.model.valid()
     }
 
-    /// Forward and backward on one sample; takes an optimiser step when `accumulation`
-    /// samples have been seen. Returns the sample's loss values.
-    fn train_sample(
-        &mut self,
-        sample: &TaskSample,
-        program_only: bool,
-        sums: &mut StepSums,
-    ) -> Result<bool> {
-        let ctx = LossContext {
-            net: &self.model.net,
-            tokenizer: &self.model.tokenizer,
-            preprocessing: &self.model.config.preprocessing,
-            dice_weight: self.state.settings.dice_weight,
-            bce_weight: self.state.settings.bce_weight,
-        };
-        let mut loss = if program_only {
-            program_loss(&ctx, sample)?
+    /// Trains data-parallel on `devices` (burn's multi-device pattern, as burn-train does it):
+    /// every optimiser step, each device gets a replica of the model (`Module::fork`, the same
+    /// parameter ids) and takes the step's samples from a shared queue on a thread of its own;
+    /// their gradients are moved to the main device and summed in sample order, so the step
+    /// equals the one-device step. Several entries may name the same device (`cpu,cpu`: one
+    /// replica per core, since one sample keeps about one core busy). One device or none: the
+    /// samples run one after another on the main model.
+    pub fn with_devices(mut self, devices: Vec<Device>) -> JointTrainer {
+        self.replica_devices = if devices.len() > 1 {
+            devices
         } else {
-            sample_loss(&ctx, sample)?
+            Vec::new()
         };
-        let n = self.state.settings.accumulation;
-        let started = Instant::now();
-        let scaled = loss.total.clone().div_scalar(n as f64);
-        let mut grads = scaled.backward();
-        let vision = GradientsParams::from_module(&mut grads, &self.model.net.vision);
-        let agent = GradientsParams::from_module(&mut grads, &self.model.net.agent);
-        self.vision_accumulator
-            .accumulate(&self.model.net.vision, vision);
-        self.accumulator.accumulate(&self.model.net.agent, agent);
-        loss.seconds.backward = started.elapsed().as_secs_f64();
-        self.accumulated += 1;
-        self.state.samples += 1;
-        sums.n += 1;
-        sums.loss += crate::joint::scalar(loss.total)?;
-        sums.cross_entropy += loss.cross_entropy;
-        sums.dice += loss.dice;
-        sums.bce += loss.bce;
-        sums.generated += loss.generated as f64;
-        sums.step_errors += loss.step_errors as f64;
-        sums.stages.add(&loss.seconds);
-        if self.accumulated < n {
-            return Ok(false);
+        self
+    }
+
+    /// Forward and backward on every sample of one optimiser step (`accumulation` of them,
+    /// with whether each is a program-only one), then the step.
+    fn train_step(&mut self, batch: &[(TaskSample, bool)], sums: &mut StepSums) -> Result<()> {
+        let settings = &self.state.settings;
+        let scale = settings.accumulation as f64;
+        let per_sample = |net: &JointNet, sample: &TaskSample, program_only: bool| {
+            let ctx = LossContext {
+                net,
+                tokenizer: &self.model.tokenizer,
+                preprocessing: &self.model.config.preprocessing,
+                dice_weight: settings.dice_weight,
+                bce_weight: settings.bce_weight,
+            };
+            sample_gradients(&ctx, sample, program_only, scale)
+        };
+        let results: Vec<SampleGradients> = if self.replica_devices.is_empty() {
+            batch
+                .iter()
+                .map(|(s, p)| per_sample(&self.model.net, s, *p))
+                .collect::<Result<_>>()?
+        } else {
+            let main = self.model.net.agent.device();
+            let replicas: Vec<JointNet> = self
+                .replica_devices
+                .iter()
+                .map(|d| self.model.net.clone().fork(&d.clone().autodiff()))
+                .collect();
+            crate::parallel::ordered_jobs_with(
+                replicas,
+                batch.len(),
+                |net, j, emit| {
+                    let (sample, program_only) = &batch[j];
+                    let mut g = per_sample(net, sample, *program_only)?;
+                    g.agent = g.agent.to_device(&main, &net.agent);
+                    g.vision = g.vision.to_device(&main, &net.vision);
+                    emit(g);
+                    Ok(())
+                },
+                |_, _| {},
+            )?
+            .into_iter()
+            .flatten()
+            .collect()
+        };
+        for g in results {
+            self.vision_accumulator
+                .accumulate(&self.model.net.vision, g.vision);
+            self.accumulator.accumulate(&self.model.net.agent, g.agent);
+            self.state.samples += 1;
+            sums.n += 1;
+            sums.loss += g.loss;
+            sums.cross_entropy += g.cross_entropy;
+            sums.dice += g.dice;
+            sums.bce += g.bce;
+            sums.generated += g.generated as f64;
+            sums.step_errors += g.step_errors as f64;
+            sums.stages.add(&g.seconds);
         }
         let JointNet { agent, vision } = self.model.net.clone();
         let lr = self.state.learning_rate;
@@ -600,9 +675,8 @@ impl JointTrainer {
                 .vision_optimizer
                 .step(vision_lr, vision, self.vision_accumulator.grads()),
         };
-        self.accumulated = 0;
         self.state.step += 1;
-        Ok(true)
+        Ok(())
     }
 
     /// Mean loss over `samples` without gradients.
@@ -822,12 +896,14 @@ pub fn train(
         });
 
         let mut sums = StepSums::default();
+        // The samples of the step being gathered, with whether each is program-only.
+        let mut batch: Vec<(TaskSample, bool)> = Vec::new();
         while trainer.state.step < max_steps {
             if stop.load(Ordering::Relaxed) {
                 interrupted = true;
                 break;
             }
-            if trainer.accumulated == 0 && started.elapsed().as_secs_f64() >= budget_s {
+            if batch.is_empty() && started.elapsed().as_secs_f64() >= budget_s {
                 break;
             }
             let (k, sample, synth_s) = receiver
@@ -837,11 +913,12 @@ pub fn train(
             trainer.state.next_sample = k + 1;
             let Some(sample) = sample else { continue };
             sums.stages.synthesis += synth_s;
-            let program_only = is_program_only(settings, seed, k);
-            let stepped = trainer.train_sample(&sample, program_only, &mut sums)?;
-            if !stepped {
+            batch.push((sample, is_program_only(settings, seed, k)));
+            if batch.len() < settings.accumulation {
                 continue;
             }
+            trainer.train_step(&batch, &mut sums)?;
+            batch.clear();
             step_start = trainer.state.next_sample;
             trainer.state.seconds = seconds_before + started.elapsed().as_secs_f64();
             let mut validation_loss = None;
@@ -891,18 +968,15 @@ pub fn train(
                 last_checkpoint = Instant::now();
             }
         }
+        // A partial step is dropped: the checkpoint holds whole optimiser steps only, and the
+        // next run resumes at the first sample of the unfinished step.
+        if !batch.is_empty() {
+            trainer.state.next_sample = step_start;
+        }
         drop(receiver);
         Ok(())
     })?;
 
-    // A partial accumulation is dropped: the checkpoint holds whole optimiser steps only, and
-    // the next run resumes at the first sample of the unfinished step.
-    if trainer.accumulated > 0 {
-        trainer.state.samples -= trainer.accumulated as u64;
-        trainer.state.next_sample = step_start;
-        trainer.accumulated = 0;
-        trainer.accumulator = GradientsAccumulator::new();
-    }
     trainer.state.seconds = seconds_before + started.elapsed().as_secs_f64();
     trainer.save_checkpoint(&job.out)?;
     Ok(TrainSummary {

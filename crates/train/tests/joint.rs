@@ -497,3 +497,58 @@ fn joint_samples_are_drawn_from_their_own_family_weights() {
         "{e}"
     );
 }
+
+/// Data-parallel training on two replicas (here both on the CPU) takes the same optimiser
+/// steps as one device: the replicas' gradients are summed in sample order.
+#[test]
+fn two_replicas_train_like_one_device() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.5;
+    settings.accumulation = 3;
+    let model = tiny_model(&settings);
+    let device = Device::flex();
+    let stop = AtomicBool::new(false);
+    let root = tempfile::tempdir().unwrap();
+    let run = |name: &str, devices: Vec<Device>| {
+        let mut t = JointTrainer::new(model.clone(), settings.clone(), 3, &device)
+            .unwrap()
+            .with_devices(devices);
+        let job = TrainJob {
+            out: root.path().join(name),
+            minutes: None,
+            steps: Some(4),
+        };
+        let summary = trainer::train(&mut t, &job, &stop, |_| {}).unwrap();
+        (summary.rows, t.model())
+    };
+    let (one, one_model) = run("one", vec![device.clone()]);
+    let (two, two_model) = run("two", vec![device.clone(), device.clone()]);
+    assert_eq!(one.len(), 4);
+    assert!(
+        one.iter().any(|r| r.generated > 0.0),
+        "joint samples included"
+    );
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a.samples, b.samples);
+        assert!((a.loss - b.loss).abs() < 1e-5, "{} vs {}", a.loss, b.loss);
+        assert!((a.dice - b.dice).abs() < 1e-5, "{} vs {}", a.dice, b.dice);
+    }
+    let weights = |m: &Model| {
+        m.net
+            .agent
+            .decoder
+            .embed
+            .weight
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    let (wa, wb) = (weights(&one_model), weights(&two_model));
+    let max = wa
+        .iter()
+        .zip(&wb)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-5, "embedding weights differ by {max}");
+}

@@ -45,7 +45,9 @@ pub struct TrainArgs {
     /// neuromorphometrics.
     #[arg(long)]
     anatomy: Option<String>,
-    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature.
+    /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature. A
+    /// comma-separated list trains data-parallel, one model replica per entry (`cuda:0,cuda:1`;
+    /// `cpu,cpu` runs two replicas on the CPU, about one core each).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Seed of the weights, the tokenizer corpus and the sample stream (new runs only).
@@ -60,8 +62,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.minutes.is_none() && args.steps.is_none() {
         bail!("give a budget: --minutes M or --steps N");
     }
-    let device = vision::compute_device(&args.device)?;
-    let (mut trainer, out) = match (&args.resume, &args.out) {
+    let devices = args
+        .device
+        .split(',')
+        .map(vision::compute_device)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--device {}", args.device))?;
+    let device = devices[0].clone();
+    let (trainer, out) = match (&args.resume, &args.out) {
         (Some(dir), out) => {
             let t = JointTrainer::resume(dir, &device)
                 .with_context(|| format!("resuming {}", dir.display()))?;
@@ -134,6 +142,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         (None, None) => bail!("give --out DIR for a new run or --resume DIR to continue one"),
     };
 
+    if devices.len() > 1 {
+        crate::cmd::note!("data-parallel on {} replicas ({})", devices.len(), args.device);
+    }
+    let mut trainer = trainer.with_devices(devices);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
