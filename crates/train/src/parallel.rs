@@ -1,9 +1,9 @@
 //! Independent jobs on worker threads, results in job order.
 //!
-//! The evaluation answers one sample at a time on one core (the agent decodes token by token and
-//! the vision network's kernels on a 64³ grid are too small to keep two cores busy: measured,
-//! one rayon thread or two take the same 110 s for 34 samples), so it runs whole samples side by
-//! side instead.
+//! The evaluation answers one sample at a time on about one core (the agent decodes token by
+//! token, and the vision network's forward kernels on a 64³ grid are too small to spread):
+//! measured on 34 samples, one at a time 111 s with one rayon thread and 114 s with two, but
+//! 64 s with two samples side by side. So it runs whole samples side by side.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
