@@ -596,9 +596,8 @@ impl JointTrainer {
     /// every optimiser step, each device gets a replica of the model (`Module::fork`, the same
     /// parameter ids) and takes the step's samples from a shared queue on a thread of its own;
     /// their gradients are moved to the main device and summed in sample order, so the step
-    /// equals the one-device step. Several entries may name the same device (`cpu,cpu`: one
-    /// replica per core, since one sample keeps about one core busy). One device or none: the
-    /// samples run one after another on the main model.
+    /// equals the one-device step. Several entries may name the same device (`cpu,cpu`). One
+    /// device or none: the samples run one after another on the main model.
     pub fn with_devices(mut self, devices: Vec<Device>) -> JointTrainer {
         self.replica_devices = if devices.len() > 1 {
             devices

@@ -47,7 +47,7 @@ pub struct TrainArgs {
     anatomy: Option<String>,
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature. A
     /// comma-separated list trains data-parallel, one model replica per entry (`cuda:0,cuda:1`;
-    /// `cpu,cpu` runs two replicas on the CPU, about one core each).
+    /// `cpu,cpu` runs two replicas on the CPU; docs/training.md says when that pays).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Seed of the weights, the tokenizer corpus and the sample stream (new runs only).
@@ -143,7 +143,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
 
     if devices.len() > 1 {
-        crate::cmd::note!("data-parallel on {} replicas ({})", devices.len(), args.device);
+        crate::cmd::note!(
+            "data-parallel on {} replicas ({})",
+            devices.len(),
+            args.device
+        );
     }
     let mut trainer = trainer.with_devices(devices);
     let stop = Arc::new(AtomicBool::new(false));
