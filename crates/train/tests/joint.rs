@@ -541,7 +541,7 @@ fn two_replicas_train_like_one_device() {
             .weight
             .val()
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
     };
     let (wa, wb) = (weights(&one_model), weights(&two_model));
