@@ -51,21 +51,83 @@ const SYNTHETIC_CASES: &[(&str, &str)] = &[
     ("4-longitudinal", "lesion_volume_change"),
 ];
 
-/// Questions asked of the real brain.
-const REAL_PROMPTS: &[(&str, &str)] = &[
+/// Questions asked of the real brain, with the reference each answer is shown beside.
+const REAL_PROMPTS: &[(&str, &str, RealReference)] = &[
     (
         "5-real-brain-mask",
         "Extract the brain and give its volume.",
+        RealReference::BrainMask,
     ),
     (
         "6-real-white-matter",
         "Segment the white matter and tell me its volume.",
+        RealReference::WhiteMatter,
     ),
-    ("7-real-ventricles", "How large are the lateral ventricles?"),
+    (
+        "7-real-ventricles",
+        "How large are the lateral ventricles?",
+        RealReference::None,
+    ),
 ];
 
 /// nilearn's MNI152 2009 T1 template in the anatomy cache (see `scripts/fetch_anatomy.py`).
 pub const MNI152_T1: &str = "mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz";
+/// The white-matter probability map of the same template (nilearn's `load_mni152_wm_template`).
+pub const MNI152_WM: &str = "mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz";
+
+/// What a real case's answer is compared with, from nilearn's own files for the template.
+#[derive(Clone, Copy)]
+enum RealReference {
+    /// nilearn's `load_mni152_brain_mask` (threshold 0.2): template voxels above 0.2 of its
+    /// maximum. The template is skull-stripped, so this is the brain outline with the CSF inside
+    /// it, what "extract the brain" means (docs/vocabulary.md).
+    BrainMask,
+    /// The white-matter probability map (scaled to a maximum of 1, as nilearn loads it), summed:
+    /// the expected white-matter volume.
+    WhiteMatter,
+    /// nilearn ships no map to compare with.
+    None,
+}
+
+/// Reference volume in mL of the template `t1` (and its white-matter map `wm`, when needed).
+fn reference_ml(kind: RealReference, t1: &voxel::Image, wm: Option<&voxel::Image>) -> Option<f64> {
+    let scaled = |image: &voxel::Image| {
+        let max = image.data().iter().copied().fold(f32::MIN, f32::max);
+        let voxel_ml = image.geometry().voxel_volume_mm3() / 1000.0;
+        (max > 0.0).then_some((max, voxel_ml))
+    };
+    match kind {
+        RealReference::BrainMask => {
+            let (max, voxel_ml) = scaled(t1)?;
+            let inside = t1.data().iter().filter(|&&v| v / max > 0.2).count();
+            Some(inside as f64 * voxel_ml)
+        }
+        RealReference::WhiteMatter => {
+            let wm = wm?;
+            let (max, voxel_ml) = scaled(wm)?;
+            let sum: f64 = wm.data().iter().map(|&v| f64::from(v / max)).sum();
+            Some(sum * voxel_ml)
+        }
+        RealReference::None => None,
+    }
+}
+
+/// The reference line of a real case.
+fn reference_text(kind: RealReference, t1: &voxel::Image, wm: Option<&voxel::Image>) -> String {
+    match (kind, reference_ml(kind, t1, wm)) {
+        (RealReference::BrainMask, Some(ml)) => format!(
+            "{ml:.1} mL: nilearn's brain mask of the template (load_mni152_brain_mask, above 0.2 \
+             of its maximum)"
+        ),
+        (RealReference::WhiteMatter, Some(ml)) => {
+            format!("{ml:.1} mL: the template's white-matter probability map, summed")
+        }
+        (RealReference::WhiteMatter, None) => {
+            format!("none: {MNI152_WM} is not in the anatomy cache (scripts/fetch_anatomy.py)")
+        }
+        _ => "none: nilearn ships no CSF or ventricle map for this template".to_string(),
+    }
+}
 
 /// One case as printed and summarised.
 #[derive(Serialize)]
@@ -81,7 +143,7 @@ struct CaseResult {
     answer: String,
     /// The error that ended its program, if any.
     error: Option<String>,
-    /// The true answer (synthetic cases).
+    /// The true answer (synthetic cases), or the reference a real case is compared with.
     truth: Option<String>,
     /// The checker's verdict in words (synthetic cases).
     verdict: Option<String>,
@@ -158,8 +220,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             let image = Arc::new(
                 io::read_image(&path).with_context(|| format!("reading {}", path.display()))?,
             );
-            for &(folder, prompt) in REAL_PROMPTS {
-                let r = real_case(
+            let wm_path = path
+                .parent()
+                .and_then(Path::parent)
+                .map(|cache| cache.join(MNI152_WM));
+            let wm = match wm_path.filter(|p| p.is_file()) {
+                Some(p) => {
+                    Some(io::read_image(&p).with_context(|| format!("reading {}", p.display()))?)
+                }
+                None => None,
+            };
+            for &(folder, prompt, reference) in REAL_PROMPTS {
+                let mut r = real_case(
                     &loaded,
                     &image,
                     &path,
@@ -168,6 +240,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                     folder,
                     &options,
                 )?;
+                r.truth = Some(reference_text(reference, &image, wm.as_ref()));
                 print_case(&r);
                 results.push(r);
             }
@@ -329,7 +402,12 @@ fn print_case(r: &CaseResult) {
     say!("inputs:   {}", r.inputs);
     say!("answer:   {}", r.shown_answer());
     if let Some(t) = &r.truth {
-        say!("truth:    {t}");
+        // A real case has a reference to compare with, not a truth the checker holds.
+        if r.verdict.is_some() {
+            say!("truth:    {t}");
+        } else {
+            say!("reference: {t}");
+        }
     }
     if let Some(v) = &r.verdict {
         say!("verdict:  {v}");
@@ -364,7 +442,10 @@ fn summary_markdown(
         loaded.manifest.weights_id(),
         loaded.path.display()
     );
-    let _ = writeln!(s, "| case | question | answer | truth | verdict | s |");
+    let _ = writeln!(
+        s,
+        "| case | question | answer | truth (real scans: reference) | verdict | s |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
     for r in results {
@@ -380,4 +461,38 @@ fn summary_markdown(
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxel::{Geometry, Image};
+
+    /// A 4×4×4 image of 2 mm voxels (8 µL each) with the given values.
+    fn image(values: Vec<f32>) -> Image {
+        let g = Geometry::from_spacing([4, 4, 4], [2.0; 3], [0.0; 3]).unwrap();
+        Image::new(g, values).unwrap()
+    }
+
+    #[test]
+    fn reference_volumes_follow_nilearns_definitions() {
+        // Brain mask: voxels above 0.2 of the maximum (10): 0.2 × 10 = 2 itself is outside.
+        let mut t1 = vec![0.0f32; 64];
+        t1[..10].fill(10.0);
+        t1[10..15].fill(2.5);
+        t1[15..20].fill(2.0);
+        let t1 = image(t1);
+        let ml = reference_ml(RealReference::BrainMask, &t1, None).unwrap();
+        assert!((ml - 15.0 * 0.008).abs() < 1e-9, "{ml}");
+        // White matter: probabilities scaled to a maximum of 1, summed: (2 + 4×0.5) × 8 µL.
+        let mut wm = vec![0.0f32; 64];
+        wm[..2].fill(0.8);
+        wm[2..6].fill(0.4);
+        let wm = image(wm);
+        let ml = reference_ml(RealReference::WhiteMatter, &t1, Some(&wm)).unwrap();
+        assert!((ml - 4.0 * 0.008).abs() < 1e-6, "{ml}");
+        assert!(reference_ml(RealReference::WhiteMatter, &t1, None).is_none());
+        assert!(reference_ml(RealReference::None, &t1, Some(&wm)).is_none());
+        assert!(reference_text(RealReference::None, &t1, None).starts_with("none"));
+    }
 }
