@@ -96,6 +96,9 @@ pub struct SampleResult {
     pub passed: bool,
     /// The checker's failures, if any.
     pub failures: String,
+    /// Why the program did not run to `stop()`: the first step error (`step N: …`), or the
+    /// limit that ended it; `None` when it ran.
+    pub error: Option<String>,
     /// Dice of each expected output.
     pub outputs: Vec<OutputDice>,
     /// Seconds to answer.
@@ -179,6 +182,8 @@ pub struct EvalReport {
     pub dice_by_target: BTreeMap<String, f64>,
     /// Fraction of samples that passed.
     pub success: f64,
+    /// Why programs did not run to `stop()`: samples by cause ([`error_cause`]).
+    pub not_ran: BTreeMap<String, usize>,
     /// Success by condition: `template: seen|held out`, `typo: yes|no`, `inputs: N`,
     /// `contrast: M` (of the first input), `anatomy: A`.
     pub breakdown: BTreeMap<String, Rate>,
@@ -290,7 +295,21 @@ pub fn evaluate_sample(
             picture,
         });
     }
-    let ran = result.ending == Ending::Stopped && result.steps.iter().all(|s| s.error.is_none());
+    let first_error = result
+        .steps
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| s.error.as_ref().map(|e| format!("step {}: {e}", i + 1)));
+    let error = match (first_error, result.ending) {
+        (Some(e), _) => Some(e),
+        (None, Ending::Stopped) => None,
+        (None, Ending::StepLimit) => Some(format!(
+            "{} steps without stop() (the step limit)",
+            result.steps.len()
+        )),
+        (None, Ending::SequenceLimit) => Some("the agent's context filled up".to_string()),
+    };
+    let ran = error.is_none();
     Ok(SampleResult {
         family: sample.family.clone(),
         anatomy: anatomy.to_string(),
@@ -316,9 +335,42 @@ pub fn evaluate_sample(
         ran,
         passed: check.passed && ran,
         failures: check.failures(),
+        error,
         outputs,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The cause of a program error as the report counts it: the runtime's error kind
+/// (`error (syntax)`, `error (library)`, …), else the limit that ended the program.
+pub fn error_cause(error: &str) -> String {
+    if let Some(start) = error.find("error (") {
+        let rest = &error[start..];
+        if let Some(end) = rest.find(')') {
+            let kind = &rest[..=end];
+            // The message's head says more than the kind alone: a library error names its
+            // function (`centroid: empty mask: …`), others start with what went wrong
+            // (`unknown variable `s1``); names and quoted code are left out so causes group.
+            let message = rest[end + 1..].split_once(": ").map_or("", |(_, m)| m);
+            let head = message
+                .split([':', '`', '\'', '"'])
+                .next()
+                .unwrap_or("")
+                .trim();
+            return if head.is_empty() {
+                kind.to_string()
+            } else {
+                format!("{kind} {}", head.chars().take(48).collect::<String>())
+            };
+        }
+    }
+    if error.contains("step limit") {
+        "no stop() within the step limit".to_string()
+    } else if error.contains("context") {
+        "the agent's context filled up".to_string()
+    } else {
+        "other".to_string()
+    }
 }
 
 /// The share of `samples` the agent answers right writing its programs freely, with oracle
@@ -468,8 +520,13 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
             r.passed += usize::from(s.passed);
         }
     }
+    let mut not_ran: BTreeMap<String, usize> = BTreeMap::new();
+    for e in samples.iter().filter_map(|s| s.error.as_deref()) {
+        *not_ran.entry(error_cause(e)).or_default() += 1;
+    }
     EvalReport {
         breakdown,
+        not_ran,
         model: model_id.to_string(),
         per_family: options.per_family,
         seed: options.seed,
@@ -519,6 +576,16 @@ impl EvalReport {
                 100.0 * r.passed as f64 / r.samples.max(1) as f64
             ));
         }
+        if !self.not_ran.is_empty() {
+            md.push_str(
+                "\n## Why programs did not run to stop()\n\n| cause | samples |\n|---|---|\n",
+            );
+            let mut causes: Vec<(&String, &usize)> = self.not_ran.iter().collect();
+            causes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (cause, n) in causes {
+                md.push_str(&format!("| {cause} | {n} |\n"));
+            }
+        }
         if !self.dice_by_target.is_empty() {
             md.push_str(
                 "\n## Dice of shown outputs, by target\n\n| target | mean Dice |\n|---|---|\n",
@@ -567,13 +634,14 @@ impl EvalReport {
             md.push_str("\n## Some failures\n");
             for f in failures {
                 md.push_str(&format!(
-                    "\n### {} (seed {})\n\nPrompt: {}\n\nExpected: {}\n\nGot: {}\n\nChecker: {}\n\n```\n{}\n```\n",
+                    "\n### {} (seed {})\n\nPrompt: {}\n\nExpected: {}\n\nGot: {}\n\nChecker: {}\n\nProgram error: {}\n\n```\n{}\n```\n",
                     f.family,
                     f.seed,
                     f.prompt,
                     f.expected.trim(),
                     if f.response.trim().is_empty() { "(nothing)" } else { f.response.trim() },
                     f.failures.replace('\n', "; "),
+                    f.error.as_deref().unwrap_or("none"),
                     f.program
                 ));
             }
@@ -722,4 +790,39 @@ fn comparison_png(
     }
     voxel::render::save_comparison_png(path, image, truth, predicted, Some(1.0))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_cause;
+
+    #[test]
+    fn error_causes_group_by_kind_and_message_head() {
+        assert_eq!(
+            error_cause(
+                "step 2: error (library) at line 3, column 6: centroid: empty mask: centroid of \
+                 an empty mask is undefined"
+            ),
+            "error (library) centroid"
+        );
+        assert_eq!(
+            error_cause(
+                "step 1: error (syntax) at line 1, column 16: unknown variable `s1`; define it"
+            ),
+            "error (syntax) unknown variable"
+        );
+        assert_eq!(
+            error_cause("step 3: error (syntax) at line 1, column 243: Expecting ',' to separate"),
+            "error (syntax) Expecting"
+        );
+        assert_eq!(
+            error_cause("12 steps without stop() (the step limit)"),
+            "no stop() within the step limit"
+        );
+        assert_eq!(
+            error_cause("the agent's context filled up"),
+            "the agent's context filled up"
+        );
+        assert_eq!(error_cause("something else"), "other");
+    }
 }

@@ -608,6 +608,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         assert!(case["seconds"].as_f64().unwrap() > 0.0);
         let synthetic = k < 4;
         assert_eq!(case["truth"].is_string(), synthetic, "{case}");
+        assert_eq!(case["reference"].is_string(), !synthetic, "{case}");
         match case["verdict"].as_str() {
             Some(v) => assert_eq!(case["passed"], v.starts_with("passed"), "{case}"),
             None => assert!(!synthetic && case["passed"].is_null(), "{case}"),

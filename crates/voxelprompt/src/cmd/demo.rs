@@ -11,7 +11,7 @@
 //! Every case gets a folder under `--out` as `run --out` writes it (report.json, trace.json,
 //! output volumes on the input's grid, PNG overlays) plus its input scans as NIfTI, and
 //! `summary.md` lists them all. With `--json`, stdout gets that summary as one JSON object
-//! (the model, and per case its prompt, answer, truth, verdict, files and seconds).
+//! (the model, and per case its prompt, answer, truth or reference, verdict, files and seconds).
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -143,8 +143,11 @@ struct CaseResult {
     answer: String,
     /// The error that ended its program, if any.
     error: Option<String>,
-    /// The true answer (synthetic cases), or the reference a real case is compared with.
+    /// The true answer (synthetic cases).
     truth: Option<String>,
+    /// What a real case's answer is compared with (a volume from nilearn's own maps of the
+    /// template, or why there is none).
+    reference: Option<String>,
     /// The checker's verdict in words (synthetic cases).
     verdict: Option<String>,
     /// Whether the checker accepts the answer (synthetic cases).
@@ -240,7 +243,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
                     folder,
                     &options,
                 )?;
-                r.truth = Some(reference_text(reference, &image, wm.as_ref()));
+                r.reference = Some(reference_text(reference, &image, wm.as_ref()));
                 print_case(&r);
                 results.push(r);
             }
@@ -341,6 +344,7 @@ fn synthetic_case(
         answer: output.response.clone(),
         error: output.error.as_ref().map(|e| e.to_string()),
         truth: Some(sample.answer.clone()),
+        reference: None,
         verdict: Some(verdict),
         passed: Some(output.error.is_none() && check.passed),
         outputs: done.outputs.clone(),
@@ -389,6 +393,7 @@ fn real_case(
         answer: output.response.clone(),
         error: output.error.as_ref().map(|e| e.to_string()),
         truth: None,
+        reference: None,
         verdict: None,
         passed: None,
         outputs: done.outputs.clone(),
@@ -402,12 +407,10 @@ fn print_case(r: &CaseResult) {
     say!("inputs:   {}", r.inputs);
     say!("answer:   {}", r.shown_answer());
     if let Some(t) = &r.truth {
-        // A real case has a reference to compare with, not a truth the checker holds.
-        if r.verdict.is_some() {
-            say!("truth:    {t}");
-        } else {
-            say!("reference: {t}");
-        }
+        say!("truth:    {t}");
+    }
+    if let Some(t) = &r.reference {
+        say!("reference: {t}");
     }
     if let Some(v) = &r.verdict {
         say!("verdict:  {v}");
@@ -455,7 +458,7 @@ fn summary_markdown(
             r.case,
             cell(&r.prompt),
             cell(&r.shown_answer()),
-            cell(r.truth.as_deref().unwrap_or("—")),
+            cell(r.truth.as_deref().or(r.reference.as_deref()).unwrap_or("—")),
             cell(r.verdict.as_deref().unwrap_or("—")),
             r.seconds
         );

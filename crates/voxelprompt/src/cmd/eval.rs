@@ -72,6 +72,8 @@ struct EvalSummary<'a> {
     families: &'a BTreeMap<String, FamilySummary>,
     dice_by_target: &'a BTreeMap<String, f64>,
     breakdown: &'a BTreeMap<String, Rate>,
+    /// Why programs did not run to stop(): samples by cause.
+    not_ran: &'a BTreeMap<String, usize>,
     /// The segmentation experiment per target (empty without `--segmentation`).
     segmentation: Vec<TargetSummary<'a>>,
     /// The characterisation experiment per question (empty without `--characterisation`).
@@ -201,6 +203,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             families: &report.families,
             dice_by_target: &report.dice_by_target,
             breakdown: &report.breakdown,
+            not_ran: &report.not_ran,
             segmentation: report
                 .segmentation
                 .iter()
