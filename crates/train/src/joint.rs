@@ -103,13 +103,38 @@ pub struct LossContext<'a> {
     pub bce_weight: f64,
 }
 
-/// The agent's view of an input volume.
-pub fn volume_info(input: &tasks::InputVolume) -> VolumeInfo {
+/// The agent's view of an input volume, with its acquisition date when `dated`.
+pub fn volume_info(input: &tasks::InputVolume, dated: bool) -> VolumeInfo {
     VolumeInfo {
         name: input.name.clone(),
         modality: Some(input.modality.clone()),
-        acquired: Some(input.date.clone()),
+        acquired: dated.then(|| input.date.clone()),
     }
+}
+
+/// Whether a training sample shows its inputs' acquisition dates. Users often give scans
+/// without one (a NIfTI file has none), and a model that only ever saw dated inputs derailed
+/// on them (session 8: every real-scan question failed undated and ran with a date). So one
+/// single-visit sample in three hides them, chosen by its seed; samples whose inputs span
+/// several dates always show them, since which scan came first is part of the question.
+pub fn shows_dates(sample: &TaskSample) -> bool {
+    let first = sample.inputs.first().map(|i| &i.date);
+    let one_visit = sample.inputs.iter().all(|i| Some(&i.date) == first);
+    !one_visit
+        || !sample
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .is_multiple_of(3)
+}
+
+/// The agent's view of every input of `sample` ([`shows_dates`]).
+pub fn volume_infos(sample: &TaskSample) -> Vec<VolumeInfo> {
+    let dated = shows_dates(sample);
+    sample
+        .inputs
+        .iter()
+        .map(|i| volume_info(i, dated))
+        .collect()
 }
 
 /// Soft Dice loss `1 − 2Σpt / (Σp + Σt)` per stream of `[S, 1, …]` maps, averaged over streams
@@ -131,7 +156,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let device = net.agent.device();
     let mut seconds = StageSeconds::default();
 
-    let infos: Vec<VolumeInfo> = sample.inputs.iter().map(volume_info).collect();
+    let infos = volume_infos(sample);
     let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
     let modalities = sample
         .inputs
@@ -304,7 +329,7 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
     let device = net.agent.device();
     let mut seconds = StageSeconds::default();
     let started = Instant::now();
-    let infos: Vec<VolumeInfo> = sample.inputs.iter().map(volume_info).collect();
+    let infos = volume_infos(sample);
     let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
     let inputs = sample
         .inputs

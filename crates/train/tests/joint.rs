@@ -552,3 +552,43 @@ fn two_replicas_train_like_one_device() {
         .fold(0f32, f32::max);
     assert!(max < 1e-5, "embedding weights differ by {max}");
 }
+
+/// A third of single-visit samples hide their acquisition dates (users often give none);
+/// inputs from several visits always show them.
+#[test]
+fn single_visit_samples_sometimes_hide_their_dates() {
+    let settings = tiny_settings();
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 11).unwrap();
+    let mut sample = (0..)
+        .find_map(|k| sampler.sample(SeedPurpose::Training, k).unwrap())
+        .unwrap();
+    for input in &mut sample.inputs {
+        input.date = "2024-01-02".into();
+    }
+    let hidden = (0..3000u64)
+        .filter(|&seed| {
+            sample.seed = seed;
+            !train::joint::shows_dates(&sample)
+        })
+        .count();
+    assert!(
+        (hidden as f64 / 3000.0 - 1.0 / 3.0).abs() < 0.03,
+        "{hidden}"
+    );
+    sample.seed = (0..)
+        .find(|&seed| {
+            sample.seed = seed;
+            !train::joint::shows_dates(&sample)
+        })
+        .unwrap();
+    assert!(train::joint::volume_infos(&sample)
+        .iter()
+        .all(|v| v.acquired.is_none()));
+    // Two visits: dates always shown.
+    sample.inputs.push(sample.inputs[0].clone());
+    sample.inputs[1].date = "2025-03-04".into();
+    assert!(train::joint::shows_dates(&sample));
+    assert!(train::joint::volume_infos(&sample)
+        .iter()
+        .all(|v| v.acquired.is_some()));
+}
