@@ -45,7 +45,7 @@ pub struct EvalOptions {
     /// Answer every vision call with the true mask ([`Conversation::with_oracle`]): the
     /// agent's own success, as if its vision network were perfect.
     pub oracle_vision: bool,
-    /// Samples answered side by side ([`crate::parallel`]); 0: one per core.
+    /// Samples answered side by side ([`crate::parallel`]); 0: the global rayon pool's size.
     pub threads: usize,
 }
 
@@ -106,7 +106,7 @@ pub struct SampleResult {
 }
 
 impl EvalOptions {
-    /// Worker threads: [`EvalOptions::threads`], else one per core.
+    /// Worker threads: [`EvalOptions::threads`], else the global rayon pool's size.
     pub fn threads(&self) -> usize {
         if self.threads > 0 {
             self.threads
@@ -133,16 +133,21 @@ impl EvalOptions {
         )
     }
 
-    /// The sampler of an experiment on held-out samples: every family, the options' anatomy,
-    /// the first of their voxel sizes (else the model's working spacing) and seed.
-    pub(crate) fn experiment_sampler(&self, model: &Model) -> Result<JointSampler> {
-        let settings = JointSettings {
+    /// Sampler settings of every evaluation: the options' anatomy, every family weighted alike.
+    fn sampler_settings(&self) -> Result<JointSettings> {
+        Ok(JointSettings {
             anatomy: self.anatomy.clone(),
             families: BTreeMap::new(),
             joint_families: BTreeMap::new(),
             default_family_weight: 1.0,
             ..JointSettings::builtin()?
-        };
+        })
+    }
+
+    /// The sampler of an experiment on held-out samples: every family, the options' anatomy,
+    /// the first of their voxel sizes (else the model's working spacing) and seed.
+    pub(crate) fn experiment_sampler(&self, model: &Model) -> Result<JointSampler> {
+        let settings = self.sampler_settings()?;
         let spacing = self
             .spacings_mm
             .first()
@@ -395,13 +400,7 @@ pub fn evaluate(
     options: &EvalOptions,
     mut progress: impl FnMut(usize, usize, &SampleResult),
 ) -> Result<EvalReport> {
-    let settings = JointSettings {
-        anatomy: options.anatomy.clone(),
-        families: BTreeMap::new(),
-        joint_families: BTreeMap::new(),
-        default_family_weight: 1.0,
-        ..JointSettings::builtin()?
-    };
+    let settings = options.sampler_settings()?;
     let spacings = if options.spacings_mm.is_empty() {
         vec![[model.config.preprocessing.spacing_mm; 3]]
     } else {

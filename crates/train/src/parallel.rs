@@ -10,14 +10,10 @@ use std::sync::mpsc;
 
 use crate::error::Result;
 
-/// Worker threads for sample-level parallelism: `RAYON_NUM_THREADS` when set (so one variable
-/// limits every kind of parallelism), else the available cores.
+/// Worker threads for sample-level parallelism: the size of the global rayon pool, so the one
+/// `voxelprompt --threads N` (or `RAYON_NUM_THREADS`) limits every kind of parallelism.
 pub fn default_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    rayon::current_num_threads().max(1)
 }
 
 /// Runs `job(j, emit)` for every `j < jobs` on `threads` worker threads; each job calls `emit`

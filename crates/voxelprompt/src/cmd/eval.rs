@@ -53,9 +53,6 @@ pub struct EvalArgs {
     /// network were perfect (the report's model name says so).
     #[arg(long)]
     oracle_vision: bool,
-    /// Samples answered side by side (default: one per core, or RAYON_NUM_THREADS).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
 }
 
 /// `eval --json`: report.json without its samples, with the files written.
@@ -138,7 +135,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         pictures: Some(args.out.join("pictures")),
         answer: args.model.answer_options(),
         oracle_vision: args.oracle_vision,
-        threads: args.threads,
+        // As many samples side by side as the global `--threads` (every core by default).
+        threads: 0,
     };
     let mut id = format!("{} {}", manifest.model, manifest.weights_id());
     if args.oracle_vision {
