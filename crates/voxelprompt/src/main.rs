@@ -11,7 +11,8 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Worker threads for the compute kernels (default: every core).
+    /// Worker threads for the compute kernels, and samples `eval` answers side by side
+    /// (default: every core).
     #[arg(long, global = true)]
     threads: Option<usize>,
     /// No progress or informational lines on stderr (results and errors still print).
