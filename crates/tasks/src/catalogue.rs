@@ -17,7 +17,7 @@ use crate::family::{Family, FamilyInfo, Outcome};
 use crate::grammar::{add_typo, capitalise, Grammar, GrammarBuilder, Template};
 use crate::phrases::{common_rules, phrases};
 use crate::sample::{Prompt, TaskSample};
-use crate::scenario::{slot_key, slot_kind, Key, Scenario};
+use crate::scenario::{slot_key, slot_kind, Key, Roi, Scenario};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -263,6 +263,18 @@ impl Catalogue {
                     .sum()
             })
             .unwrap_or(0)
+    }
+
+    /// Whether scenario `s` asks for the target called `name` in its `target` slot: a
+    /// vocabulary target (`white matter`) or an active lesion class (`glioma`). The
+    /// evaluation's per-target experiment and training's `[joint_targets]` select samples
+    /// with it.
+    pub fn scenario_asks_for(&self, s: &Scenario, name: &str) -> bool {
+        match s.get("target") {
+            Some(Key::Roi(Roi::Anatomy(t))) => self.target(t).is_ok_and(|x| x.name == name),
+            Some(Key::Roi(Roi::Lesion(c))) => self.class(c).is_ok_and(|x| x.entry.name == name),
+            _ => false,
+        }
     }
 
     /// Descriptions of all families, in catalogue order.

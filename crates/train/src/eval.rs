@@ -139,6 +139,8 @@ impl EvalOptions {
             anatomy: self.anatomy.clone(),
             families: BTreeMap::new(),
             joint_families: BTreeMap::new(),
+            joint_targets: Default::default(),
+            joint_target_fraction: 0.0,
             default_family_weight: 1.0,
             ..JointSettings::builtin()?
         })

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde::Serialize;
-use tasks::scenario::{Key, Roi, Scenario};
-use tasks::{Catalogue, TaskSample, TemplateSplit};
+use tasks::scenario::Scenario;
+use tasks::{TaskSample, TemplateSplit};
 
 use crate::checkpoint::TrainedBaseline;
 use crate::error::{Result, TrainError};
@@ -64,14 +64,6 @@ pub struct TargetResult {
 /// The baseline checkpoint directory of `target` under `root`: spaces become underscores.
 pub fn baseline_dir(root: &Path, target: &str) -> PathBuf {
     root.join(target.replace(' ', "_"))
-}
-
-fn scenario_is(cat: &Catalogue, s: &Scenario, target: &str) -> bool {
-    match s.get("target") {
-        Some(Key::Roi(Roi::Anatomy(t))) => cat.target(t).is_ok_and(|x| x.name == target),
-        Some(Key::Roi(Roi::Lesion(c))) => cat.class(c).is_ok_and(|x| x.entry.name == target),
-        _ => false,
-    }
 }
 
 fn baseline_dice(baseline: &TrainedBaseline, sample: &TaskSample) -> Result<f64> {
@@ -130,7 +122,7 @@ pub fn run(
                 // Anatomies in turn, so every one contributes.
                 let cat = &cats[(index as usize) % cats.len()];
                 let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
-                let keep = |s: &Scenario| scenario_is(cat, s, target);
+                let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
                 let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
                     Ok(s) => s,
                     Err(tasks::TaskError::NoSample { .. }) => continue,

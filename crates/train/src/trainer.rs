@@ -32,6 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use synth::{SynthConfig, Vocabulary};
+use tasks::scenario::Scenario;
 use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
 use crate::error::{Result, TrainError};
@@ -94,6 +95,14 @@ pub struct JointSettings {
     /// empty they are drawn like the others (`families`), else only the families listed here.
     #[serde(default)]
     pub joint_families: BTreeMap<String, f64>,
+    /// Share of the joint training samples that ask for one of `joint_targets` instead of a
+    /// target drawn by the family's own scenario weights (absent: 0).
+    #[serde(default)]
+    pub joint_target_fraction: f64,
+    /// Sampling weights of those targets by name: a vocabulary anatomy target (segmented by
+    /// `segment_anatomy`) or an active lesion class (`segment_lesion`).
+    #[serde(default)]
+    pub joint_targets: BTreeMap<String, f64>,
 }
 
 impl JointSettings {
@@ -159,6 +168,22 @@ impl JointSettings {
                 self.program_only_fraction
             ));
         }
+        if !(0.0..=1.0).contains(&self.joint_target_fraction) {
+            return bad(format!(
+                "joint_target_fraction {} must be in [0, 1]",
+                self.joint_target_fraction
+            ));
+        }
+        if self.joint_target_fraction > 0.0
+            && self
+                .joint_targets
+                .values()
+                .all(|&w| w <= 0.0 || !w.is_finite())
+        {
+            return bad(
+                "joint_target_fraction > 0 needs [joint_targets] with a positive weight".into(),
+            );
+        }
         if !positive(self.checkpoint_minutes) {
             return bad("checkpoint_minutes must be positive".into());
         }
@@ -166,10 +191,11 @@ impl JointSettings {
             .families
             .values()
             .chain(self.joint_families.values())
+            .chain(self.joint_targets.values())
             .any(|&w| !not_negative(w))
             || !not_negative(self.default_family_weight)
         {
-            return bad("family weights must be finite and not negative".into());
+            return bad("family and target weights must be finite and not negative".into());
         }
         Ok(())
     }
@@ -223,7 +249,42 @@ pub struct JointSampler {
     families: Vec<(String, f64)>,
     /// The joint training samples' own weights (`[joint_families]`), when given.
     joint_families: Option<Vec<(String, f64)>>,
+    /// `[joint_targets]`: (target name, the family that segments it, weight).
+    joint_targets: Vec<(String, &'static str, f64)>,
+    joint_target_fraction: f64,
     run_seed: u64,
+}
+
+/// The targets of `table` with the family that asks for each (`segment_anatomy` for a
+/// vocabulary anatomy target, `segment_lesion` for an active lesion class), those of weight 0
+/// left out; a name that is neither is an error.
+fn weighted_targets(
+    cat: &Catalogue,
+    table: &BTreeMap<String, f64>,
+) -> Result<Vec<(String, &'static str, f64)>> {
+    let mut targets = Vec::new();
+    for (name, &w) in table {
+        let family = if cat.class_index(name).is_some() {
+            "segment_lesion"
+        } else if cat
+            .target_index(name)
+            .is_ok_and(|t| cat.anatomy_targets().contains(&t))
+        {
+            "segment_anatomy"
+        } else {
+            return Err(TrainError::Settings {
+                what: "[joint_targets]".into(),
+                problem: format!(
+                    "{name:?} is neither an anatomy target of the vocabulary nor an active \
+                     lesion class (docs/vocabulary.md lists them)"
+                ),
+            });
+        };
+        if w > 0.0 {
+            targets.push((name.clone(), family, w));
+        }
+    }
+    Ok(targets)
 }
 
 /// The available families of `cat` with their weight in `table` (`default` when not listed),
@@ -301,10 +362,13 @@ impl JointSampler {
                 "[joint_families]",
             )?)
         };
+        let joint_targets = weighted_targets(first, &settings.joint_targets)?;
         Ok(JointSampler {
             catalogues,
             families,
             joint_families,
+            joint_targets,
+            joint_target_fraction: settings.joint_target_fraction,
             run_seed,
         })
     }
@@ -321,13 +385,56 @@ impl JointSampler {
     }
 
     /// Training sample `index`, drawn from the joint samples' family weights
-    /// (`[joint_families]`) unless it is a program-only one or there are none.
+    /// (`[joint_families]`) unless it is a program-only one or there are none. A share
+    /// `joint_target_fraction` of the joint ones asks for one of `[joint_targets]` instead.
     pub fn training_sample(&self, index: u64, program_only: bool) -> Result<Option<TaskSample>> {
+        if !program_only {
+            if let Some(target) = self.focus_target(index) {
+                return self.target_sample(target, index);
+            }
+        }
         let families = match (&self.joint_families, program_only) {
             (Some(joint), false) => joint,
             _ => &self.families,
         };
         self.sample_from(families, SeedPurpose::Training, index)
+    }
+
+    /// The `[joint_targets]` entry joint sample `index` asks for, if it is one of the focused
+    /// share: drawn from a stream of its own, so runs without the table draw as before.
+    fn focus_target(&self, index: u64) -> Option<&(String, &'static str, f64)> {
+        if self.joint_target_fraction <= 0.0 || self.joint_targets.is_empty() {
+            return None;
+        }
+        let seed = sample_seed(SeedPurpose::Training, self.run_seed ^ 0x7a4e_c0de, index);
+        let mut rng = StdRng::seed_from_u64(seed);
+        if rng.random::<f64>() >= self.joint_target_fraction {
+            return None;
+        }
+        let total: f64 = self.joint_targets.iter().map(|t| t.2).sum();
+        let mut pick = rng.random::<f64>() * total;
+        for t in &self.joint_targets {
+            if pick < t.2 {
+                return Some(t);
+            }
+            pick -= t.2;
+        }
+        self.joint_targets.last()
+    }
+
+    fn target_sample(
+        &self,
+        (name, family, _): &(String, &'static str, f64),
+        index: u64,
+    ) -> Result<Option<TaskSample>> {
+        let seed = sample_seed(SeedPurpose::Training, self.run_seed, index);
+        let cat = &self.catalogues[(index as usize) % self.catalogues.len()];
+        let keep = |s: &Scenario| cat.scenario_asks_for(s, name);
+        match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+            Ok(s) => Ok(Some(s)),
+            Err(TaskError::NoSample { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn sample_from(
@@ -755,6 +862,17 @@ impl JointTrainer {
 
     /// A trainer continuing the checkpoint of `run_dir` on `device`.
     pub fn resume(run_dir: &Path, device: &Device) -> Result<JointTrainer> {
+        JointTrainer::resume_with(run_dir, device, None)
+    }
+
+    /// [`JointTrainer::resume`], with `settings` (when given) replacing the run's from its
+    /// next step on: the weights, optimiser moments, learning rate and sample counter carry
+    /// over; the sample mix, loss weights and schedule are the new ones.
+    pub fn resume_with(
+        run_dir: &Path,
+        device: &Device,
+        settings: Option<JointSettings>,
+    ) -> Result<JointTrainer> {
         let mut dir = run_dir.join("checkpoint");
         if !dir.is_dir() {
             // A crash between the two renames of `save_checkpoint` leaves only the old one.
@@ -771,8 +889,12 @@ impl JointTrainer {
         let state_path = dir.join("state.json");
         let text =
             std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-        let state: RunState = serde_json::from_str(&text)
+        let mut state: RunState = serde_json::from_str(&text)
             .map_err(|e| TrainError::checkpoint(&state_path, e.to_string()))?;
+        if let Some(settings) = settings {
+            settings.validate("the new settings")?;
+            state.settings = settings;
+        }
         let (model, _) = Model::load(&dir.join("model"), device)?;
         let mut trainer = JointTrainer::new(model, state.settings.clone(), state.seed, device)?;
         let load = |file: &str| {

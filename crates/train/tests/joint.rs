@@ -127,6 +127,7 @@ fn tiny_settings() -> JointSettings {
     s.accumulation = 2;
     s.validate_every = 0;
     s.learning_rate = 1e-3;
+    s.joint_target_fraction = 0.0;
     s
 }
 
@@ -398,6 +399,17 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     }
     let csv = std::fs::read_to_string(split.join("train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 13, "header and one row per step");
+    // New settings replace the run's from the next step; the progress carries over.
+    let mut changed = resumed.state.settings.clone();
+    changed.program_only_fraction = 0.25;
+    let learning_rate = resumed.state.learning_rate;
+    drop(resumed);
+    let again = JointTrainer::resume_with(&split, &device, Some(changed.clone())).unwrap();
+    assert_eq!(again.state.step, 12);
+    assert_eq!(again.state.learning_rate, learning_rate);
+    assert_eq!(again.state.settings, changed);
+    changed.program_only_fraction = 2.0;
+    assert!(JointTrainer::resume_with(&split, &device, Some(changed)).is_err());
 
     let mean = |r: &[train::trainer::LogRow]| {
         r.iter().map(|x| x.cross_entropy).sum::<f64>() / r.len() as f64
@@ -496,6 +508,71 @@ fn joint_samples_are_drawn_from_their_own_family_weights() {
         e.contains("joint_families") && e.contains("no_such_family"),
         "{e}"
     );
+}
+
+#[test]
+fn a_share_of_joint_samples_asks_for_the_focus_targets() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.5;
+    settings.joint_families = [("skull_strip".to_string(), 1.0)].into_iter().collect();
+    settings.joint_targets = [
+        ("white matter".to_string(), 1.0),
+        ("lateral ventricle".to_string(), 1.0),
+    ]
+    .into_iter()
+    .collect();
+    settings.joint_target_fraction = 0.5;
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 11).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let (mut focused, mut family_drawn) = (0, 0);
+    let mut names = std::collections::BTreeSet::new();
+    for k in 0..60 {
+        let program_only = trainer::is_program_only(&settings, 11, k);
+        let Some(s) = sampler.training_sample(k, program_only).unwrap() else {
+            continue;
+        };
+        if program_only {
+            continue;
+        }
+        match s.family.as_str() {
+            "skull_strip" => family_drawn += 1,
+            "segment_anatomy" => {
+                let name = ["white matter", "lateral ventricle"]
+                    .into_iter()
+                    .find(|n| cat.scenario_asks_for(&s.scenario, n));
+                names.insert(name.expect("a focus target"));
+                focused += 1;
+            }
+            other => panic!("joint sample {k} of family {other}"),
+        }
+    }
+    assert!(
+        focused >= 5 && family_drawn >= 5,
+        "{focused} focused, {family_drawn} drawn by family"
+    );
+    assert_eq!(names.len(), 2, "both targets are asked for: {names:?}");
+    // The same index gives the same sample (a resumed run draws the same stream).
+    let again = trainer::JointSampler::new(&settings, 4.0, 11).unwrap();
+    for k in 0..8 {
+        let p = trainer::is_program_only(&settings, 11, k);
+        let a = sampler.training_sample(k, p).unwrap().map(|s| s.prompt);
+        let b = again.training_sample(k, p).unwrap().map(|s| s.prompt);
+        assert_eq!(a, b);
+    }
+    settings.joint_targets = [("no such structure".to_string(), 1.0)]
+        .into_iter()
+        .collect();
+    let e = trainer::JointSampler::new(&settings, 4.0, 11)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("joint_targets") && e.contains("no such structure"),
+        "{e}"
+    );
+    settings.joint_targets.clear();
+    let e = settings.validate("test").unwrap_err().to_string();
+    assert!(e.contains("joint_targets"), "{e}");
 }
 
 /// Data-parallel training on two replicas (here both on the CPU) takes the same optimiser

@@ -38,12 +38,14 @@ pub struct TrainArgs {
     /// Stop when the run has taken this many optimiser steps in total.
     #[arg(long)]
     steps: Option<u64>,
-    /// Training settings TOML (default: the shipped configs/train/joint.toml).
+    /// Training settings TOML (default: the shipped configs/train/joint.toml). With --resume,
+    /// they replace the run's own from its next step (a copy is kept in the run directory as
+    /// `settings-from-step-N.toml`).
     #[arg(long)]
     settings: Option<PathBuf>,
     /// Anatomy to synthesise from (overrides the settings): all, phantom, fsaverage,
     /// neuromorphometrics.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     anatomy: Option<String>,
     /// Compute device: `cpu`, or `wgpu` / `cuda` in a build with that feature. A
     /// comma-separated list trains data-parallel, one model replica per entry (`cuda:0,cuda:1`;
@@ -71,8 +73,19 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let device = devices[0].clone();
     let (trainer, out) = match (&args.resume, &args.out) {
         (Some(dir), out) => {
-            let t = JointTrainer::resume(dir, &device)
+            let settings = args.settings.as_deref().map(read_settings).transpose()?;
+            let t = JointTrainer::resume_with(dir, &device, settings)
                 .with_context(|| format!("resuming {}", dir.display()))?;
+            if let Some(p) = &args.settings {
+                let copy = dir.join(format!("settings-from-step-{}.toml", t.state.step));
+                std::fs::copy(p, &copy)
+                    .with_context(|| format!("copying {} to {}", p.display(), copy.display()))?;
+                crate::cmd::note!(
+                    "settings of {} replace the run's from step {}",
+                    p.display(),
+                    t.state.step
+                );
+            }
             crate::cmd::note!(
                 "resuming {} at step {} (sample {}, {:.2} h trained, lr {:e})",
                 dir.display(),
@@ -91,11 +104,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 );
             }
             let mut settings = match &args.settings {
-                Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    JointSettings::from_toml_str(&text, &p.display().to_string())?
-                }
+                Some(p) => read_settings(p)?,
                 None => JointSettings::builtin()?,
             };
             if let Some(a) = &args.anatomy {
@@ -269,4 +278,13 @@ fn print_bench(rows: &[LogRow]) {
 
 fn synthesis_floor(s: &train::joint::StageSeconds) -> f64 {
     s.synthesis
+}
+
+fn read_settings(path: &std::path::Path) -> Result<JointSettings> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(JointSettings::from_toml_str(
+        &text,
+        &path.display().to_string(),
+    )?)
 }
