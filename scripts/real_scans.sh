@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A model on real scans it never trained on (issue 14), scored with nibabel/numpy:
+#   - nilearn's MNI152 2009 T1 template (no skull): brain mask against nilearn's
+#     load_mni152_brain_mask (T1/max > 0.2), white matter against nilearn's WM probability map
+#     (> 0.5 for Dice; the map's sum is the reference volume);
+#   - FreeSurfer's fsaverage T1.mgz (an averaged real MR head *with* skull, face and neck):
+#     brain mask against fsaverage's brainmask.mgz (non-zero), white matter and lateral
+#     ventricles against its aseg.mgz, with the label ids the vocabulary gives each target
+#     (configs/synth/vocabulary.toml, resolved through its groups).
+# fsaverage's label maps are a synthesis source, so that head tests the gap between synthetic
+# and real intensities, not an unseen anatomy. The neuromorphometrics atlas, the other
+# synthesis source, lives in MNI152 space: the template's brain outline is not unseen either.
+#
+# Usage: scripts/real_scans.sh [MODEL_DIR] [OUT_DIR]
+#   MODEL_DIR: default models/voxelprompt-small; OUT_DIR: default
+#   ~/.cache/voxelprompt/real-scans/<model folder name>. Writes OUT_DIR/real_scans.{md,json} and
+#   each question's run folder (masks, report.json).
+# Environment: ANATOMY_CACHE (default ~/.cache/voxelprompt/anatomy, filled by
+#   scripts/fetch_anatomy.py), CARGO_TARGET_DIR (where the release binary is), DEVICE (cpu).
+# Needs: python3 with nibabel and numpy. Nothing is written inside the repository.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+MODEL=${1:-$REPO/models/voxelprompt-small}
+OUT=${2:-$HOME/.cache/voxelprompt/real-scans/$(basename "$(cd "$MODEL/.." && pwd)")-$(basename "$MODEL")}
+ANATOMY=${ANATOMY_CACHE:-$HOME/.cache/voxelprompt/anatomy}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+BIN=$TARGET_DIR/release/voxelprompt
+DEVICE=${DEVICE:-cpu}
+
+MNI_T1=$ANATOMY/mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz
+MNI_WM=$ANATOMY/mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz
+FS=$ANATOMY/fsaverage
+for f in "$MNI_T1" "$MNI_WM" "$FS/T1.mgz" "$FS/aseg.mgz" "$FS/brainmask.mgz"; do
+  if [ ! -f "$f" ]; then
+    echo "missing $f: run python3 scripts/fetch_anatomy.py (it fills $ANATOMY)" >&2
+    exit 1
+  fi
+done
+if [ ! -f "$MODEL/weights.safetensors" ]; then
+  echo "$MODEL holds no model (weights.safetensors)" >&2
+  exit 1
+fi
+if [ ! -x "$BIN" ]; then
+  (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p voxelprompt)
+fi
+mkdir -p "$OUT"
+
+# scan key, scan path, case, prompt: each question's run goes to OUT/<scan>-<case>.
+CASES=(
+  "mni152|$MNI_T1|brain_mask|Skull strip this scan."
+  "mni152|$MNI_T1|white_matter|Segment the white matter."
+  "mni152|$MNI_T1|lateral_ventricle|Segment the lateral ventricles."
+  "fsaverage|$FS/T1.mgz|brain_mask|Skull strip this scan."
+  "fsaverage|$FS/T1.mgz|white_matter|Segment the white matter."
+  "fsaverage|$FS/T1.mgz|lateral_ventricle|Segment the lateral ventricles."
+)
+for c in "${CASES[@]}"; do
+  IFS='|' read -r scan path case prompt <<<"$c"
+  dir=$OUT/$scan-$case
+  rm -rf "$dir"
+  echo "== $scan: $prompt" >&2
+  # A failed answer is a result (scored 0), not a reason to stop.
+  "$BIN" run --quiet --device "$DEVICE" --model "$MODEL" --modality T1w --prompt "$prompt" \
+    --out "$dir" "t1=$path" >"$dir.answer.txt" 2>"$dir.stderr.txt" || true
+done
+
+python3 - "$REPO/configs/synth/vocabulary.toml" "$ANATOMY" "$OUT" "$MODEL" <<'PY'
+import json, sys, tomllib
+from pathlib import Path
+import nibabel as nib
+import numpy as np
+
+vocab_path, anatomy, out, model = map(Path, sys.argv[1:5])
+vocab = tomllib.loads(vocab_path.read_text())
+
+def aseg_ids(name):
+    """The aseg label ids of a vocabulary target: a structure's own, or a group's members'."""
+    ids, todo, seen = set(), [name], set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for s in vocab.get("structure", []):
+            if s["name"] == n or n in s.get("groups", []):
+                ids.update(s.get("aseg", []))
+        for g in vocab.get("group", []):
+            if n in g.get("groups", []):
+                todo.append(g["name"])
+    if not ids:
+        sys.exit(f"{vocab_path}: no aseg ids for {name!r}")
+    return sorted(ids)
+
+def voxel_ml(img):
+    return float(np.prod(img.header.get_zooms()[:3])) / 1000.0
+
+def data(path):
+    return np.asarray(nib.load(path).dataobj)
+
+mni_t1 = nib.load(anatomy / "mni152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+t1 = np.asarray(mni_t1.dataobj).astype("float32")
+wm_map = data(anatomy / "mni152/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").astype("float32")
+wm_map = wm_map / wm_map.max()  # nilearn's load_mni152_wm_template scaling
+aseg_img = nib.load(anatomy / "fsaverage/aseg.mgz")
+aseg = np.asarray(aseg_img.dataobj)
+references = {
+    ("mni152", "brain_mask"): (mni_t1, t1 / t1.max() > 0.2, None,
+        "nilearn load_mni152_brain_mask (T1/max > 0.2)"),
+    ("mni152", "white_matter"): (mni_t1, wm_map > 0.5, float(wm_map.sum()) * voxel_ml(mni_t1),
+        "nilearn WM probability map > 0.5 (volume: the map's sum)"),
+    ("mni152", "lateral_ventricle"): (mni_t1, None, None, "none in nilearn"),
+    ("fsaverage", "brain_mask"): (aseg_img, data(anatomy / "fsaverage/brainmask.mgz") > 0, None,
+        "fsaverage brainmask.mgz > 0"),
+    ("fsaverage", "white_matter"): (aseg_img, np.isin(aseg, aseg_ids("white matter")), None,
+        f"fsaverage aseg ids {aseg_ids('white matter')}"),
+    ("fsaverage", "lateral_ventricle"): (aseg_img, np.isin(aseg, aseg_ids("lateral ventricle")),
+        None, f"fsaverage aseg ids {aseg_ids('lateral ventricle')}"),
+}
+
+rows = []
+for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
+    d = out / f"{scan}-{case}"
+    # The answer from the run's report; without one, why the run failed (its last line).
+    failed = (out / f"{scan}-{case}.stderr.txt").read_text().strip().splitlines()
+    answer = "no answer: " + (failed[-1] if failed else "unknown")
+    row = {"scan": scan, "case": case, "reference": ref_text,
+           "prediction_ml": None, "reference_ml": None, "dice": None}
+    report = d / "report.json"
+    if report.is_file():
+        r = json.loads(report.read_text())
+        row["prompt"] = r["prompt"]
+        answer = r["answer"]
+        row["error"] = next((s["error"] for s in r["steps"] if s.get("error")), None)
+    if not answer.strip():
+        answer = f"(no answer; {row.get('error') or 'the program did not respond'})"
+    row["answer"] = " ".join(answer.split())
+    masks = sorted(p for p in d.glob("*.nii.gz")) if d.is_dir() else []
+    if masks:
+        img = nib.load(masks[0])
+        if img.shape[:3] != like.shape[:3] or not np.allclose(img.affine, like.affine, atol=1e-3):
+            sys.exit(f"{masks[0]}: not on the grid of the scan ({img.shape} vs {like.shape})")
+        # The skull-strip answer is the masked image; every answer's mask is its non-zero voxels.
+        pred = np.asarray(img.dataobj) != 0
+        row["mask"] = str(masks[0])
+        row["prediction_ml"] = round(float(pred.sum()) * voxel_ml(img), 1)
+        if ref is not None:
+            inter = np.logical_and(pred, ref).sum()
+            total = pred.sum() + ref.sum()
+            row["dice"] = round(2.0 * inter / total, 3) if total else 1.0
+    if ref is not None and row["dice"] is None:
+        row["dice"] = 0.0  # no mask shown: the question was not answered
+    if ref is not None:
+        row["reference_ml"] = round(ref_ml if ref_ml is not None else float(ref.sum()) * voxel_ml(like), 1)
+    rows.append(row)
+
+(out / "real_scans.json").write_text(json.dumps({"model": str(model), "rows": rows}, indent=1))
+fmt = lambda x: "—" if x is None else f"{x}"
+lines = [f"# Real scans: `{model}`", "",
+         "| scan | target | answer | predicted mL | reference mL | Dice | reference |",
+         "|---|---|---|---|---|---|---|"]
+for r in rows:
+    lines.append(f"| {r['scan']} | {r['case'].replace('_', ' ')} | {r['answer'].replace('|', '/')} | "
+                 f"{fmt(r['prediction_ml'])} | {fmt(r['reference_ml'])} | {fmt(r['dice'])} | {r['reference']} |")
+(out / "real_scans.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
