@@ -109,19 +109,13 @@ pub fn classifier_input(
     device: &Device,
 ) -> Result<(Tensor<5>, [f64; 3])> {
     let named: Vec<&tasks::InputVolume> = match sample.family.as_str() {
-        "signal_intensity" => {
-            let what = sample
-                .expected
-                .choices
-                .first()
-                .map(|c| c.what.as_str())
-                .unwrap_or("");
-            sample
-                .inputs
-                .iter()
-                .filter(|i| what.ends_with(&format!("on {}", i.modality)))
-                .collect()
-        }
+        // The scan the question names: the scenario's contrast.
+        "signal_intensity" => match sample.scenario.get("contrast") {
+            Some(tasks::scenario::Key::Contrast(k)) => {
+                sample.inputs.iter().filter(|i| i.contrast == k).collect()
+            }
+            _ => Vec::new(),
+        },
         _ => sample.inputs.iter().collect(),
     };
     let inputs = if named.is_empty() {

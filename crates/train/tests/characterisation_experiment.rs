@@ -45,6 +45,38 @@ fn a_class_is_the_right_option_of_every_choice() {
     }
 }
 
+/// The signal question's classifier sees the one scan the question names (the scenario's
+/// contrast), whatever the input names or the choice's wording.
+#[test]
+fn the_signal_classifier_reads_the_scan_the_question_names() {
+    let cat = Catalogue::phantom(6.0).unwrap();
+    let preprocessing = Preprocessing::at_spacing(8.0);
+    let mut checked = 0;
+    for seed in 0..12u64 {
+        let Ok(s) = cat.sample("signal_intensity", seed) else {
+            continue;
+        };
+        let Some(tasks::scenario::Key::Contrast(k)) = s.scenario.get("contrast") else {
+            panic!("a signal sample without a contrast");
+        };
+        let (scans, _) = train::characterisation_experiment::classifier_input(
+            &s,
+            &preprocessing,
+            &Device::flex(),
+        )
+        .unwrap();
+        assert_eq!(
+            scans.dims()[0],
+            1,
+            "seed {seed}: one scan of {}",
+            s.inputs.len()
+        );
+        assert!(s.inputs.iter().any(|i| i.contrast == k));
+        checked += usize::from(s.inputs.len() > 1);
+    }
+    assert!(checked > 0, "no sample with several scans to choose from");
+}
+
 #[test]
 fn a_classifier_trains_reloads_and_is_compared_pairwise() {
     let device = Device::flex();
