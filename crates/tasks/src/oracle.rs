@@ -175,17 +175,22 @@ pub fn oracle_phis(sample: &TaskSample) -> Vec<Vec<Phi>> {
         .collect()
 }
 
+/// A runtime session on `sample`'s inputs whose vision is the oracle: every `generate`
+/// returns the true mask of the target its `<mod>` means.
+pub fn oracle_session(sample: &TaskSample) -> Result<Session> {
+    let backend: Arc<dyn VisionBackend> = Arc::new(OracleBackend::new(sample));
+    Ok(Session::new(
+        sample.named_images(),
+        backend,
+        Limits::default(),
+    )?)
+}
+
 /// Runs `sample`'s program in a runtime session whose vision calls the oracle answers; stops
 /// at `stop()` or after the last step (a failing step does not end the run: the agent would
 /// see its error as feedback).
 pub fn run_with_oracle(sample: &TaskSample) -> Result<Execution> {
-    let inputs = sample
-        .inputs
-        .iter()
-        .map(|i| (i.name.clone(), i.image.clone()))
-        .collect();
-    let backend: Arc<dyn VisionBackend> = Arc::new(OracleBackend::new(sample));
-    let mut session = Session::new(inputs, backend, Limits::default())?;
+    let mut session = oracle_session(sample)?;
     let mut steps = Vec::new();
     for (step, phi) in sample.program.iter().zip(oracle_phis(sample)) {
         let outcome = session.step(&step.code, &phi)?;

@@ -95,6 +95,14 @@ impl TaskSample {
         self.program.iter().flat_map(|s| s.mods.iter())
     }
 
+    /// The inputs as a runtime session binds them: (name, image), in order.
+    pub fn named_images(&self) -> Vec<(String, Arc<Image>)> {
+        self.inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.image.clone()))
+            .collect()
+    }
+
     /// The input called `name`.
     pub fn input(&self, name: &str) -> Option<&InputVolume> {
         self.inputs.iter().find(|i| i.name == name)

@@ -15,7 +15,7 @@ use std::time::Instant;
 use agent::{AgentSequence, AgentTokenizer, KvCache, VolumeInfo};
 use burn::tensor::{Int, Tensor, TensorData};
 use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
-use tasks::oracle::{oracle_phis, OracleBackend};
+use tasks::oracle::{oracle_phis, oracle_session};
 use tasks::program::ModMeaning;
 use tasks::TaskSample;
 use vision::tensor::images_to_tensor;
@@ -169,13 +169,8 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
         ctx.preprocessing.clone(),
         modalities,
     ));
-    let inputs = sample
-        .inputs
-        .iter()
-        .map(|i| (i.name.clone(), i.image.clone()))
-        .collect();
     let dyn_backend: Arc<dyn VisionBackend> = backend.clone();
-    let mut session = Session::new(inputs, dyn_backend, Limits::default())?;
+    let mut session = Session::new(sample.named_images(), dyn_backend, Limits::default())?;
     let input_sessions = sample.input_sessions();
 
     let mut cache = KvCache::new(&net.agent.decoder);
@@ -331,13 +326,7 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
     let started = Instant::now();
     let infos = volume_infos(sample);
     let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
-    let inputs = sample
-        .inputs
-        .iter()
-        .map(|i| (i.name.clone(), i.image.clone()))
-        .collect();
-    let oracle: Arc<dyn VisionBackend> = Arc::new(OracleBackend::new(sample));
-    let mut session = Session::new(inputs, oracle, Limits::default())?;
+    let mut session = oracle_session(sample)?;
     let mut step_errors = 0usize;
     let phis = oracle_phis(sample);
     for (index, (step, phis)) in sample.program.iter().zip(&phis).enumerate() {
