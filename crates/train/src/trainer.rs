@@ -25,7 +25,8 @@ use std::time::Instant;
 
 use agent::AgentTokenizer;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::Module;
+use burn::module::{Module, ParamGroup};
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use rand::rngs::StdRng;
@@ -54,6 +55,11 @@ pub struct JointSettings {
     /// plateau rule scales both alike.
     #[serde(default)]
     pub vision_learning_rate: Option<f64>,
+    /// Adam learning rate of the agent's ϕ head at the start (absent: `learning_rate`); the
+    /// plateau rule scales it alike. The head learns only from the mask losses, through the
+    /// vision network, like the vision network itself.
+    #[serde(default)]
+    pub phi_learning_rate: Option<f64>,
     /// Samples per optimiser step.
     pub accumulation: usize,
     /// Per-parameter gradient L2 norm limit.
@@ -115,6 +121,15 @@ impl JointSettings {
         }
     }
 
+    /// The ϕ head's learning rate when the agent's is `agent_learning_rate` (the configured
+    /// ratio is kept as the plateau rule lowers the agent's).
+    pub fn phi_rate(&self, agent_learning_rate: f64) -> f64 {
+        match self.phi_learning_rate {
+            Some(v) => agent_learning_rate * v / self.learning_rate,
+            None => agent_learning_rate,
+        }
+    }
+
     /// The shipped defaults.
     pub fn builtin() -> Result<JointSettings> {
         Self::from_toml_str(JOINT_TOML, "configs/train/joint.toml")
@@ -157,9 +172,14 @@ impl JointSettings {
                 "grad_clip_norm must be positive, dice_weight and bce_weight not negative".into(),
             );
         }
-        if let Some(lr) = self.vision_learning_rate {
-            if !positive(lr) {
-                return bad(format!("vision_learning_rate {lr} must be positive"));
+        for (name, rate) in [
+            ("vision_learning_rate", self.vision_learning_rate),
+            ("phi_learning_rate", self.phi_learning_rate),
+        ] {
+            if let Some(lr) = rate {
+                if !positive(lr) {
+                    return bad(format!("{name} {lr} must be positive"));
+                }
             }
         }
         if !(0.0..=1.0).contains(&self.program_only_fraction) {
@@ -775,8 +795,19 @@ impl JointTrainer {
         let JointNet { agent, vision } = self.model.net.clone();
         let lr = self.state.learning_rate;
         let vision_lr = self.state.settings.vision_rate(lr);
+        let phi_lr = self.state.settings.phi_rate(lr);
+        // The ϕ head's parameters (matched by id) take their own rate, the rest the agent's.
+        let agent_lr: ModuleLearningRate = if phi_lr == lr {
+            lr.into()
+        } else {
+            ModuleLrScheduler::new(lr)
+                .with_group(ParamGroup::ids_from_module(agent.phi_head.clone()), phi_lr)
+                .step()
+        };
         self.model.net = JointNet {
-            agent: self.optimizer.step(lr, agent, self.accumulator.grads()),
+            agent: self
+                .optimizer
+                .step(agent_lr, agent, self.accumulator.grads()),
             vision: self
                 .vision_optimizer
                 .step(vision_lr, vision, self.vision_accumulator.grads()),

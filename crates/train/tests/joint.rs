@@ -296,6 +296,57 @@ fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
     );
 }
 
+/// `phi_learning_rate` gives the ϕ head its own Adam rate: with the agent's rate near zero,
+/// the decoder stays put while the head moves by about its rate per step.
+#[test]
+fn the_phi_head_learns_at_its_own_rate() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.0;
+    settings.joint_families = [("segment_anatomy".to_string(), 1.0)].into_iter().collect();
+    settings.accumulation = 1;
+    settings.learning_rate = 1e-9;
+    settings.phi_learning_rate = Some(1e-2);
+    let model = tiny_model(&settings);
+    let device = Device::flex();
+    let before = model.net.clone();
+    let mut t = JointTrainer::new(model, settings, 3, &device).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let job = TrainJob {
+        out: root.path().join("run"),
+        minutes: None,
+        steps: Some(2),
+    };
+    trainer::train(&mut t, &job, &AtomicBool::new(false), |_| {}).unwrap();
+    let after = t.model().net;
+    let largest_change = |a: Tensor<2>, b: Tensor<2>| -> f64 {
+        let (a, b) = (
+            a.into_data().try_to_vec::<f32>().unwrap(),
+            b.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from((x - y).abs()))
+            .fold(0.0, f64::max)
+    };
+    let phi = largest_change(
+        before.agent.phi_head.proj.weight.val(),
+        after.agent.phi_head.proj.weight.val(),
+    );
+    let embed = largest_change(
+        before.agent.decoder.embed.weight.val(),
+        after.agent.decoder.embed.weight.val(),
+    );
+    assert!(phi > 1e-3 && phi < 0.05, "ϕ head moved {phi}");
+    assert!(embed < 1e-7, "decoder embedding moved {embed}");
+    let mut bad = JointSettings::builtin().unwrap();
+    bad.phi_learning_rate = Some(0.0);
+    assert!(bad
+        .validate("test")
+        .unwrap_err()
+        .to_string()
+        .contains("phi_learning_rate"));
+}
+
 #[test]
 fn program_pretraining_trains_the_agent_alone_on_oracle_feedback() {
     let settings = tiny_settings();
