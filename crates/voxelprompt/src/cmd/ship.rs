@@ -105,6 +105,13 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             copy(from, staging.join(f))?;
         }
     }
+    // A snapshot of a running run may lack the chart: draw it from the log it ships with.
+    let csv = staging.join("train.csv");
+    let chart = staging.join("loss.png");
+    if csv.is_file() && !chart.is_file() {
+        train::plot::loss_png(&csv, &chart)
+            .with_context(|| format!("drawing {} from {}", chart.display(), csv.display()))?;
+    }
     for f in ["report.md", "report.json"] {
         copy(args.eval.join(f), staging.join("eval").join(f))?;
     }
