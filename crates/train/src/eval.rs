@@ -200,6 +200,9 @@ pub struct EvalReport {
     /// Experiment 2, characterisation accuracy against single-task classifiers
     /// ([`crate::characterisation_experiment`]); empty when it was not run.
     pub characterisation: Vec<crate::characterisation_experiment::FamilyResult>,
+    /// How alike the ϕ of experiment 1's targets are
+    /// ([`crate::segmentation_experiment::phi_similarity`]); run with experiment 1.
+    pub phi_similarity: Option<crate::segmentation_experiment::PhiSimilarity>,
 }
 
 /// A success rate.
@@ -540,6 +543,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
         samples,
         segmentation: Vec::new(),
         characterisation: Vec::new(),
+        phi_similarity: None,
     }
 }
 
@@ -599,6 +603,9 @@ impl EvalReport {
             md.push_str(&crate::segmentation_experiment::markdown(
                 &self.segmentation,
             ));
+        }
+        if let Some(phi) = &self.phi_similarity {
+            md.push_str(&phi.markdown());
         }
         if !self.characterisation.is_empty() {
             md.push_str(&crate::characterisation_experiment::markdown(

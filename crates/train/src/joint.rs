@@ -319,10 +319,40 @@ fn program_cross_entropy(
 /// no vision call, no KV cache, so a sample costs a fraction of a joint one and the agent
 /// learns the language of programs from many more of them.
 pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleLoss> {
-    let net = ctx.net;
-    let tok = ctx.tokenizer;
-    let device = net.agent.device();
     let mut seconds = StageSeconds::default();
+    let read = read_with_oracle(ctx.net, ctx.tokenizer, sample, &mut seconds)?;
+    let started = Instant::now();
+    let cross_entropy = program_cross_entropy(ctx.net, &read.sequence, read.hidden, sample)?;
+    seconds.loss = started.elapsed().as_secs_f64();
+    Ok(SampleLoss {
+        cross_entropy: scalar(cross_entropy.clone())?,
+        total: cross_entropy,
+        dice: 0.0,
+        bce: 0.0,
+        dice_loss: None,
+        generated: 0,
+        step_errors: read.step_errors,
+        seconds,
+    })
+}
+
+/// The agent's reading of `sample`'s ground-truth program run with the oracle.
+struct OracleRead {
+    sequence: AgentSequence,
+    /// Final hidden states `[1, len, d]`.
+    hidden: Tensor<3>,
+    step_errors: usize,
+}
+
+/// Runs the ground-truth program with the oracle, building the sequence the agent would see
+/// (zero ε° in the `<vol>` slots), then reads it in one forward pass.
+fn read_with_oracle(
+    net: &JointNet,
+    tok: &AgentTokenizer,
+    sample: &TaskSample,
+    seconds: &mut StageSeconds,
+) -> Result<OracleRead> {
+    let device = net.agent.device();
     let started = Instant::now();
     let infos = volume_infos(sample);
     let mut seq = AgentSequence::initial(tok, &sample.prompt.text, &infos)?;
@@ -351,19 +381,48 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
         .input_embeddings(seq.tokens(), 1, seq.len(), &vol_positions, eps)?;
     let hidden = net.agent.forward_hidden(x, None)?;
     seconds.agent_forward = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let cross_entropy = program_cross_entropy(net, &seq, hidden, sample)?;
-    seconds.loss = started.elapsed().as_secs_f64();
-    Ok(SampleLoss {
-        cross_entropy: scalar(cross_entropy.clone())?,
-        total: cross_entropy,
-        dice: 0.0,
-        bce: 0.0,
-        dice_loss: None,
-        generated: 0,
+    Ok(OracleRead {
+        sequence: seq,
+        hidden,
         step_errors,
-        seconds,
     })
+}
+
+/// The ϕ the agent emits at each generator marker of `sample`'s ground-truth program (in
+/// program order), read as in program pretraining: what tells the vision network which target
+/// to segment. The evaluation compares them across targets
+/// ([`crate::segmentation_experiment::phi_similarity`]).
+pub fn generator_phis(
+    net: &JointNet,
+    tok: &AgentTokenizer,
+    sample: &TaskSample,
+) -> Result<Vec<Vec<f32>>> {
+    let read = read_with_oracle(net, tok, sample, &mut StageSeconds::default())?;
+    let positions = read.sequence.phi_positions();
+    // The markers read are those of the steps run (all of them unless one stops early).
+    let meanings: Vec<&ModMeaning> = sample.mods().take(positions.len()).collect();
+    if meanings.len() != positions.len() {
+        return Err(TrainError::Backend(format!(
+            "sample {}: {} markers in the sequence, {} meanings in the program",
+            sample.seed,
+            positions.len(),
+            meanings.len()
+        )));
+    }
+    let Some(rows) = net.agent.phi_at(read.hidden, &positions)? else {
+        return Ok(Vec::new());
+    };
+    let width = rows.dims()[1];
+    let values = rows
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Backend(format!("reading ϕ: {e:?}")))?;
+    Ok(values
+        .chunks(width)
+        .zip(meanings)
+        .filter(|(_, m)| matches!(m, ModMeaning::Generate { .. }))
+        .map(|(row, _)| row.to_vec())
+        .collect())
 }
 
 /// The Dice and binary cross-entropy losses (each `[1]`) of one `generate` call, or `None`

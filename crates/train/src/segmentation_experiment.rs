@@ -175,6 +175,108 @@ pub fn run(
     Ok(out)
 }
 
+/// How alike the ϕ vectors of the experiment's targets are: what tells the vision network
+/// which target to segment. Targets whose ϕ are nearly the same cannot be told apart.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhiSimilarity {
+    /// The targets, in experiment order (those with at least one sample).
+    pub targets: Vec<String>,
+    /// Samples whose ϕ was averaged, per target.
+    pub samples: Vec<usize>,
+    /// Cosine similarity of the targets' mean ϕ, `[i][j]`.
+    pub cosine: Vec<Vec<f64>>,
+}
+
+/// Evaluation-seed indices of the ϕ comparison start here, clear of the other experiments.
+const PHI_SEED_OFFSET: u64 = 3 << 40;
+
+/// The ϕ the agent emits for each target of the experiment, read from up to `per_target`
+/// held-out samples' ground-truth programs (as in program pretraining: the oracle answers the
+/// vision calls), averaged per target and compared by cosine similarity.
+pub fn phi_similarity(
+    model: &Model,
+    options: &EvalOptions,
+    per_target: usize,
+) -> Result<PhiSimilarity> {
+    let sampler = options.experiment_sampler(model)?;
+    let cats = sampler.catalogues();
+    let targets = ANATOMY_TARGETS
+        .iter()
+        .map(|t| ("segment_anatomy", *t))
+        .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)));
+    let mut names = Vec::new();
+    let mut samples = Vec::new();
+    let mut means: Vec<Vec<f64>> = Vec::new();
+    for (j, (family, target)) in targets.enumerate() {
+        let mut sum: Vec<f64> = Vec::new();
+        let mut n = 0usize;
+        for attempt in 0..per_target * TRIES_PER_SAMPLE {
+            if n == per_target {
+                break;
+            }
+            let index = PHI_SEED_OFFSET + (j * per_target * TRIES_PER_SAMPLE + attempt) as u64;
+            let cat = &cats[(index as usize) % cats.len()];
+            let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
+            let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
+            let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+                Ok(s) => s,
+                Err(tasks::TaskError::NoSample { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let phis = crate::joint::generator_phis(&model.net, &model.tokenizer, &sample)?;
+            // The first generator of these families' programs asks for the target.
+            let Some(phi) = phis.first() else { continue };
+            if sum.is_empty() {
+                sum = vec![0.0; phi.len()];
+            }
+            for (s, &x) in sum.iter_mut().zip(phi) {
+                *s += f64::from(x);
+            }
+            n += 1;
+        }
+        if n > 0 {
+            names.push(target.to_string());
+            samples.push(n);
+            means.push(sum.iter().map(|s| s / n as f64).collect());
+        }
+    }
+    let cosine = means
+        .iter()
+        .map(|a| means.iter().map(|b| crate::stats::cosine(a, b)).collect())
+        .collect();
+    Ok(PhiSimilarity {
+        targets: names,
+        samples,
+        cosine,
+    })
+}
+
+impl PhiSimilarity {
+    /// The comparison as a Markdown section: the cosine matrix.
+    pub fn markdown(&self) -> String {
+        let mut md = String::from(
+            "\n## ϕ of the experiment's targets\n\nCosine similarity of the mean ϕ the agent \
+             emits for each target (held-out samples' ground-truth programs, read with the true \
+             masks as feedback). ϕ is all the vision network is told of the target: near 1 \
+             between two targets, it cannot segment them differently.\n\n| target (samples) |",
+        );
+        for t in &self.targets {
+            md.push_str(&format!(" {t} |"));
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---|".repeat(self.targets.len()));
+        md.push('\n');
+        for ((t, n), row) in self.targets.iter().zip(&self.samples).zip(&self.cosine) {
+            md.push_str(&format!("| {t} ({n}) |"));
+            for c in row {
+                md.push_str(&format!(" {c:.2} |"));
+            }
+            md.push('\n');
+        }
+        md
+    }
+}
+
 /// The experiment as a Markdown section: one row per target.
 pub fn markdown(results: &[TargetResult]) -> String {
     let mut md = String::from(

@@ -51,6 +51,18 @@ pub struct PairedComparison {
     pub wilcoxon: Wilcoxon,
 }
 
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let n = norm(a) * norm(b);
+    if n > 0.0 {
+        dot / n
+    } else {
+        0.0
+    }
+}
+
 /// Compares paired samples; `None` when they are empty or differ in length, or hold a
 /// non-finite value.
 pub fn paired(a: &[f64], b: &[f64]) -> Option<PairedComparison> {

@@ -105,4 +105,33 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
     }
     let md = train::segmentation_experiment::markdown(&rows);
     assert_eq!(md.matches("no baseline").count(), rows.len() - 1);
+
+    // The targets' ϕ compared: a symmetric cosine matrix over the targets with samples, in
+    // experiment order, with ones on the diagonal.
+    let phi = train::segmentation_experiment::phi_similarity(&model, &options, 1).unwrap();
+    assert!(phi.targets.len() >= 3, "{:?}", phi.targets);
+    let order: Vec<usize> = phi
+        .targets
+        .iter()
+        .map(|t| want.iter().position(|w| w == t).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+    assert!(phi.samples.iter().all(|&n| n == 1));
+    for (i, row) in phi.cosine.iter().enumerate() {
+        assert_eq!(row.len(), phi.targets.len());
+        assert!((row[i] - 1.0).abs() < 1e-9, "diagonal {}", row[i]);
+        for (j, c) in row.iter().enumerate() {
+            assert!((c - phi.cosine[j][i]).abs() < 1e-12);
+            assert!((-1.0 - 1e-9..=1.0 + 1e-9).contains(c));
+        }
+    }
+    assert!(phi.markdown().contains("| brain (1) |"));
+}
+
+#[test]
+fn cosine_of_known_vectors() {
+    use train::stats::cosine;
+    assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
+    assert!((cosine(&[1.0, 2.0], &[-2.0, 1.0])).abs() < 1e-12);
+    assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
 }

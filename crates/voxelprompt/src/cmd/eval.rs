@@ -34,7 +34,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     spacing: Vec<String>,
     /// Samples per target of the segmentation experiment (6 anatomical targets, 3 lesion
-    /// classes; 0 skips it).
+    /// classes; 0 skips it). The report also compares the targets' ϕ vectors.
     #[arg(long, default_value_t = 0)]
     segmentation: usize,
     /// Folder of single-task baselines for the segmentation experiment, one `baseline train`
@@ -163,6 +163,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
                 |done, total, target| crate::cmd::note!("[{done}/{total}] segmentation: {target}")
             })
             .context("running the segmentation experiment")?;
+        report.phi_similarity = Some(
+            train::segmentation_experiment::phi_similarity(model, &options, args.segmentation)
+                .context("comparing the targets' ϕ")?,
+        );
     }
     if args.characterisation > 0 {
         let device = vision::compute_device(&args.model.device)?;
