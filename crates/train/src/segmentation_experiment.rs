@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde::Serialize;
 use tasks::scenario::Scenario;
-use tasks::{TaskSample, TemplateSplit};
+use tasks::{Catalogue, TaskSample, TemplateSplit};
 
 use crate::checkpoint::TrainedBaseline;
 use crate::error::{Result, TrainError};
@@ -75,6 +75,34 @@ fn baseline_dice(baseline: &TrainedBaseline, sample: &TaskSample) -> Result<f64>
     Ok(voxel::metrics::dice(&mask, &truth)?)
 }
 
+/// The experiment's (family, target) pairs, anatomy first, in the order of the report.
+fn experiment_targets() -> Vec<(&'static str, &'static str)> {
+    ANATOMY_TARGETS
+        .iter()
+        .map(|t| ("segment_anatomy", *t))
+        .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)))
+        .collect()
+}
+
+/// The held-out sample of evaluation index `index` (anatomies in turn, so every one
+/// contributes) that asks for `target`, with its catalogue; `None` when no subject fitted.
+fn target_sample<'c>(
+    cats: &'c [Catalogue],
+    eval_seed: u64,
+    index: u64,
+    family: &str,
+    target: &str,
+) -> Result<Option<(TaskSample, &'c Catalogue)>> {
+    let cat = &cats[(index as usize) % cats.len()];
+    let seed = sample_seed(SeedPurpose::Evaluation, eval_seed, index);
+    let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
+    match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+        Ok(s) => Ok(Some((s, cat))),
+        Err(tasks::TaskError::NoSample { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs the experiment with `per_target` samples per target and real anatomy (the options'
 /// anatomy choice, spacing and answer limits apply); `baselines` is the folder of baseline
 /// checkpoints and the device they run on. Calls `progress(done, total, target)` after each
@@ -88,11 +116,7 @@ pub fn run(
 ) -> Result<Vec<TargetResult>> {
     let sampler = options.experiment_sampler(model)?;
     let cats = sampler.catalogues();
-    let targets: Vec<(&str, &str)> = ANATOMY_TARGETS
-        .iter()
-        .map(|t| ("segment_anatomy", *t))
-        .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)))
-        .collect();
+    let targets = experiment_targets();
     let total = targets.len() * per_target;
     let mut baselines_by_target = Vec::with_capacity(targets.len());
     for (_, target) in &targets {
@@ -119,14 +143,9 @@ pub fn run(
             let (family, target) = targets[j / per_target];
             for attempt in 0..TRIES_PER_SAMPLE {
                 let index = SEED_OFFSET + (j * TRIES_PER_SAMPLE + attempt) as u64 + 1;
-                // Anatomies in turn, so every one contributes.
-                let cat = &cats[(index as usize) % cats.len()];
-                let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
-                let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
-                let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
-                    Ok(s) => s,
-                    Err(tasks::TaskError::NoSample { .. }) => continue,
-                    Err(e) => return Err(e.into()),
+                let Some((sample, cat)) = target_sample(cats, options.seed, index, family, target)?
+                else {
+                    continue;
                 };
                 let r = options.evaluate(model, &sample, cat)?;
                 let baseline = match &baselines_by_target[j / per_target] {
@@ -200,14 +219,11 @@ pub fn phi_similarity(
 ) -> Result<PhiSimilarity> {
     let sampler = options.experiment_sampler(model)?;
     let cats = sampler.catalogues();
-    let targets = ANATOMY_TARGETS
-        .iter()
-        .map(|t| ("segment_anatomy", *t))
-        .chain(LESION_TARGETS.iter().map(|t| ("segment_lesion", *t)));
+    let targets = experiment_targets();
     let mut names = Vec::new();
     let mut samples = Vec::new();
     let mut means: Vec<Vec<f64>> = Vec::new();
-    for (j, (family, target)) in targets.enumerate() {
+    for (j, &(family, target)) in targets.iter().enumerate() {
         let mut sum: Vec<f64> = Vec::new();
         let mut n = 0usize;
         for attempt in 0..per_target * TRIES_PER_SAMPLE {
@@ -215,13 +231,9 @@ pub fn phi_similarity(
                 break;
             }
             let index = PHI_SEED_OFFSET + (j * per_target * TRIES_PER_SAMPLE + attempt) as u64;
-            let cat = &cats[(index as usize) % cats.len()];
-            let seed = sample_seed(SeedPurpose::Evaluation, options.seed, index);
-            let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
-            let sample = match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
-                Ok(s) => s,
-                Err(tasks::TaskError::NoSample { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            let Some((sample, _)) = target_sample(cats, options.seed, index, family, target)?
+            else {
+                continue;
             };
             let phis = crate::joint::generator_phis(&model.net, &model.tokenizer, &sample)?;
             // The first generator of these families' programs asks for the target.
