@@ -10,15 +10,14 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde::Serialize;
-use tasks::scenario::Scenario;
-use tasks::{Catalogue, TaskSample, TemplateSplit};
+use tasks::TaskSample;
 
 use crate::checkpoint::TrainedBaseline;
 use crate::error::{Result, TrainError};
 use crate::eval::{EvalOptions, SampleResult};
 use crate::model::Model;
 use crate::stats::{paired, PairedComparison};
-use crate::trainer::{sample_seed, SeedPurpose};
+use crate::trainer::{sample_asking_for, SeedPurpose};
 
 /// Anatomical targets of the experiment (vocabulary names; both sides where bilateral).
 pub const ANATOMY_TARGETS: [&str; 6] = [
@@ -84,25 +83,6 @@ fn experiment_targets() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// The held-out sample of evaluation index `index` (anatomies in turn, so every one
-/// contributes) that asks for `target`, with its catalogue; `None` when no subject fitted.
-fn target_sample<'c>(
-    cats: &'c [Catalogue],
-    eval_seed: u64,
-    index: u64,
-    family: &str,
-    target: &str,
-) -> Result<Option<(TaskSample, &'c Catalogue)>> {
-    let cat = &cats[(index as usize) % cats.len()];
-    let seed = sample_seed(SeedPurpose::Evaluation, eval_seed, index);
-    let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
-    match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
-        Ok(s) => Ok(Some((s, cat))),
-        Err(tasks::TaskError::NoSample { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Runs the experiment with `per_target` samples per target and real anatomy (the options'
 /// anatomy choice, spacing and answer limits apply); `baselines` is the folder of baseline
 /// checkpoints and the device they run on. Calls `progress(done, total, target)` after each
@@ -143,7 +123,14 @@ pub fn run(
             let (family, target) = targets[j / per_target];
             for attempt in 0..TRIES_PER_SAMPLE {
                 let index = SEED_OFFSET + (j * TRIES_PER_SAMPLE + attempt) as u64 + 1;
-                let Some((sample, cat)) = target_sample(cats, options.seed, index, family, target)?
+                let Some((sample, cat)) = sample_asking_for(
+                    cats,
+                    SeedPurpose::Evaluation,
+                    options.seed,
+                    index,
+                    family,
+                    target,
+                )?
                 else {
                     continue;
                 };
@@ -231,7 +218,14 @@ pub fn phi_similarity(
                 break;
             }
             let index = PHI_SEED_OFFSET + (j * per_target * TRIES_PER_SAMPLE + attempt) as u64;
-            let Some((sample, _)) = target_sample(cats, options.seed, index, family, target)?
+            let Some((sample, _)) = sample_asking_for(
+                cats,
+                SeedPurpose::Evaluation,
+                options.seed,
+                index,
+                family,
+                target,
+            )?
             else {
                 continue;
             };

@@ -431,15 +431,8 @@ impl JointSampler {
         if rng.random::<f64>() >= self.joint_target_fraction {
             return None;
         }
-        let total: f64 = self.joint_targets.iter().map(|t| t.2).sum();
-        let mut pick = rng.random::<f64>() * total;
-        for t in &self.joint_targets {
-            if pick < t.2 {
-                return Some(t);
-            }
-            pick -= t.2;
-        }
-        self.joint_targets.last()
+        let pick = pick_weighted(&mut rng, self.joint_targets.iter().map(|t| t.2));
+        self.joint_targets.get(pick)
     }
 
     fn target_sample(
@@ -447,14 +440,15 @@ impl JointSampler {
         (name, family, _): &(String, &'static str, f64),
         index: u64,
     ) -> Result<Option<TaskSample>> {
-        let seed = sample_seed(SeedPurpose::Training, self.run_seed, index);
-        let cat = &self.catalogues[(index as usize) % self.catalogues.len()];
-        let keep = |s: &Scenario| cat.scenario_asks_for(s, name);
-        match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
-            Ok(s) => Ok(Some(s)),
-            Err(TaskError::NoSample { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let drawn = sample_asking_for(
+            &self.catalogues,
+            SeedPurpose::Training,
+            self.run_seed,
+            index,
+            family,
+            name,
+        )?;
+        Ok(drawn.map(|(sample, _)| sample))
     }
 
     fn sample_from(
@@ -465,16 +459,7 @@ impl JointSampler {
     ) -> Result<Option<TaskSample>> {
         let seed = sample_seed(purpose, self.run_seed, index);
         let mut rng = StdRng::seed_from_u64(seed);
-        let total: f64 = families.iter().map(|(_, w)| w).sum();
-        let mut pick = rng.random::<f64>() * total;
-        let mut family = &families[families.len() - 1].0;
-        for (id, w) in families {
-            if pick < *w {
-                family = id;
-                break;
-            }
-            pick -= w;
-        }
+        let family = &families[pick_weighted(&mut rng, families.iter().map(|(_, w)| *w))].0;
         let cat = &self.catalogues[(index as usize) % self.catalogues.len()];
         // Training and validation never see a family's held-out prompt template.
         let split = match purpose {
@@ -486,6 +471,44 @@ impl JointSampler {
             Err(TaskError::NoSample { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// An index drawn in proportion to `weights` (one uniform draw from `rng`; the last index when
+/// rounding leaves the draw past the end).
+fn pick_weighted(rng: &mut StdRng, weights: impl Iterator<Item = f64> + Clone) -> usize {
+    let total: f64 = weights.clone().sum();
+    let mut pick = rng.random::<f64>() * total;
+    let mut last = 0;
+    for (i, w) in weights.enumerate() {
+        if pick < w {
+            return i;
+        }
+        pick -= w;
+        last = i;
+    }
+    last
+}
+
+/// The sample of `index` for `purpose` (anatomies in turn, so every one contributes) that asks
+/// for `target` through `family`, prompted from the training templates, with its catalogue;
+/// `None` when no subject fitted. Training's `[joint_targets]` and the evaluation's per-target
+/// experiment draw with it.
+pub(crate) fn sample_asking_for<'c>(
+    cats: &'c [Catalogue],
+    purpose: SeedPurpose,
+    run_seed: u64,
+    index: u64,
+    family: &str,
+    target: &str,
+) -> Result<Option<(TaskSample, &'c Catalogue)>> {
+    let cat = &cats[(index as usize) % cats.len()];
+    let seed = sample_seed(purpose, run_seed, index);
+    let keep = |s: &Scenario| cat.scenario_asks_for(s, target);
+    match cat.sample_where(family, seed, TemplateSplit::Training, &keep) {
+        Ok(s) => Ok(Some((s, cat))),
+        Err(TaskError::NoSample { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
