@@ -24,6 +24,7 @@ use voxel::Image;
 use crate::backend::{Generated, UnetBackend};
 use crate::error::{Result, TrainError};
 use crate::model::JointNet;
+use crate::phi_namer::{marker_names, PhiNamer};
 use crate::preprocess::{Modality, Preprocessing};
 
 /// Seconds spent in each stage of one sample.
@@ -82,6 +83,9 @@ pub struct SampleLoss {
     pub dice_loss: Option<Tensor<1>>,
     /// Number of `generate` calls scored.
     pub generated: usize,
+    /// Mean cross-entropy of the target names read from ϕ ([`crate::phi_namer`]; 0 without
+    /// a namer or a generator marker).
+    pub phi_name: f64,
     /// Steps whose execution reported an error (expected while the vision net is untrained:
     /// e.g. an empty mask has no largest component).
     pub step_errors: usize,
@@ -101,6 +105,29 @@ pub struct LossContext<'a> {
     pub dice_weight: f64,
     /// Weight of the binary cross-entropy of generated volumes (0: Dice alone, as the paper).
     pub bce_weight: f64,
+    /// The training-only probe reading each generator's target name from its ϕ, and the
+    /// weight of its loss (`None`: no such term, as in validation).
+    pub phi_namer: Option<(&'a PhiNamer, f64)>,
+}
+
+impl LossContext<'_> {
+    /// The weighted naming loss of the ϕ rows `phis` of markers with `meanings` (the caller
+    /// guarantees one row per meaning), or `None` without a namer or a generator among them.
+    fn naming_term(
+        &self,
+        phis: Tensor<2>,
+        meanings: &[&ModMeaning],
+    ) -> Result<Option<(Tensor<1>, f64)>> {
+        let Some((namer, weight)) = self.phi_namer else {
+            return Ok(None);
+        };
+        let names = marker_names(self.tokenizer, meanings)?;
+        let Some(loss) = namer.loss(phis, &names)? else {
+            return Ok(None);
+        };
+        let value = scalar(loss.clone())?;
+        Ok(Some((loss.mul_scalar(weight), value)))
+    }
 }
 
 /// The agent's view of an input volume, with its acquisition date when `dated`.
@@ -179,6 +206,8 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let mut pending_eps: Vec<Tensor<2>> = Vec::new();
     let mut dice_terms: Vec<Tensor<1>> = Vec::new();
     let mut bce_terms: Vec<Tensor<1>> = Vec::new();
+    let mut naming_rows: Vec<Tensor<2>> = Vec::new();
+    let mut naming_meanings: Vec<&ModMeaning> = Vec::new();
     let mut step_errors = 0usize;
 
     for (index, step) in sample.program.iter().enumerate() {
@@ -207,7 +236,13 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
         processed = seq.len();
         hidden_chunks.push(hidden);
         let phis = match phi_rows {
-            Some(rows) => backend.register_phi(rows)?,
+            Some(rows) => {
+                if ctx.phi_namer.is_some() && rows.dims()[0] == step.mods.len() {
+                    naming_rows.push(rows.clone());
+                    naming_meanings.extend(step.mods.iter());
+                }
+                backend.register_phi(rows)?
+            }
             None => Vec::new(),
         };
         seconds.agent_forward += started.elapsed().as_secs_f64();
@@ -268,6 +303,15 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
             total = total + bce.mul_scalar(ctx.bce_weight);
         }
     }
+    let mut phi_name = 0.0;
+    if !naming_rows.is_empty() {
+        if let Some((term, value)) =
+            ctx.naming_term(Tensor::cat(naming_rows, 0), &naming_meanings)?
+        {
+            total = total + term;
+            phi_name = value;
+        }
+    }
     seconds.loss += started.elapsed().as_secs_f64();
     Ok(SampleLoss {
         total,
@@ -276,6 +320,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
         bce: bce_value,
         dice_loss,
         generated,
+        phi_name,
         step_errors,
         seconds,
     })
@@ -322,15 +367,31 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
     let mut seconds = StageSeconds::default();
     let read = read_with_oracle(ctx.net, ctx.tokenizer, sample, &mut seconds)?;
     let started = Instant::now();
+    let mut phi_name = 0.0;
+    let mut naming = None;
+    if ctx.phi_namer.is_some() {
+        let (positions, meanings) = marker_meanings(&read.sequence, sample)?;
+        if let Some(rows) = ctx.net.agent.phi_at(read.hidden.clone(), &positions)? {
+            if let Some((term, value)) = ctx.naming_term(rows, &meanings)? {
+                naming = Some(term);
+                phi_name = value;
+            }
+        }
+    }
     let cross_entropy = program_cross_entropy(ctx.net, &read.sequence, read.hidden, sample)?;
+    let total = match naming {
+        Some(term) => cross_entropy.clone() + term,
+        None => cross_entropy.clone(),
+    };
     seconds.loss = started.elapsed().as_secs_f64();
     Ok(SampleLoss {
-        cross_entropy: scalar(cross_entropy.clone())?,
-        total: cross_entropy,
+        cross_entropy: scalar(cross_entropy)?,
+        total,
         dice: 0.0,
         bce: 0.0,
         dice_loss: None,
         generated: 0,
+        phi_name,
         step_errors: read.step_errors,
         seconds,
     })
@@ -398,17 +459,7 @@ pub fn generator_phis(
     sample: &TaskSample,
 ) -> Result<Vec<Vec<f32>>> {
     let read = read_with_oracle(net, tok, sample, &mut StageSeconds::default())?;
-    let positions = read.sequence.phi_positions();
-    // The markers read are those of the steps run (all of them unless one stops early).
-    let meanings: Vec<&ModMeaning> = sample.mods().take(positions.len()).collect();
-    if meanings.len() != positions.len() {
-        return Err(TrainError::Backend(format!(
-            "sample {}: {} markers in the sequence, {} meanings in the program",
-            sample.seed,
-            positions.len(),
-            meanings.len()
-        )));
-    }
+    let (positions, meanings) = marker_meanings(&read.sequence, sample)?;
     let Some(rows) = net.agent.phi_at(read.hidden, &positions)? else {
         return Ok(Vec::new());
     };
@@ -423,6 +474,25 @@ pub fn generator_phis(
         .filter(|(_, m)| matches!(m, ModMeaning::Generate { .. }))
         .map(|(row, _)| row.to_vec())
         .collect())
+}
+
+/// The ϕ positions of `seq` (the ground-truth program of `sample` read with the oracle) and
+/// the meaning of each: those of the steps run, all of them unless one stopped early.
+fn marker_meanings<'s>(
+    seq: &AgentSequence,
+    sample: &'s TaskSample,
+) -> Result<(Vec<usize>, Vec<&'s ModMeaning>)> {
+    let positions = seq.phi_positions();
+    let meanings: Vec<&ModMeaning> = sample.mods().take(positions.len()).collect();
+    if meanings.len() != positions.len() {
+        return Err(TrainError::Backend(format!(
+            "sample {}: {} markers in the sequence, {} meanings in the program",
+            sample.seed,
+            positions.len(),
+            meanings.len()
+        )));
+    }
+    Ok((positions, meanings))
 }
 
 /// The Dice and binary cross-entropy losses (each `[1]`) of one `generate` call, or `None`

@@ -24,6 +24,7 @@ pub mod joint;
 pub mod loss;
 pub mod model;
 pub mod parallel;
+pub mod phi_namer;
 pub mod plot;
 pub mod preprocess;
 pub mod sampling;

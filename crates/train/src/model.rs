@@ -190,6 +190,15 @@ impl JointNet {
     }
 }
 
+/// `module` with every parameter's id derived from its path under `root` (as
+/// [`JointNet::with_stable_ids`], for the trainer's own modules; a distinct root keeps their
+/// ids apart from the model's).
+pub(crate) fn with_stable_ids_under<M: Module>(module: M, root: &str) -> M {
+    module.map(&mut StableIds {
+        path: vec![root.to_string()],
+    })
+}
+
 struct StableIds {
     path: Vec<String>,
 }

@@ -7,6 +7,8 @@
 //!
 //! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `optimizer.bin` and
 //!   `vision-optimizer.bin` (Adam's state of the agent and of the vision network),
+//!   `phi-namer.safetensors` and `phi-namer-optimizer.bin` (the training-only
+//!   [`crate::phi_namer`] and its Adam state; a checkpoint without them starts a fresh namer),
 //!   `state.json` ([`RunState`]: step, next sample index, learning rate, plateau counters,
 //!   settings). Written to a sibling directory first and swapped in by renames, so a crash
 //!   leaves the previous checkpoint intact;
@@ -39,6 +41,7 @@ use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 use crate::error::{Result, TrainError};
 use crate::joint::{program_loss, sample_loss, LossContext, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
+use crate::phi_namer::{PhiNamer, NAMER_FILE};
 use agent::AgentModel;
 use vision::Unet;
 
@@ -69,6 +72,10 @@ pub struct JointSettings {
     /// Weight of the voxel-wise binary cross-entropy of generated volumes (absent: 0).
     #[serde(default)]
     pub bce_weight: f64,
+    /// Weight of the loss of naming each generator's target from its ϕ
+    /// ([`crate::phi_namer`]; absent: 0, no namer).
+    #[serde(default)]
+    pub phi_name_weight: f64,
     /// Optimiser steps between progress rows.
     pub log_every: usize,
     /// Minutes between checkpoints.
@@ -167,9 +174,12 @@ impl JointSettings {
         if !positive(self.grad_clip_norm)
             || !not_negative(self.dice_weight)
             || !not_negative(self.bce_weight)
+            || !not_negative(self.phi_name_weight)
         {
             return bad(
-                "grad_clip_norm must be positive, dice_weight and bce_weight not negative".into(),
+                "grad_clip_norm must be positive; dice_weight, bce_weight and phi_name_weight \
+                 not negative"
+                    .into(),
             );
         }
         for (name, rate) in [
@@ -572,6 +582,8 @@ pub struct LogRow {
     pub bce: f64,
     /// Mean scored `generate` calls per sample (Dice per volume = dice / generated).
     pub generated: f64,
+    /// Mean naming loss of the target names read from ϕ per sample ([`crate::phi_namer`]).
+    pub phi_name: f64,
     /// Mean program steps that reported an error, per sample.
     pub step_errors: f64,
     /// Validation loss, when this step validated.
@@ -583,14 +595,14 @@ pub struct LogRow {
 }
 
 /// The CSV header of `train.csv`.
-pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated,free_running_success";
+pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated,free_running_success,phi_name";
 
 impl LogRow {
     /// The row as CSV.
     pub fn csv(&self) -> String {
         let s = &self.stages;
         format!(
-            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{}",
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{},{:.4}",
             self.step,
             self.samples,
             self.seconds,
@@ -612,7 +624,8 @@ impl LogRow {
             self.generated,
             self.free_running
                 .map(|v| format!("{v:.4}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            self.phi_name
         )
     }
 }
@@ -625,6 +638,10 @@ pub struct JointTrainer {
     vision_optimizer: ModuleOptimizer,
     accumulator: GradientsAccumulator<AgentModel>,
     vision_accumulator: GradientsAccumulator<Unet>,
+    /// The training-only probe naming each generator's target from its ϕ, with its Adam.
+    namer: PhiNamer,
+    namer_optimizer: ModuleOptimizer,
+    namer_accumulator: GradientsAccumulator<PhiNamer>,
     /// Devices of the data-parallel replicas ([`JointTrainer::with_devices`]); empty: none.
     replica_devices: Vec<Device>,
     /// The run's progress.
@@ -643,12 +660,16 @@ fn optimizer(settings: &JointSettings) -> ModuleOptimizer {
 const AGENT_OPTIMIZER_FILE: &str = "optimizer.bin";
 /// Adam's state of the vision network in a checkpoint directory.
 const VISION_OPTIMIZER_FILE: &str = "vision-optimizer.bin";
+/// Adam's state of the ϕ namer in a checkpoint directory.
+const NAMER_OPTIMIZER_FILE: &str = "phi-namer-optimizer.bin";
 
 /// One sample's gradients (already divided by the accumulation) and loss values.
 struct SampleGradients {
     agent: GradientsParams,
     vision: GradientsParams,
+    namer: Option<GradientsParams>,
     loss: f64,
+    phi_name: f64,
     cross_entropy: f64,
     dice: f64,
     bce: f64,
@@ -673,11 +694,16 @@ fn sample_gradients(
     let mut grads = loss.total.clone().div_scalar(accumulation).backward();
     let vision = GradientsParams::from_module(&mut grads, &ctx.net.vision);
     let agent = GradientsParams::from_module(&mut grads, &ctx.net.agent);
+    let namer = ctx
+        .phi_namer
+        .map(|(namer, _)| GradientsParams::from_module(&mut grads, namer));
     loss.seconds.backward = started.elapsed().as_secs_f64();
     Ok(SampleGradients {
         agent,
         vision,
+        namer,
         loss: crate::joint::scalar(loss.total)?,
+        phi_name: loss.phi_name,
         cross_entropy: loss.cross_entropy,
         dice: loss.dice,
         bce: loss.bce,
@@ -696,6 +722,7 @@ struct StepSums {
     dice: f64,
     bce: f64,
     generated: f64,
+    phi_name: f64,
     step_errors: f64,
     stages: StageSeconds,
 }
@@ -715,12 +742,16 @@ impl JointTrainer {
             net: model.net.to_device(device).train().with_stable_ids(),
             ..model
         };
+        let namer = fresh_namer(&model, device);
         Ok(JointTrainer {
             model,
             optimizer: optimizer(&settings),
             vision_optimizer: optimizer(&settings),
             accumulator: GradientsAccumulator::new(),
             vision_accumulator: GradientsAccumulator::new(),
+            namer,
+            namer_optimizer: optimizer(&settings),
+            namer_accumulator: GradientsAccumulator::new(),
             replica_devices: Vec::new(),
             state: RunState {
                 seed,
@@ -762,36 +793,43 @@ impl JointTrainer {
     fn train_step(&mut self, batch: &[(TaskSample, bool)], sums: &mut StepSums) -> Result<()> {
         let settings = &self.state.settings;
         let scale = settings.accumulation as f64;
-        let per_sample = |net: &JointNet, sample: &TaskSample, program_only: bool| {
-            let ctx = LossContext {
-                net,
-                tokenizer: &self.model.tokenizer,
-                preprocessing: &self.model.config.preprocessing,
-                dice_weight: settings.dice_weight,
-                bce_weight: settings.bce_weight,
+        let naming = settings.phi_name_weight > 0.0;
+        let per_sample =
+            |net: &JointNet, namer: &PhiNamer, sample: &TaskSample, program_only: bool| {
+                let ctx = LossContext {
+                    net,
+                    tokenizer: &self.model.tokenizer,
+                    preprocessing: &self.model.config.preprocessing,
+                    dice_weight: settings.dice_weight,
+                    bce_weight: settings.bce_weight,
+                    phi_namer: naming.then_some((namer, settings.phi_name_weight)),
+                };
+                sample_gradients(&ctx, sample, program_only, scale)
             };
-            sample_gradients(&ctx, sample, program_only, scale)
-        };
         let results: Vec<SampleGradients> = if self.replica_devices.is_empty() {
             batch
                 .iter()
-                .map(|(s, p)| per_sample(&self.model.net, s, *p))
+                .map(|(s, p)| per_sample(&self.model.net, &self.namer, s, *p))
                 .collect::<Result<_>>()?
         } else {
             let main = self.model.net.agent.device();
-            let replicas: Vec<JointNet> = self
+            let replicas: Vec<(JointNet, PhiNamer)> = self
                 .replica_devices
                 .iter()
-                .map(|d| self.model.net.clone().fork(&d.clone().autodiff()))
+                .map(|d| {
+                    let d = d.clone().autodiff();
+                    (self.model.net.clone().fork(&d), self.namer.clone().fork(&d))
+                })
                 .collect();
             crate::parallel::ordered_jobs_with(
                 replicas,
                 batch.len(),
-                |net, j, emit| {
+                |(net, namer), j, emit| {
                     let (sample, program_only) = &batch[j];
-                    let mut g = per_sample(net, sample, *program_only)?;
+                    let mut g = per_sample(net, namer, sample, *program_only)?;
                     g.agent = g.agent.to_device(&main, &net.agent);
                     g.vision = g.vision.to_device(&main, &net.vision);
+                    g.namer = g.namer.map(|n| n.to_device(&main, &*namer));
                     emit(g);
                     Ok(())
                 },
@@ -805,7 +843,11 @@ impl JointTrainer {
             self.vision_accumulator
                 .accumulate(&self.model.net.vision, g.vision);
             self.accumulator.accumulate(&self.model.net.agent, g.agent);
+            if let Some(n) = g.namer {
+                self.namer_accumulator.accumulate(&self.namer, n);
+            }
             self.state.samples += 1;
+            sums.phi_name += g.phi_name;
             sums.n += 1;
             sums.loss += g.loss;
             sums.cross_entropy += g.cross_entropy;
@@ -835,6 +877,13 @@ impl JointTrainer {
                 .vision_optimizer
                 .step(vision_lr, vision, self.vision_accumulator.grads()),
         };
+        if naming {
+            self.namer = self.namer_optimizer.step(
+                ModuleLearningRate::from(phi_lr),
+                self.namer.clone(),
+                self.namer_accumulator.grads(),
+            );
+        }
         self.state.step += 1;
         Ok(())
     }
@@ -851,6 +900,8 @@ impl JointTrainer {
             preprocessing: &model.config.preprocessing,
             dice_weight: self.state.settings.dice_weight,
             bce_weight: self.state.settings.bce_weight,
+            // The validation loss measures what is shipped; the namer is not.
+            phi_namer: None,
         };
         let mut total = 0.0;
         for s in samples {
@@ -885,9 +936,11 @@ impl JointTrainer {
         }
         std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
         self.model().save(&staging.join("model"))?;
+        self.namer.save(&staging.join(NAMER_FILE))?;
         for (file, optimizer) in [
             (AGENT_OPTIMIZER_FILE, &self.optimizer),
             (VISION_OPTIMIZER_FILE, &self.vision_optimizer),
+            (NAMER_OPTIMIZER_FILE, &self.namer_optimizer),
         ] {
             let path = staging.join(file);
             optimizer
@@ -920,8 +973,10 @@ impl JointTrainer {
     }
 
     /// [`JointTrainer::resume`], with `settings` (when given) replacing the run's from its
-    /// next step on: the weights, optimiser moments, learning rate and sample counter carry
-    /// over; the sample mix, loss weights and schedule are the new ones.
+    /// next step on: the weights, optimiser moments and sample counter carry over; the sample
+    /// mix, loss weights and schedule are the new ones. The learning rate lowered by the
+    /// plateau rule carries over too, unless the new settings change `learning_rate`: then
+    /// the schedule restarts at the new rate.
     pub fn resume_with(
         run_dir: &Path,
         device: &Device,
@@ -947,6 +1002,10 @@ impl JointTrainer {
             .map_err(|e| TrainError::checkpoint(&state_path, e.to_string()))?;
         if let Some(settings) = settings {
             settings.validate("the new settings")?;
+            if settings.learning_rate != state.settings.learning_rate {
+                state.learning_rate = settings.learning_rate;
+                state.plateau = 0;
+            }
             state.settings = settings;
         }
         let (model, _) = Model::load(&dir.join("model"), device)?;
@@ -965,9 +1024,30 @@ impl JointTrainer {
             AGENT_OPTIMIZER_FILE
         };
         trainer.vision_optimizer = optimizer(&state.settings).load_record(load(vision_file)?);
+        // Checkpoints from before the namer have none: it starts fresh (zero weights).
+        if dir.join(NAMER_FILE).is_file() {
+            let config = &trainer.model.config.agent;
+            trainer.namer =
+                stable_namer_ids(PhiNamer::load(&dir.join(NAMER_FILE), config, device)?.train());
+            if dir.join(NAMER_OPTIMIZER_FILE).is_file() {
+                trainer.namer_optimizer =
+                    optimizer(&state.settings).load_record(load(NAMER_OPTIMIZER_FILE)?);
+            }
+        }
         trainer.state = state;
         Ok(trainer)
     }
+}
+
+/// A zero namer for `model`'s agent on the autodiff flavour of `device`.
+fn fresh_namer(model: &Model, device: &Device) -> PhiNamer {
+    stable_namer_ids(PhiNamer::new(&model.config.agent, device).train())
+}
+
+/// The namer with parameter ids derived from their path under `phi_namer`, so its Adam state
+/// saved by one process matches the parameters of the next (as [`JointNet::with_stable_ids`]).
+fn stable_namer_ids(namer: PhiNamer) -> PhiNamer {
+    crate::model::with_stable_ids_under(namer, "phi_namer")
 }
 
 /// How to run [`train`].
@@ -1129,6 +1209,7 @@ pub fn train(
                 dice: sums.dice / n,
                 bce: sums.bce / n,
                 generated: sums.generated / n,
+                phi_name: sums.phi_name / n,
                 step_errors: sums.step_errors / n,
                 validation: validation_loss,
                 free_running,

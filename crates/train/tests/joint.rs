@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use tasks::Catalogue;
 use train::joint::{program_loss, sample_loss, LossContext};
 use train::model::{Model, ModelConfig, WeightsPrecision};
+use train::phi_namer::{marker_names, PhiNamer};
 use train::preprocess::{Modality, Preprocessing};
 use train::trainer::{self, JointSettings, JointTrainer, SeedPurpose, TrainJob};
 use voxel::metrics::dice;
@@ -271,6 +272,7 @@ fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
         preprocessing: &model.config.preprocessing,
         dice_weight: 0.1,
         bce_weight: 0.0,
+        phi_namer: None,
     };
     let loss = sample_loss(&ctx, &sample).unwrap();
     assert!(loss.generated >= 1, "a segmentation program generates");
@@ -360,6 +362,7 @@ fn program_pretraining_trains_the_agent_alone_on_oracle_feedback() {
         preprocessing: &model.config.preprocessing,
         dice_weight: 0.1,
         bce_weight: 0.0,
+        phi_namer: None,
     };
     let loss = program_loss(&ctx, &sample).unwrap();
     // The ground-truth program runs without an error when a perfect network answers it.
@@ -378,6 +381,88 @@ fn program_pretraining_trains_the_agent_alone_on_oracle_feedback() {
     assert!(embed.is_some(), "the agent learns");
     let vision = burn::optim::GradientsParams::from_grads(grads, &net.vision);
     assert!(vision.is_empty(), "the vision network is not in the graph");
+}
+
+/// The naming probe: a zero namer predicts every token alike (its loss is ln(vocabulary)
+/// exactly), a trained one reaches the ϕ head and the decoder through ϕ and not the vision
+/// network, and encoder markers have no name.
+#[test]
+fn naming_the_target_from_phi_trains_the_phi_head_and_the_decoder() {
+    let settings = tiny_settings();
+    let model = tiny_model(&settings);
+    let device = Device::flex();
+    let vocab = model.config.agent.vocab_size;
+    let zero = PhiNamer::new(&model.config.agent, &device);
+    let phis = Tensor::<2>::ones([3, model.config.agent.phi_dim], &device);
+    let names = vec![vec![5, 9], Vec::new(), vec![7]];
+    let loss = train::joint::scalar(zero.loss(phis.clone(), &names).unwrap().unwrap()).unwrap();
+    assert!(
+        (loss - (vocab as f64).ln()).abs() < 1e-5,
+        "{loss} vs ln {vocab}"
+    );
+    assert!(zero
+        .loss(phis.clone(), &[vec![], vec![], vec![]])
+        .unwrap()
+        .is_none());
+    assert!(zero.loss(phis, &names[..2]).is_err(), "one name per row");
+
+    // A namer with non-zero weights, as after a few steps.
+    let namer = PhiNamer {
+        proj: burn::nn::LinearConfig::new(model.config.agent.phi_dim, vocab).init(&device),
+    };
+    let net = model.net.clone().train();
+    let namer = namer.train();
+    let cat = Catalogue::phantom(4.0).unwrap();
+    let sample = cat.sample("segment_anatomy", 5).unwrap();
+    let ctx = LossContext {
+        net: &net,
+        tokenizer: &model.tokenizer,
+        preprocessing: &model.config.preprocessing,
+        dice_weight: 0.1,
+        bce_weight: 0.0,
+        phi_namer: Some((&namer, 0.5)),
+    };
+    let loss = program_loss(&ctx, &sample).unwrap();
+    assert!(
+        loss.phi_name > 0.0,
+        "a segmentation program names its target"
+    );
+    let total = train::joint::scalar(loss.total.clone()).unwrap();
+    assert!(
+        (total - (loss.cross_entropy + 0.5 * loss.phi_name)).abs() < 1e-4,
+        "total {total} = ce {} + 0.5 × name {}",
+        loss.cross_entropy,
+        loss.phi_name
+    );
+    let grads = loss.total.backward();
+    let phi_head = net.agent.phi_head.proj.weight.val().grad(&grads);
+    assert!(
+        phi_head.is_some(),
+        "the ϕ head learns from program-only samples"
+    );
+    assert!(
+        namer.proj.weight.val().grad(&grads).is_some(),
+        "the namer learns"
+    );
+    let vision = burn::optim::GradientsParams::from_grads(grads, &net.vision);
+    assert!(vision.is_empty(), "the vision network is not in the graph");
+
+    // The names are the description's words as the comment spells them; an encoder has none.
+    let mods: Vec<&tasks::program::ModMeaning> = sample.mods().collect();
+    let names = marker_names(&model.tokenizer, &mods).unwrap();
+    for (m, n) in mods.iter().zip(&names) {
+        match m {
+            tasks::program::ModMeaning::Encode { .. } => assert!(n.is_empty()),
+            tasks::program::ModMeaning::Generate { target } => {
+                let words = model.tokenizer.decode(n).unwrap();
+                assert_eq!(words.trim(), target.description);
+            }
+        }
+    }
+
+    // Joint samples carry the same term, from the ϕ that went to the vision network.
+    let joint = sample_loss(&ctx, &sample).unwrap();
+    assert!(joint.phi_name > 0.0 && joint.generated >= 1);
 }
 
 #[test]
@@ -459,8 +544,28 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(again.state.step, 12);
     assert_eq!(again.state.learning_rate, learning_rate);
     assert_eq!(again.state.settings, changed);
+    drop(again);
+    // A new learning rate restarts the schedule at it.
+    changed.learning_rate = 4e-4;
+    let restarted = JointTrainer::resume_with(&split, &device, Some(changed.clone())).unwrap();
+    assert_eq!(restarted.state.learning_rate, 4e-4);
+    assert_eq!(restarted.state.plateau, 0);
+    drop(restarted);
     changed.program_only_fraction = 2.0;
     assert!(JointTrainer::resume_with(&split, &device, Some(changed)).is_err());
+    // The checkpoint keeps the training-only namer (weights and Adam state), never the model.
+    let checkpoint = split.join("checkpoint");
+    assert!(checkpoint.join(train::phi_namer::NAMER_FILE).is_file());
+    assert!(checkpoint.join("phi-namer-optimizer.bin").is_file());
+    assert!(!checkpoint
+        .join("model")
+        .join(train::phi_namer::NAMER_FILE)
+        .exists());
+    let names: Vec<f64> = uninterrupted.rows.iter().map(|r| r.phi_name).collect();
+    assert!(
+        names.iter().any(|&n| n > 0.0),
+        "the shipped settings name targets from ϕ: {names:?}"
+    );
 
     let mean = |r: &[train::trainer::LogRow]| {
         r.iter().map(|x| x.cross_entropy).sum::<f64>() / r.len() as f64

@@ -223,12 +223,17 @@ fn report(row: &LogRow, bar: Option<&indicatif::ProgressBar>) {
         + row.stages.loss
         + row.stages.backward;
     let line = format!(
-        "step {} samples {} loss {:.4} (ce {:.4} dice {:.3}) lr {:.1e} {:.1} s/sample{}",
+        "step {} samples {} loss {:.4} (ce {:.4} dice {:.3}{}) lr {:.1e} {:.1} s/sample{}",
         row.step,
         row.samples,
         row.loss,
         row.cross_entropy,
         row.dice,
+        if row.phi_name > 0.0 {
+            format!(" ϕ name {:.3}", row.phi_name)
+        } else {
+            String::new()
+        },
         row.learning_rate,
         per_sample,
         row.validation
