@@ -247,16 +247,8 @@ fn family_sampler(family: &str, anatomy: &str, spacing_mm: f64, seed: u64) -> Re
             problem: format!("{family:?} is not one of {}", FAMILIES.join(", ")),
         });
     }
-    let settings = JointSettings {
-        anatomy: anatomy.to_string(),
-        families: [(family.to_string(), 1.0)].into_iter().collect(),
-        joint_families: Default::default(),
-        joint_targets: Default::default(),
-        joint_target_fraction: 0.0,
-        default_family_weight: 0.0,
-        validate_every: 0,
-        ..JointSettings::builtin()?
-    };
+    let families = [(family.to_string(), 1.0)].into_iter().collect();
+    let settings = JointSettings::for_sampling(anatomy, families, 0.0)?;
     JointSampler::new(&settings, spacing_mm, seed)
 }
 

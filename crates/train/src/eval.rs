@@ -135,15 +135,7 @@ impl EvalOptions {
 
     /// Sampler settings of every evaluation: the options' anatomy, every family weighted alike.
     fn sampler_settings(&self) -> Result<JointSettings> {
-        Ok(JointSettings {
-            anatomy: self.anatomy.clone(),
-            families: BTreeMap::new(),
-            joint_families: BTreeMap::new(),
-            joint_targets: Default::default(),
-            joint_target_fraction: 0.0,
-            default_family_weight: 1.0,
-            ..JointSettings::builtin()?
-        })
+        JointSettings::for_sampling(&self.anatomy, BTreeMap::new(), 1.0)
     }
 
     /// The sampler of an experiment on held-out samples: every family, the options' anatomy,

@@ -267,13 +267,13 @@ impl PhiSimilarity {
              between two targets, it cannot segment them differently.\n\n| target (samples) |",
         );
         for t in &self.targets {
-            md.push_str(&format!(" {t} |"));
+            md.push_str(&format!(" {} |", target_words(t)));
         }
         md.push_str("\n|---|");
         md.push_str(&"---|".repeat(self.targets.len()));
         md.push('\n');
         for ((t, n), row) in self.targets.iter().zip(&self.samples).zip(&self.cosine) {
-            md.push_str(&format!("| {t} ({n}) |"));
+            md.push_str(&format!("| {} ({n}) |", target_words(t)));
             for c in row {
                 md.push_str(&format!(" {c:.2} |"));
             }
@@ -281,6 +281,15 @@ impl PhiSimilarity {
         }
         md
     }
+}
+
+/// A target as the reports write it: a lesion class by its canonical name (`acute infarct`
+/// for `acute_infarct`), an anatomy target as it is.
+fn target_words(target: &str) -> &str {
+    tasks::classes::CLASSES
+        .iter()
+        .find(|c| c.name == target)
+        .map_or(target, |c| c.canonical)
 }
 
 /// The experiment as a Markdown section: one row per target.
@@ -305,7 +314,7 @@ pub fn markdown(results: &[TargetResult]) -> String {
         };
         md.push_str(&format!(
             "| {} | {} | {:.3} | {} | {b} | {d} | {p} |\n",
-            r.target,
+            target_words(&r.target),
             r.model_dice.len(),
             r.model_mean_dice,
             r.ran

@@ -137,6 +137,27 @@ impl JointSettings {
         }
     }
 
+    /// Settings that draw samples as the task catalogue does, for evaluation and the
+    /// characterisation classifiers: `anatomy`, the family weights given (`default` for the
+    /// others) and none of training's own mix (joint families, focus targets). A sampling
+    /// field added for training belongs here, so held-out draws stay plain by default.
+    pub fn for_sampling(
+        anatomy: &str,
+        families: BTreeMap<String, f64>,
+        default_family_weight: f64,
+    ) -> Result<JointSettings> {
+        Ok(JointSettings {
+            anatomy: anatomy.to_string(),
+            families,
+            default_family_weight,
+            joint_families: BTreeMap::new(),
+            joint_targets: BTreeMap::new(),
+            joint_target_fraction: 0.0,
+            validate_every: 0,
+            ..JointSettings::builtin()?
+        })
+    }
+
     /// The shipped defaults.
     pub fn builtin() -> Result<JointSettings> {
         Self::from_toml_str(JOINT_TOML, "configs/train/joint.toml")

@@ -105,6 +105,11 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
     }
     let md = train::segmentation_experiment::markdown(&rows);
     assert_eq!(md.matches("no baseline").count(), rows.len() - 1);
+    // Lesion classes read as words, not ids.
+    assert!(
+        md.contains("| acute infarct |") && !md.contains("acute_infarct"),
+        "{md}"
+    );
 
     // The targets' ϕ compared: a symmetric cosine matrix over the targets with samples, in
     // experiment order, with ones on the diagonal.
