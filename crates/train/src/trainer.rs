@@ -76,6 +76,10 @@ pub struct JointSettings {
     /// ([`crate::phi_namer`]; absent: 0, no namer).
     #[serde(default)]
     pub phi_name_weight: f64,
+    /// Adam learning rate of the ϕ namer at the start (absent: the ϕ head's); the plateau
+    /// rule scales it alike.
+    #[serde(default)]
+    pub phi_name_learning_rate: Option<f64>,
     /// Optimiser steps between progress rows.
     pub log_every: usize,
     /// Minutes between checkpoints.
@@ -158,6 +162,15 @@ impl JointSettings {
         })
     }
 
+    /// The ϕ namer's learning rate when the agent's is `agent_learning_rate` (the configured
+    /// ratio is kept as the plateau rule lowers the agent's).
+    pub fn phi_name_rate(&self, agent_learning_rate: f64) -> f64 {
+        match self.phi_name_learning_rate {
+            Some(v) => agent_learning_rate * v / self.learning_rate,
+            None => self.phi_rate(agent_learning_rate),
+        }
+    }
+
     /// The shipped defaults.
     pub fn builtin() -> Result<JointSettings> {
         Self::from_toml_str(JOINT_TOML, "configs/train/joint.toml")
@@ -206,6 +219,7 @@ impl JointSettings {
         for (name, rate) in [
             ("vision_learning_rate", self.vision_learning_rate),
             ("phi_learning_rate", self.phi_learning_rate),
+            ("phi_name_learning_rate", self.phi_name_learning_rate),
         ] {
             if let Some(lr) = rate {
                 if !positive(lr) {
@@ -900,7 +914,7 @@ impl JointTrainer {
         };
         if naming {
             self.namer = self.namer_optimizer.step(
-                ModuleLearningRate::from(phi_lr),
+                ModuleLearningRate::from(self.state.settings.phi_name_rate(lr)),
                 self.namer.clone(),
                 self.namer_accumulator.grads(),
             );

@@ -347,6 +347,14 @@ fn the_phi_head_learns_at_its_own_rate() {
         .unwrap_err()
         .to_string()
         .contains("phi_learning_rate"));
+    let mut bad = JointSettings::builtin().unwrap();
+    bad.phi_name_learning_rate = Some(-1.0);
+    let e = bad.validate("test").unwrap_err().to_string();
+    assert!(e.contains("phi_name_learning_rate"), "{e}");
+    // The namer's rate keeps its ratio to the agent's as the plateau rule lowers it.
+    let s = JointSettings::builtin().unwrap();
+    let ratio = s.phi_name_learning_rate.unwrap() / s.learning_rate;
+    assert!((s.phi_name_rate(s.learning_rate / 2.0) - ratio * s.learning_rate / 2.0).abs() < 1e-12);
 }
 
 #[test]
