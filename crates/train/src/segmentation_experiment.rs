@@ -191,6 +191,10 @@ pub struct PhiSimilarity {
     pub samples: Vec<usize>,
     /// Cosine similarity of the targets' mean ϕ, `[i][j]`.
     pub cosine: Vec<Vec<f64>>,
+    /// Euclidean distance between the targets' mean ϕ over the mean of their lengths,
+    /// `[i][j]`. A component every target shares (the common part of a ϕ) raises the cosine
+    /// towards 1 without making targets alike; this says how far apart they are in ϕ's scale.
+    pub relative_distance: Vec<Vec<f64>>,
 }
 
 /// Evaluation-seed indices of the ϕ comparison start here, clear of the other experiments.
@@ -250,10 +254,12 @@ pub fn phi_similarity(
         .iter()
         .map(|a| means.iter().map(|b| crate::stats::cosine(a, b)).collect())
         .collect();
+    let relative_distance = crate::stats::relative_distances(&means);
     Ok(PhiSimilarity {
         targets: names,
         samples,
         cosine,
+        relative_distance,
     })
 }
 
@@ -276,6 +282,24 @@ impl PhiSimilarity {
             md.push_str(&format!("| {} ({n}) |", target_words(t)));
             for c in row {
                 md.push_str(&format!(" {c:.2} |"));
+            }
+            md.push('\n');
+        }
+        md.push_str(
+            "\nDistance between the mean ϕ of two targets over the mean length of a target's ϕ \
+             (a part all targets share raises the cosine without making them alike; 0: the \
+             same ϕ).\n\n| target |",
+        );
+        for t in &self.targets {
+            md.push_str(&format!(" {} |", target_words(t)));
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---|".repeat(self.targets.len()));
+        md.push('\n');
+        for (t, row) in self.targets.iter().zip(&self.relative_distance) {
+            md.push_str(&format!("| {} |", target_words(t)));
+            for d in row {
+                md.push_str(&format!(" {d:.2} |"));
             }
             md.push('\n');
         }

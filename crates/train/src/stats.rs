@@ -63,6 +63,29 @@ pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
     }
 }
 
+/// Euclidean distance of every pair of `vectors` over the mean of their lengths, `[i][j]`
+/// (all 0 when every vector is zero).
+pub fn relative_distances(vectors: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let length = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let scale = vectors.iter().map(|v| length(v)).sum::<f64>() / vectors.len().max(1) as f64;
+    vectors
+        .iter()
+        .map(|a| {
+            vectors
+                .iter()
+                .map(|b| {
+                    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+                    if scale > 0.0 {
+                        length(&d) / scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Compares paired samples; `None` when they are empty or differ in length, or hold a
 /// non-finite value.
 pub fn paired(a: &[f64], b: &[f64]) -> Option<PairedComparison> {

@@ -122,6 +122,12 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]));
     assert!(phi.samples.iter().all(|&n| n == 1));
+    for (i, row) in phi.relative_distance.iter().enumerate() {
+        assert_eq!(row[i], 0.0);
+        for (j, d) in row.iter().enumerate() {
+            assert!(*d >= 0.0 && (d - phi.relative_distance[j][i]).abs() < 1e-12);
+        }
+    }
     for (i, row) in phi.cosine.iter().enumerate() {
         assert_eq!(row.len(), phi.targets.len());
         assert!((row[i] - 1.0).abs() < 1e-9, "diagonal {}", row[i]);
@@ -131,6 +137,21 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
         }
     }
     assert!(phi.markdown().contains("| brain (1) |"));
+}
+
+#[test]
+fn relative_distances_of_known_vectors() {
+    use train::stats::relative_distances;
+    // Lengths 5, 5 and 0: the scale is 10/3.
+    let d = relative_distances(&[vec![3.0, 4.0], vec![-3.0, 4.0], vec![0.0, 0.0]]);
+    assert!((d[0][1] - 6.0 / (10.0 / 3.0)).abs() < 1e-12);
+    assert!((d[0][2] - 5.0 / (10.0 / 3.0)).abs() < 1e-12);
+    assert_eq!(d[1][0], d[0][1]);
+    assert_eq!(d[2][2], 0.0);
+    assert_eq!(
+        relative_distances(&[vec![0.0], vec![0.0]]),
+        vec![vec![0.0; 2]; 2]
+    );
 }
 
 #[test]
