@@ -1011,7 +1011,7 @@ impl JointTrainer {
     /// next step on: the weights, optimiser moments and sample counter carry over; the sample
     /// mix, loss weights and schedule are the new ones. The learning rate lowered by the
     /// plateau rule carries over too, unless the new settings change `learning_rate`: then
-    /// the schedule restarts at the new rate.
+    /// the schedule restarts at the new rate, with no best validation loss yet.
     pub fn resume_with(
         run_dir: &Path,
         device: &Device,
@@ -1038,8 +1038,12 @@ impl JointTrainer {
         if let Some(settings) = settings {
             settings.validate("the new settings")?;
             if settings.learning_rate != state.settings.learning_rate {
+                // The schedule restarts: the best validation loss of the old one (perhaps on
+                // other validation samples) would halve the new rate within `patience`
+                // validations, as it did to small-6 at step 2 100.
                 state.learning_rate = settings.learning_rate;
                 state.plateau = 0;
+                state.best_validation = None;
             }
             state.settings = settings;
         }

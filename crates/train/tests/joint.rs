@@ -543,7 +543,14 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     }
     let csv = std::fs::read_to_string(split.join("train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 13, "header and one row per step");
-    // New settings replace the run's from the next step; the progress carries over.
+    // New settings replace the run's from the next step; the progress carries over. (The
+    // checkpoint is given a best validation loss and a plateau count, as a validating run has.)
+    let state_path = split.join("checkpoint").join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["best_validation"] = serde_json::json!(0.5);
+    state["plateau"] = serde_json::json!(2);
+    std::fs::write(&state_path, state.to_string()).unwrap();
     let mut changed = resumed.state.settings.clone();
     changed.program_only_fraction = 0.25;
     let learning_rate = resumed.state.learning_rate;
@@ -552,12 +559,15 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(again.state.step, 12);
     assert_eq!(again.state.learning_rate, learning_rate);
     assert_eq!(again.state.settings, changed);
+    assert_eq!(again.state.best_validation, Some(0.5));
+    assert_eq!(again.state.plateau, 2);
     drop(again);
     // A new learning rate restarts the schedule at it.
     changed.learning_rate = 4e-4;
     let restarted = JointTrainer::resume_with(&split, &device, Some(changed.clone())).unwrap();
     assert_eq!(restarted.state.learning_rate, 4e-4);
     assert_eq!(restarted.state.plateau, 0);
+    assert_eq!(restarted.state.best_validation, None);
     drop(restarted);
     changed.program_only_fraction = 2.0;
     assert!(JointTrainer::resume_with(&split, &device, Some(changed)).is_err());
