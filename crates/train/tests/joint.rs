@@ -132,6 +132,22 @@ fn tiny_settings() -> JointSettings {
     s
 }
 
+/// The loss context of the gradient tests: λ 0.1, no BCE.
+fn loss_context<'a>(
+    net: &'a train::JointNet,
+    model: &'a Model,
+    phi_namer: Option<(&'a PhiNamer, f64)>,
+) -> LossContext<'a> {
+    LossContext {
+        net,
+        tokenizer: &model.tokenizer,
+        preprocessing: &model.config.preprocessing,
+        dice_weight: 0.1,
+        bce_weight: 0.0,
+        phi_namer,
+    }
+}
+
 fn tiny_model(settings: &JointSettings) -> Model {
     let config = ModelConfig::builtin("tiny").unwrap();
     trainer::new_model(config, settings, 3, &Device::flex()).unwrap()
@@ -266,14 +282,7 @@ fn the_dice_term_alone_trains_the_phi_head_and_the_decoder() {
     let net = model.net.clone().train();
     let cat = Catalogue::phantom(4.0).unwrap();
     let sample = cat.sample("segment_anatomy", 5).unwrap();
-    let ctx = LossContext {
-        net: &net,
-        tokenizer: &model.tokenizer,
-        preprocessing: &model.config.preprocessing,
-        dice_weight: 0.1,
-        bce_weight: 0.0,
-        phi_namer: None,
-    };
+    let ctx = loss_context(&net, &model, None);
     let loss = sample_loss(&ctx, &sample).unwrap();
     assert!(loss.generated >= 1, "a segmentation program generates");
     let dice = loss.dice_loss.expect("a Dice term");
@@ -364,14 +373,7 @@ fn program_pretraining_trains_the_agent_alone_on_oracle_feedback() {
     let net = model.net.clone().train();
     let cat = Catalogue::phantom(4.0).unwrap();
     let sample = cat.sample("volume", 2).unwrap();
-    let ctx = LossContext {
-        net: &net,
-        tokenizer: &model.tokenizer,
-        preprocessing: &model.config.preprocessing,
-        dice_weight: 0.1,
-        bce_weight: 0.0,
-        phi_namer: None,
-    };
+    let ctx = loss_context(&net, &model, None);
     let loss = program_loss(&ctx, &sample).unwrap();
     // The ground-truth program runs without an error when a perfect network answers it.
     assert_eq!(loss.step_errors, 0);
@@ -422,14 +424,7 @@ fn naming_the_target_from_phi_trains_the_phi_head_and_the_decoder() {
     let namer = namer.train();
     let cat = Catalogue::phantom(4.0).unwrap();
     let sample = cat.sample("segment_anatomy", 5).unwrap();
-    let ctx = LossContext {
-        net: &net,
-        tokenizer: &model.tokenizer,
-        preprocessing: &model.config.preprocessing,
-        dice_weight: 0.1,
-        bce_weight: 0.0,
-        phi_namer: Some((&namer, 0.5)),
-    };
+    let ctx = loss_context(&net, &model, Some((&namer, 0.5)));
     let loss = program_loss(&ctx, &sample).unwrap();
     assert!(
         loss.phi_name > 0.0,
