@@ -83,9 +83,9 @@ pub struct SampleLoss {
     pub dice_loss: Option<Tensor<1>>,
     /// Number of `generate` calls scored.
     pub generated: usize,
-    /// Mean cross-entropy of the target names read from ϕ ([`crate::phi_namer`]; 0 without
-    /// a namer or a generator marker).
-    pub phi_name: f64,
+    /// Mean cross-entropy of the target names read from ϕ ([`crate::phi_namer`]; `None`
+    /// without a namer or a generator marker).
+    pub phi_name: Option<f64>,
     /// Steps whose execution reported an error (expected while the vision net is untrained:
     /// e.g. an empty mask has no largest component).
     pub step_errors: usize,
@@ -303,13 +303,13 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
             total = total + bce.mul_scalar(ctx.bce_weight);
         }
     }
-    let mut phi_name = 0.0;
+    let mut phi_name = None;
     if !naming_rows.is_empty() {
         if let Some((term, value)) =
             ctx.naming_term(Tensor::cat(naming_rows, 0), &naming_meanings)?
         {
             total = total + term;
-            phi_name = value;
+            phi_name = Some(value);
         }
     }
     seconds.loss += started.elapsed().as_secs_f64();
@@ -367,14 +367,14 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
     let mut seconds = StageSeconds::default();
     let read = read_with_oracle(ctx.net, ctx.tokenizer, sample, &mut seconds)?;
     let started = Instant::now();
-    let mut phi_name = 0.0;
+    let mut phi_name = None;
     let mut naming = None;
     if ctx.phi_namer.is_some() {
         let (positions, meanings) = marker_meanings(&read.sequence, sample)?;
         if let Some(rows) = ctx.net.agent.phi_at(read.hidden.clone(), &positions)? {
             if let Some((term, value)) = ctx.naming_term(rows, &meanings)? {
                 naming = Some(term);
-                phi_name = value;
+                phi_name = Some(value);
             }
         }
     }

@@ -617,8 +617,9 @@ pub struct LogRow {
     pub bce: f64,
     /// Mean scored `generate` calls per sample (Dice per volume = dice / generated).
     pub generated: f64,
-    /// Mean naming loss of the target names read from ϕ per sample ([`crate::phi_namer`]).
-    pub phi_name: f64,
+    /// Mean naming loss of the target names read from ϕ ([`crate::phi_namer`]), over the
+    /// samples with a generator marker (`None`: none had one, or there is no namer).
+    pub phi_name: Option<f64>,
     /// Mean program steps that reported an error, per sample.
     pub step_errors: f64,
     /// Validation loss, when this step validated.
@@ -637,7 +638,7 @@ impl LogRow {
     pub fn csv(&self) -> String {
         let s = &self.stages;
         format!(
-            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{},{:.4}",
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{},{}",
             self.step,
             self.samples,
             self.seconds,
@@ -661,6 +662,8 @@ impl LogRow {
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_default(),
             self.phi_name
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default()
         )
     }
 }
@@ -704,7 +707,7 @@ struct SampleGradients {
     vision: GradientsParams,
     namer: Option<GradientsParams>,
     loss: f64,
-    phi_name: f64,
+    phi_name: Option<f64>,
     cross_entropy: f64,
     dice: f64,
     bce: f64,
@@ -757,7 +760,9 @@ struct StepSums {
     dice: f64,
     bce: f64,
     generated: f64,
+    /// Σ naming loss and the samples it was measured on.
     phi_name: f64,
+    named: usize,
     step_errors: f64,
     stages: StageSeconds,
 }
@@ -882,7 +887,10 @@ impl JointTrainer {
                 self.namer_accumulator.accumulate(&self.namer, n);
             }
             self.state.samples += 1;
-            sums.phi_name += g.phi_name;
+            if let Some(v) = g.phi_name {
+                sums.phi_name += v;
+                sums.named += 1;
+            }
             sums.n += 1;
             sums.loss += g.loss;
             sums.cross_entropy += g.cross_entropy;
@@ -1248,7 +1256,7 @@ pub fn train(
                 dice: sums.dice / n,
                 bce: sums.bce / n,
                 generated: sums.generated / n,
-                phi_name: sums.phi_name / n,
+                phi_name: (sums.named > 0).then(|| sums.phi_name / sums.named as f64),
                 step_errors: sums.step_errors / n,
                 validation: validation_loss,
                 free_running,

@@ -427,13 +427,13 @@ fn naming_the_target_from_phi_trains_the_phi_head_and_the_decoder() {
     let ctx = loss_context(&net, &model, Some((&namer, 0.5)));
     let loss = program_loss(&ctx, &sample).unwrap();
     assert!(
-        loss.phi_name > 0.0,
+        loss.phi_name.is_some_and(|v| v > 0.0),
         "a segmentation program names its target"
     );
     let total = train::joint::scalar(loss.total.clone()).unwrap();
     assert!(
-        (total - (loss.cross_entropy + 0.5 * loss.phi_name)).abs() < 1e-4,
-        "total {total} = ce {} + 0.5 × name {}",
+        (total - (loss.cross_entropy + 0.5 * loss.phi_name.unwrap_or(0.0))).abs() < 1e-4,
+        "total {total} = ce {} + 0.5 × name {:?}",
         loss.cross_entropy,
         loss.phi_name
     );
@@ -465,7 +465,16 @@ fn naming_the_target_from_phi_trains_the_phi_head_and_the_decoder() {
 
     // Joint samples carry the same term, from the ϕ that went to the vision network.
     let joint = sample_loss(&ctx, &sample).unwrap();
-    assert!(joint.phi_name > 0.0 && joint.generated >= 1);
+    assert!(joint.phi_name.is_some_and(|v| v > 0.0) && joint.generated >= 1);
+    // Only a program with a generator has a name to read.
+    let volume = cat.sample("volume", 2).unwrap();
+    let named = volume
+        .mods()
+        .any(|m| matches!(m, tasks::program::ModMeaning::Generate { .. }));
+    assert_eq!(
+        program_loss(&ctx, &volume).unwrap().phi_name.is_some(),
+        named
+    );
 }
 
 #[test]
@@ -574,9 +583,9 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
         .join("model")
         .join(train::phi_namer::NAMER_FILE)
         .exists());
-    let names: Vec<f64> = uninterrupted.rows.iter().map(|r| r.phi_name).collect();
+    let names: Vec<Option<f64>> = uninterrupted.rows.iter().map(|r| r.phi_name).collect();
     assert!(
-        names.iter().any(|&n| n > 0.0),
+        names.iter().flatten().any(|&n| n > 0.0),
         "the shipped settings name targets from ϕ: {names:?}"
     );
 

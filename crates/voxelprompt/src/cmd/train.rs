@@ -229,11 +229,9 @@ fn report(row: &LogRow, bar: Option<&indicatif::ProgressBar>) {
         row.loss,
         row.cross_entropy,
         row.dice,
-        if row.phi_name > 0.0 {
-            format!(" ϕ name {:.3}", row.phi_name)
-        } else {
-            String::new()
-        },
+        row.phi_name
+            .map(|v| format!(" ϕ name {v:.3}"))
+            .unwrap_or_default(),
         row.learning_rate,
         per_sample,
         row.validation
