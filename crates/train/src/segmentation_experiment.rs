@@ -123,14 +123,8 @@ pub fn run(
             let (family, target) = targets[j / per_target];
             for attempt in 0..TRIES_PER_SAMPLE {
                 let index = SEED_OFFSET + (j * TRIES_PER_SAMPLE + attempt) as u64 + 1;
-                let Some((sample, cat)) = sample_asking_for(
-                    cats,
-                    SeedPurpose::Evaluation,
-                    options.seed,
-                    index,
-                    family,
-                    target,
-                )?
+                let Some((sample, cat)) =
+                    held_out_asking_for(cats, options, index, family, target)?
                 else {
                     continue;
                 };
@@ -222,14 +216,7 @@ pub fn phi_similarity(
                 break;
             }
             let index = PHI_SEED_OFFSET + (j * per_target * TRIES_PER_SAMPLE + attempt) as u64;
-            let Some((sample, _)) = sample_asking_for(
-                cats,
-                SeedPurpose::Evaluation,
-                options.seed,
-                index,
-                family,
-                target,
-            )?
+            let Some((sample, _)) = held_out_asking_for(cats, options, index, family, target)?
             else {
                 continue;
             };
@@ -305,6 +292,25 @@ impl PhiSimilarity {
         }
         md
     }
+}
+
+/// The held-out sample of evaluation index `index` that asks for `target` through `family`
+/// ([`sample_asking_for`] with the options' evaluation seeds), with its catalogue.
+fn held_out_asking_for<'c>(
+    cats: &'c [tasks::Catalogue],
+    options: &EvalOptions,
+    index: u64,
+    family: &str,
+    target: &str,
+) -> Result<Option<(TaskSample, &'c tasks::Catalogue)>> {
+    sample_asking_for(
+        cats,
+        SeedPurpose::Evaluation,
+        options.seed,
+        index,
+        family,
+        target,
+    )
 }
 
 /// A target as the reports write it: a lesion class by its canonical name (`acute infarct`
