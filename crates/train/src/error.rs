@@ -30,6 +30,14 @@ pub enum TrainError {
         /// What is wrong and what to do.
         problem: String,
     },
+    /// An evaluation report (report.json) is missing a field or is not one.
+    #[error("{path}: {problem}")]
+    Report {
+        /// The report file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -18,6 +18,7 @@ pub mod characterisation_experiment;
 pub mod checkpoint;
 pub mod error;
 pub mod eval;
+pub mod eval_comparison;
 pub mod evaluation;
 pub mod inference;
 pub mod joint;

@@ -847,3 +847,29 @@ fn single_visit_samples_sometimes_hide_their_dates() {
         .iter()
         .all(|v| v.acquired.is_some()));
 }
+
+#[test]
+fn the_settings_that_continue_the_shipped_model_parse() {
+    let path = "configs/train/continue.toml";
+    let text = include_str!("../../../configs/train/continue.toml");
+    let s = JointSettings::from_toml_str(text, path).unwrap();
+    let fresh = JointSettings::builtin().unwrap();
+    // Lower rates for trained weights, with the ratios between the networks kept.
+    assert!(s.learning_rate < fresh.learning_rate);
+    let ratio = |v: f64, lr: f64| (v / lr * 1e6).round();
+    for (a, b) in [
+        (s.vision_learning_rate, fresh.vision_learning_rate),
+        (s.phi_learning_rate, fresh.phi_learning_rate),
+    ] {
+        assert_eq!(
+            ratio(a.unwrap(), s.learning_rate),
+            ratio(b.unwrap(), fresh.learning_rate)
+        );
+    }
+    // The loss is the one the shipped model was trained with.
+    assert_eq!(
+        (s.dice_weight, s.bce_weight, s.phi_name_weight),
+        (fresh.dice_weight, fresh.bce_weight, fresh.phi_name_weight)
+    );
+    assert_eq!(s.anatomy, fresh.anatomy);
+}

@@ -445,6 +445,29 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "{}",
         text(&o)
     );
+    // The same samples in both evaluations: the comparison pairs every one of them.
+    let samples = better["samples"].as_array().unwrap().len();
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&ev),
+        "--out",
+        p(&shipped),
+        "--dry-run",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{samples} samples in both evaluations")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(shipped.join("eval/report.json")).unwrap(),
+        better.to_string(),
+        "--dry-run changed the shipped model"
+    );
     let o = voxelprompt(&[
         "ship",
         "--run",
@@ -456,6 +479,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "--force",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(shipped.join("eval/comparison.md").is_file());
     assert_eq!(
         std::fs::read_to_string(shipped.join("MODEL.md")).unwrap(),
         "card"

@@ -6,7 +6,9 @@
 //!
 //! The shipped model is replaced only when the new one's end-to-end success on the held-out
 //! evaluation is at least the old one's (`--force` overrides), so git history does not fill
-//! with checkpoints that are no better.
+//! with checkpoints that are no better. Before deciding it prints the paired comparison of the
+//! two evaluations ([`train::eval_comparison`]: the same samples, exact McNemar test, Dice per
+//! subject), and ships it as `eval/comparison.md`; `--dry-run` prints it and stops.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,9 @@ pub struct ShipArgs {
     /// Replace the shipped model even when its evaluation was better.
     #[arg(long)]
     force: bool,
+    /// Print the comparison with the shipped model's evaluation and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// End-to-end success in an evaluation's report.json.
@@ -59,6 +64,16 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     let new_report = args.eval.join("report.json");
     let new_success = eval_success(&new_report)?;
     let old_report = args.out.join("eval/report.json");
+    let comparison = if old_report.is_file() {
+        let c = train::eval_comparison::compare(&old_report, &new_report)?;
+        println!("{}", c.markdown());
+        Some(c)
+    } else {
+        None
+    };
+    if args.dry_run {
+        return Ok(());
+    }
     if old_report.is_file() && !args.force {
         let old = eval_success(&old_report)?;
         if new_success < old {
@@ -114,6 +129,11 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     }
     for f in ["report.md", "report.json"] {
         copy(args.eval.join(f), staging.join("eval").join(f))?;
+    }
+    if let Some(c) = &comparison {
+        let path = staging.join("eval/comparison.md");
+        std::fs::write(&path, c.markdown())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     // The masks-against-truth pictures and the charts report.md links to.
     for folder in ["pictures", "charts"] {

@@ -1,0 +1,484 @@
+//! Paired comparison of two held-out evaluations (`report.json` of `voxelprompt eval`), the
+//! evidence behind `voxelprompt ship`. Two evaluations with the same seed draw the same samples,
+//! so each sample is a pair: the exact McNemar test asks whether the samples only one model
+//! passed lean to one side more than chance would, and each segmentation target's Dice is
+//! compared subject by subject ([`crate::stats::paired`]). With 136 samples and success near
+//! 7 %, two or three samples either way are noise; the unpaired rates alone cannot say so.
+
+use crate::error::{Result, TrainError};
+use crate::stats::{self, PairedComparison};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Counts of paired yes/no outcomes and the exact McNemar test of the discordant ones.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PairedOutcomes {
+    /// Pairs.
+    pub pairs: usize,
+    /// Yes for the old model.
+    pub old: usize,
+    /// Yes for the new model.
+    pub new: usize,
+    /// Yes for the old model only.
+    pub old_only: usize,
+    /// Yes for the new model only.
+    pub new_only: usize,
+    /// Two-sided exact McNemar p-value: the binomial test of `new_only` among the discordant
+    /// pairs against 1/2 (`scipy.stats.binomtest(new_only, old_only + new_only).pvalue`); 1 when
+    /// no pair is discordant.
+    pub p_value: f64,
+}
+
+impl PairedOutcomes {
+    /// Counts the pairs `(old, new)`.
+    pub fn count(pairs: impl IntoIterator<Item = (bool, bool)>) -> PairedOutcomes {
+        let mut c = PairedOutcomes {
+            pairs: 0,
+            old: 0,
+            new: 0,
+            old_only: 0,
+            new_only: 0,
+            p_value: 1.0,
+        };
+        for (old, new) in pairs {
+            c.pairs += 1;
+            c.old += usize::from(old);
+            c.new += usize::from(new);
+            c.old_only += usize::from(old && !new);
+            c.new_only += usize::from(new && !old);
+        }
+        c.p_value = mcnemar_exact(c.old_only, c.new_only);
+        c
+    }
+}
+
+/// Two-sided exact McNemar p-value for `b` and `c` discordant pairs: twice the binomial(b + c,
+/// 1/2) probability of a count at most min(b, c), capped at 1.
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // Sum C(n, i) / 2^n in log space: n is at most a few hundred samples.
+    let ln_half_n = n as f64 * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0; // ln C(n, 0)
+    let mut tail = 0.0;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose - ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+/// One segmentation target of experiment 1 in both evaluations.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetChange {
+    /// The target in words.
+    pub target: String,
+    /// New Dice against old, subject by subject (`mean_a` new, `mean_b` old); `None` when the
+    /// subjects differ in number or a Dice is not finite.
+    pub comparison: Option<PairedComparison>,
+    /// Old model's mean Dice.
+    pub old_mean: f64,
+    /// New model's mean Dice.
+    pub new_mean: f64,
+}
+
+/// Two evaluations compared sample by sample.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalComparison {
+    /// The old evaluation's model.
+    pub old_model: String,
+    /// The new evaluation's model.
+    pub new_model: String,
+    /// Samples of the old evaluation.
+    pub old_samples: usize,
+    /// Samples of the new evaluation.
+    pub new_samples: usize,
+    /// Passed the checker (matched samples only).
+    pub success: PairedOutcomes,
+    /// Ran to `stop()` without an error (matched samples only).
+    pub ran: PairedOutcomes,
+    /// Passed, by family (matched samples only).
+    pub success_by_family: BTreeMap<String, PairedOutcomes>,
+    /// Experiment 1, targets in the old evaluation's order (those in both).
+    pub segmentation: Vec<TargetChange>,
+    /// Experiment 2, answers right (questions in both, paired by index).
+    pub characterisation: Option<PairedOutcomes>,
+}
+
+/// What identifies a sample across evaluations: the same family, anatomy and seed draw the same
+/// subject, prompt and truth.
+type SampleKey = (String, String, u64);
+
+/// One sample's outcome.
+#[derive(Clone, Copy)]
+struct Outcome {
+    passed: bool,
+    ran: bool,
+}
+
+fn report_error(path: &Path, problem: impl Into<String>) -> TrainError {
+    TrainError::Report {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+}
+
+/// An evaluation's report.json, read for comparison.
+struct Report {
+    path: PathBuf,
+    json: Value,
+}
+
+impl Report {
+    fn read(path: &Path) -> Result<Report> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| report_error(path, format!("not an evaluation report: {e}")))?;
+        Ok(Report {
+            path: path.to_path_buf(),
+            json,
+        })
+    }
+
+    fn array(&self, value: &Value, field: &str) -> Result<Vec<Value>> {
+        value[field]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| report_error(&self.path, format!("`{field}` is missing or not a list")))
+    }
+
+    fn string(&self, value: &Value, field: &str) -> Result<String> {
+        value[field]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| report_error(&self.path, format!("`{field}` is missing or not text")))
+    }
+
+    fn boolean(&self, value: &Value, field: &str) -> Result<bool> {
+        value[field].as_bool().ok_or_else(|| {
+            report_error(
+                &self.path,
+                format!("`{field}` is missing or not true/false"),
+            )
+        })
+    }
+
+    fn numbers(&self, value: &Value, field: &str) -> Result<Vec<f64>> {
+        self.array(value, field)?
+            .iter()
+            .map(|v| {
+                v.as_f64().ok_or_else(|| {
+                    report_error(
+                        &self.path,
+                        format!("`{field}` holds a value that is not a number"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Each sample's outcome by its key.
+    fn outcomes(&self) -> Result<BTreeMap<SampleKey, Outcome>> {
+        let mut out = BTreeMap::new();
+        for s in self.array(&self.json, "samples")? {
+            let seed = s["seed"]
+                .as_u64()
+                .ok_or_else(|| report_error(&self.path, "a sample's `seed` is missing"))?;
+            let key = (
+                self.string(&s, "family")?,
+                self.string(&s, "anatomy")?,
+                seed,
+            );
+            let value = Outcome {
+                passed: self.boolean(&s, "passed")?,
+                ran: self.boolean(&s, "ran")?,
+            };
+            if out.insert(key.clone(), value).is_some() {
+                return Err(report_error(
+                    &self.path,
+                    format!("two samples of {} ({}) have seed {}", key.0, key.1, key.2),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries of a per-item list (`segmentation`, `characterisation`) by `key_field`.
+    fn entries(&self, list: &str, key_field: &str) -> Result<Vec<(String, Value)>> {
+        match &self.json[list] {
+            Value::Null => Ok(Vec::new()),
+            _ => self
+                .array(&self.json, list)?
+                .into_iter()
+                .map(|e| Ok((self.string(&e, key_field)?, e)))
+                .collect(),
+        }
+    }
+}
+
+/// Compares the evaluation in `new` (a report.json) against the one in `old`.
+pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
+    let (old, new) = (Report::read(old)?, Report::read(new)?);
+    let (old_outcomes, new_outcomes) = (old.outcomes()?, new.outcomes()?);
+    let matched: Vec<(&SampleKey, Outcome, Outcome)> = old_outcomes
+        .iter()
+        .filter_map(|(k, o)| new_outcomes.get(k).map(|n| (k, *o, *n)))
+        .collect();
+    let success = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.passed, n.passed)));
+    let ran = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.ran, n.ran)));
+    let mut family_pairs: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
+    for (k, o, n) in &matched {
+        family_pairs
+            .entry(k.0.clone())
+            .or_default()
+            .push((o.passed, n.passed));
+    }
+    let success_by_family = family_pairs
+        .into_iter()
+        .map(|(f, pairs)| (f, PairedOutcomes::count(pairs)))
+        .collect();
+
+    let new_targets: BTreeMap<String, Value> =
+        new.entries("segmentation", "target")?.into_iter().collect();
+    let mut segmentation = Vec::new();
+    for (target, o) in old.entries("segmentation", "target")? {
+        let Some(n) = new_targets.get(&target) else {
+            continue;
+        };
+        let (old_dice, new_dice) = (
+            old.numbers(&o, "model_dice")?,
+            new.numbers(n, "model_dice")?,
+        );
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        segmentation.push(TargetChange {
+            comparison: stats::paired(&new_dice, &old_dice),
+            old_mean: mean(&old_dice),
+            new_mean: mean(&new_dice),
+            target,
+        });
+    }
+
+    let new_questions: BTreeMap<String, Value> = new
+        .entries("characterisation", "family")?
+        .into_iter()
+        .collect();
+    let mut answers = Vec::new();
+    for (family, o) in old.entries("characterisation", "family")? {
+        if let Some(n) = new_questions.get(&family) {
+            let (a, b) = (
+                old.numbers(&o, "model_correct")?,
+                new.numbers(n, "model_correct")?,
+            );
+            answers.extend(a.iter().zip(&b).map(|(x, y)| (*x > 0.5, *y > 0.5)));
+        }
+    }
+    let characterisation = (!answers.is_empty()).then(|| PairedOutcomes::count(answers));
+
+    Ok(EvalComparison {
+        old_model: old.string(&old.json, "model")?,
+        new_model: new.string(&new.json, "model")?,
+        old_samples: old_outcomes.len(),
+        new_samples: new_outcomes.len(),
+        success,
+        ran,
+        success_by_family,
+        segmentation,
+        characterisation,
+    })
+}
+
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+impl EvalComparison {
+    /// The comparison as a Markdown section.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# `{}` against `{}`\n", self.new_model, self.old_model);
+        let _ = writeln!(
+            md,
+            "{} samples in both evaluations (same family, anatomy and seed; old {}, new {}). \
+             p: two-sided exact McNemar test of the samples only one model got right.\n",
+            self.success.pairs, self.old_samples, self.new_samples
+        );
+        let _ = writeln!(md, "| | old | new | only old | only new | p |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let mut row = |name: &str, o: &PairedOutcomes| {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {} | {} | {} |",
+                o.old,
+                o.new,
+                o.old_only,
+                o.new_only,
+                p_text(o.p_value)
+            );
+        };
+        row("end-to-end success", &self.success);
+        row("ran to stop()", &self.ran);
+        if let Some(c) = &self.characterisation {
+            row("characterisation, right", c);
+        }
+        let changed: Vec<_> = self
+            .success_by_family
+            .iter()
+            .filter(|(_, o)| o.old_only + o.new_only > 0)
+            .collect();
+        if !changed.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nFamilies whose passes changed (old → new, of samples):\n"
+            );
+            for (family, o) in changed {
+                let _ = writeln!(md, "- {family}: {} → {} of {}", o.old, o.new, o.pairs);
+            }
+        }
+        if !self.segmentation.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## Segmentation experiment: Dice, subject by subject\n\n\
+                 | target | old | new | new − old | 95 % CI | Wilcoxon p |\n|---|---|---|---|---|---|"
+            );
+            for t in &self.segmentation {
+                let (diff, ci, p) = match &t.comparison {
+                    Some(c) => (
+                        format!("{:+.3}", c.mean_difference),
+                        c.ci95
+                            .map(|[lo, hi]| format!("[{lo:+.3}, {hi:+.3}]"))
+                            .unwrap_or_else(|| "–".into()),
+                        p_text(c.wilcoxon.p_value),
+                    ),
+                    None => ("–".into(), "–".into(), "–".into()),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.3} | {:.3} | {diff} | {ci} | {p} |",
+                    t.target, t.old_mean, t.new_mean
+                );
+            }
+        }
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mcnemar_matches_the_binomial_test() {
+        // scipy.stats.binomtest(9, 10).pvalue = 2 * (1 + 10) / 1024
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert!((mcnemar_exact(9, 1) - 22.0 / 1024.0).abs() < 1e-12);
+        // binomtest(0, 5).pvalue = 2 / 32
+        assert!((mcnemar_exact(0, 5) - 0.0625).abs() < 1e-12);
+        // binomtest(3, 5).pvalue = 1 (capped)
+        assert!((mcnemar_exact(2, 3) - 1.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // binomtest(20, 100).pvalue = 1.1159089e-09
+        let p = mcnemar_exact(80, 20);
+        assert!((p / 1.1159089e-9 - 1.0).abs() < 1e-6, "{p}");
+    }
+
+    #[test]
+    fn outcomes_count_agreement_and_discord() {
+        let o = PairedOutcomes::count([
+            (true, true),
+            (true, false),
+            (false, true),
+            (false, true),
+            (false, false),
+        ]);
+        assert_eq!(
+            (o.pairs, o.old, o.new, o.old_only, o.new_only),
+            (5, 2, 3, 1, 2)
+        );
+        assert_eq!(o.p_value, 1.0);
+    }
+
+    fn sample(family: &str, seed: u64, passed: bool, ran: bool) -> Value {
+        serde_json::json!({"family": family, "anatomy": "fsaverage", "seed": seed,
+                           "passed": passed, "ran": ran, "prompt": "…"})
+    }
+
+    #[test]
+    fn reports_are_compared_sample_by_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        // Old: passes volume/1 and volume/2; new: passes volume/2 and skull_strip/3. Seed 4 is in
+        // the old report only and must not count.
+        let old = serde_json::json!({
+            "model": "small old",
+            "samples": [sample("volume", 1, true, true), sample("volume", 2, true, true),
+                        sample("skull_strip", 3, false, false), sample("volume", 4, true, true)],
+            "segmentation": [{"target": "white matter", "model_dice": [0.5, 0.6, 0.7]},
+                             {"target": "thalamus", "model_dice": [0.0, 0.0]}],
+            "characterisation": [{"family": "signal_intensity", "model_correct": [1.0, 0.0, 0.0]}],
+        });
+        let new = serde_json::json!({
+            "model": "small new",
+            "samples": [sample("skull_strip", 3, true, true), sample("volume", 2, true, true),
+                        sample("volume", 1, false, false)],
+            "segmentation": [{"target": "white matter", "model_dice": [0.6, 0.8, 0.7]}],
+            "characterisation": [{"family": "signal_intensity", "model_correct": [1.0, 1.0, 1.0]}],
+        });
+        let (old_path, new_path) = (dir.path().join("old.json"), dir.path().join("new.json"));
+        std::fs::write(&old_path, old.to_string()).unwrap();
+        std::fs::write(&new_path, new.to_string()).unwrap();
+        let c = compare(&old_path, &new_path).unwrap();
+        assert_eq!((c.old_samples, c.new_samples), (4, 3));
+        let s = c.success;
+        assert_eq!(
+            (s.pairs, s.old, s.new, s.old_only, s.new_only),
+            (3, 2, 2, 1, 1)
+        );
+        let r = c.ran;
+        assert_eq!((r.old, r.new, r.old_only, r.new_only), (2, 2, 1, 1));
+        assert_eq!(c.success_by_family["volume"].old_only, 1);
+        assert_eq!(c.success_by_family["skull_strip"].new_only, 1);
+        // Only white matter is in both; the differences are +0.1, +0.2, 0.
+        assert_eq!(c.segmentation.len(), 1);
+        let wm = c.segmentation[0].comparison.unwrap();
+        assert!((wm.mean_difference - 0.1).abs() < 1e-12);
+        assert!((c.segmentation[0].old_mean - 0.6).abs() < 1e-12);
+        let ch = c.characterisation.unwrap();
+        assert_eq!((ch.old, ch.new, ch.new_only), (1, 3, 2));
+        assert!(c
+            .markdown()
+            .contains("| end-to-end success | 2 | 2 | 1 | 1 | 1.000 |"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_report_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(
+            &path,
+            r#"{"model": "m", "samples": [{"family": "volume", "seed": 1}]}"#,
+        )
+        .unwrap();
+        let e = compare(&path, &path).unwrap_err().to_string();
+        assert!(e.contains("report.json") && e.contains("anatomy"), "{e}");
+        std::fs::write(&path, "not json").unwrap();
+        let e = compare(&path, &path).unwrap_err().to_string();
+        assert!(e.contains("not an evaluation report"), "{e}");
+    }
+}
