@@ -398,15 +398,20 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     // not replace a better one. A run snapshot without its chart gets one drawn from the log.
     let _ = std::fs::remove_file(run_dir.join("loss.png"));
     let shipped = root.join("models/voxelprompt-small");
-    let o = voxelprompt(&[
-        "ship",
-        "--run",
-        p(&run_dir),
-        "--eval",
-        p(&ev),
-        "--out",
-        p(&shipped),
-    ]);
+    let ship = |extra: &[&str]| {
+        let mut args = vec![
+            "ship",
+            "--run",
+            p(&run_dir),
+            "--eval",
+            p(&ev),
+            "--out",
+            p(&shipped),
+        ];
+        args.extend_from_slice(extra);
+        voxelprompt(&args)
+    };
+    let o = ship(&[]);
     assert!(o.status.success(), "{}", text(&o));
     for f in [
         "weights.safetensors",
@@ -431,15 +436,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     let mut better: serde_json::Value = serde_json::from_str(&old_report).unwrap();
     better["success"] = serde_json::json!(0.5);
     std::fs::write(shipped.join("eval/report.json"), better.to_string()).unwrap();
-    let o = voxelprompt(&[
-        "ship",
-        "--run",
-        p(&run_dir),
-        "--eval",
-        p(&ev),
-        "--out",
-        p(&shipped),
-    ]);
+    let o = ship(&[]);
     assert!(
         !o.status.success() && text(&o).contains("not replacing"),
         "{}",
@@ -447,16 +444,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     );
     // The same samples in both evaluations: the comparison pairs every one of them.
     let samples = better["samples"].as_array().unwrap().len();
-    let o = voxelprompt(&[
-        "ship",
-        "--run",
-        p(&run_dir),
-        "--eval",
-        p(&ev),
-        "--out",
-        p(&shipped),
-        "--dry-run",
-    ]);
+    let o = ship(&["--dry-run"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("{samples} samples in both evaluations")),
@@ -468,16 +456,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         better.to_string(),
         "--dry-run changed the shipped model"
     );
-    let o = voxelprompt(&[
-        "ship",
-        "--run",
-        p(&run_dir),
-        "--eval",
-        p(&ev),
-        "--out",
-        p(&shipped),
-        "--force",
-    ]);
+    let o = ship(&["--force"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(shipped.join("eval/comparison.md").is_file());
     assert_eq!(
