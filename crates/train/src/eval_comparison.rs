@@ -148,10 +148,10 @@ impl Report {
         })
     }
 
-    fn array(&self, value: &Value, field: &str) -> Result<Vec<Value>> {
+    fn array<'v>(&self, value: &'v Value, field: &str) -> Result<&'v [Value]> {
         value[field]
             .as_array()
-            .cloned()
+            .map(Vec::as_slice)
             .ok_or_else(|| report_error(&self.path, format!("`{field}` is missing or not a list")))
     }
 
@@ -192,14 +192,10 @@ impl Report {
             let seed = s["seed"]
                 .as_u64()
                 .ok_or_else(|| report_error(&self.path, "a sample's `seed` is missing"))?;
-            let key = (
-                self.string(&s, "family")?,
-                self.string(&s, "anatomy")?,
-                seed,
-            );
+            let key = (self.string(s, "family")?, self.string(s, "anatomy")?, seed);
             let value = Outcome {
-                passed: self.boolean(&s, "passed")?,
-                ran: self.boolean(&s, "ran")?,
+                passed: self.boolean(s, "passed")?,
+                ran: self.boolean(s, "ran")?,
             };
             if out.insert(key.clone(), value).is_some() {
                 return Err(report_error(
@@ -212,13 +208,13 @@ impl Report {
     }
 
     /// The entries of a per-item list (`segmentation`, `characterisation`) by `key_field`.
-    fn entries(&self, list: &str, key_field: &str) -> Result<Vec<(String, Value)>> {
+    fn entries(&self, list: &str, key_field: &str) -> Result<Vec<(String, &Value)>> {
         match &self.json[list] {
             Value::Null => Ok(Vec::new()),
             _ => self
                 .array(&self.json, list)?
-                .into_iter()
-                .map(|e| Ok((self.string(&e, key_field)?, e)))
+                .iter()
+                .map(|e| Ok((self.string(e, key_field)?, e)))
                 .collect(),
         }
     }
@@ -246,17 +242,14 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
         .map(|(f, pairs)| (f, PairedOutcomes::count(pairs)))
         .collect();
 
-    let new_targets: BTreeMap<String, Value> =
+    let new_targets: BTreeMap<String, &Value> =
         new.entries("segmentation", "target")?.into_iter().collect();
     let mut segmentation = Vec::new();
     for (target, o) in old.entries("segmentation", "target")? {
         let Some(n) = new_targets.get(&target) else {
             continue;
         };
-        let (old_dice, new_dice) = (
-            old.numbers(&o, "model_dice")?,
-            new.numbers(n, "model_dice")?,
-        );
+        let (old_dice, new_dice) = (old.numbers(o, "model_dice")?, new.numbers(n, "model_dice")?);
         let mean = |v: &[f64]| {
             if v.is_empty() {
                 f64::NAN
@@ -272,7 +265,7 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
         });
     }
 
-    let new_questions: BTreeMap<String, Value> = new
+    let new_questions: BTreeMap<String, &Value> = new
         .entries("characterisation", "family")?
         .into_iter()
         .collect();
@@ -280,7 +273,7 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
     for (family, o) in old.entries("characterisation", "family")? {
         if let Some(n) = new_questions.get(&family) {
             let (a, b) = (
-                old.numbers(&o, "model_correct")?,
+                old.numbers(o, "model_correct")?,
                 new.numbers(n, "model_correct")?,
             );
             answers.extend(a.iter().zip(&b).map(|(x, y)| (*x > 0.5, *y > 0.5)));
