@@ -152,7 +152,8 @@ pub struct ClassifierRecord {
     pub seed: u64,
     /// Optimiser steps taken (one sample each).
     pub steps: usize,
-    /// Wall time of training, seconds.
+    /// Wall time of training, seconds, to the millisecond (so that the record reads back from
+    /// its JSON exactly: serde_json's default parser can miss a 17-digit value by one ulp).
     pub seconds: f64,
     /// Mean cross-entropy over the last tenth of the steps.
     pub recent_loss: Option<f64>,
@@ -341,7 +342,7 @@ pub fn train(
         anatomy: job.anatomy.clone(),
         seed: job.seed,
         steps: losses.len(),
-        seconds: started.elapsed().as_secs_f64(),
+        seconds: (started.elapsed().as_secs_f64() * 1e3).round() / 1e3,
         recent_loss: (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64),
     };
     save(&job.out, &net.valid(), &record)?;
