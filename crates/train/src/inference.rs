@@ -228,7 +228,12 @@ impl<'m> Conversation<'m> {
                 break Ending::StepLimit;
             }
             let t = Instant::now();
-            let step = decoder.decode_step(&decode_options)?;
+            let step = match decoder.decode_step(&decode_options) {
+                Ok(step) => step,
+                // The feedback of the last step filled the context: no room for another.
+                Err(agent::AgentError::SequenceTooLong { .. }) => break Ending::SequenceLimit,
+                Err(e) => return Err(e.into()),
+            };
             let decode_seconds = t.elapsed().as_secs_f64();
             let phis = match (&step.phi, &mut self.oracle_markers) {
                 (Some(rows), Some(next)) => {

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod averaging;
 pub mod backend;
 pub mod baseline;
 pub mod characterisation_experiment;

@@ -5,7 +5,8 @@
 //!
 //! A run directory holds
 //!
-//! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `optimizer.bin` and
+//! - `checkpoint/`: `model/` (a loadable [`Model`] directory), `average/` (the moving average
+//!   of the weights, a [`Model`] directory too, when the settings keep one), `optimizer.bin` and
 //!   `vision-optimizer.bin` (Adam's state of the agent and of the vision network),
 //!   `phi-namer.safetensors` and `phi-namer-optimizer.bin` (the training-only
 //!   [`crate::phi_namer`] and its Adam state; a checkpoint without them starts a fresh namer),
@@ -38,6 +39,7 @@ use synth::{SynthConfig, Vocabulary};
 use tasks::scenario::Scenario;
 use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
+use crate::averaging::{AverageState, MovingAverage};
 use crate::error::{Result, TrainError};
 use crate::joint::{program_loss, sample_loss, LossContext, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
@@ -120,6 +122,11 @@ pub struct JointSettings {
     /// `segment_anatomy`) or an active lesion class (`segment_lesion`).
     #[serde(default)]
     pub joint_targets: BTreeMap<String, f64>,
+    /// Decay per optimiser step of the moving average of the weights ([`crate::averaging`]),
+    /// which is then what is validated, kept as the best and shipped (absent: no average;
+    /// the current weights are).
+    #[serde(default)]
+    pub weight_average_decay: Option<f64>,
 }
 
 impl JointSettings {
@@ -248,6 +255,11 @@ impl JointSettings {
             return bad(
                 "joint_target_fraction > 0 needs [joint_targets] with a positive weight".into(),
             );
+        }
+        if let Some(d) = self.weight_average_decay {
+            if !(d > 0.0 && d < 1.0) {
+                return bad(format!("weight_average_decay {d} must be in (0, 1)"));
+            }
         }
         if !positive(self.checkpoint_minutes) {
             return bad("checkpoint_minutes must be positive".into());
@@ -594,6 +606,9 @@ pub struct RunState {
     pub seconds: f64,
     /// The settings of the run.
     pub settings: JointSettings,
+    /// Progress of the moving average of the weights, when the run keeps one.
+    #[serde(default)]
+    pub average: Option<AverageState>,
 }
 
 /// One row of `train.csv`.
@@ -682,6 +697,9 @@ pub struct JointTrainer {
     namer_accumulator: GradientsAccumulator<PhiNamer>,
     /// Devices of the data-parallel replicas ([`JointTrainer::with_devices`]); empty: none.
     replica_devices: Vec<Device>,
+    /// The moving average of the weights (`weight_average_decay`), off the autodiff graph;
+    /// its progress is `state.average`.
+    average: Option<JointNet>,
     /// The run's progress.
     pub state: RunState,
 }
@@ -694,6 +712,8 @@ fn optimizer(settings: &JointSettings) -> ModuleOptimizer {
         .init()
 }
 
+/// The moving average of the weights in a checkpoint directory (a loadable [`Model`]).
+pub const AVERAGE_DIR: &str = "average";
 /// Adam's state of the agent in a checkpoint directory.
 const AGENT_OPTIMIZER_FILE: &str = "optimizer.bin";
 /// Adam's state of the vision network in a checkpoint directory.
@@ -804,13 +824,55 @@ impl JointTrainer {
                 plateau: 0,
                 seconds: 0.0,
                 settings,
+                average: None,
             },
+            average: None,
         })
     }
 
     /// The current model for inference (no autodiff).
     pub fn model(&self) -> Model {
         self.model.valid()
+    }
+
+    /// The model that is validated, kept as the run's best and shipped: the moving average of
+    /// the weights when the run keeps one, else the current weights.
+    pub fn validated_model(&self) -> Model {
+        match &self.average {
+            Some(net) => Model {
+                net: net.clone(),
+                tokenizer: self.model.tokenizer.clone(),
+                config: self.model.config.clone(),
+            },
+            None => self.model(),
+        }
+    }
+
+    /// Moves the moving average toward the weights of the step just taken (starting it from
+    /// them when there is none yet), or drops it when the settings keep none.
+    fn update_average(&mut self) -> Result<()> {
+        let Some(decay) = self.state.settings.weight_average_decay else {
+            self.average = None;
+            self.state.average = None;
+            return Ok(());
+        };
+        match (self.average.take(), self.state.average) {
+            (Some(net), Some(progress)) => {
+                let mut average = MovingAverage {
+                    net,
+                    state: progress,
+                };
+                average.update(&self.model.net, decay)?;
+                self.average = Some(average.net);
+                self.state.average = Some(average.state);
+            }
+            _ => {
+                let average = MovingAverage::start(&self.model.net, self.state.step);
+                self.average = Some(average.net);
+                self.state.average = Some(average.state);
+            }
+        }
+        Ok(())
     }
 
     /// Trains data-parallel on `devices` (burn's multi-device pattern, as burn-train does it):
@@ -928,7 +990,7 @@ impl JointTrainer {
             );
         }
         self.state.step += 1;
-        Ok(())
+        self.update_average()
     }
 
     /// Mean loss over `samples` without gradients.
@@ -936,7 +998,7 @@ impl JointTrainer {
         if samples.is_empty() {
             return Ok(f64::NAN);
         }
-        let model = self.model();
+        let model = self.validated_model();
         let ctx = LossContext {
             net: &model.net,
             tokenizer: &model.tokenizer,
@@ -979,6 +1041,9 @@ impl JointTrainer {
         }
         std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
         self.model().save(&staging.join("model"))?;
+        if self.average.is_some() {
+            self.validated_model().save(&staging.join(AVERAGE_DIR))?;
+        }
         self.namer.save(&staging.join(NAMER_FILE))?;
         for (file, optimizer) in [
             (AGENT_OPTIMIZER_FILE, &self.optimizer),
@@ -1080,6 +1145,18 @@ impl JointTrainer {
                 trainer.namer_optimizer =
                     optimizer(&state.settings).load_record(load(NAMER_OPTIMIZER_FILE)?);
             }
+        }
+        // The average carries over when the checkpoint has one and the settings still keep
+        // one; otherwise the next step starts it afresh.
+        let average_dir = dir.join(AVERAGE_DIR);
+        if state.settings.weight_average_decay.is_some()
+            && state.average.is_some()
+            && average_dir.is_dir()
+        {
+            let (average, _) = Model::load(&average_dir, device)?;
+            trainer.average = Some(average.net);
+        } else {
+            state.average = None;
         }
         trainer.state = state;
         Ok(trainer)
@@ -1236,7 +1313,7 @@ pub fn train(
                 validation_loss = Some(v);
                 let n = settings.free_running_samples.min(validation.len());
                 if n > 0 {
-                    let model = trainer.model();
+                    let model = trainer.validated_model();
                     let success = crate::eval::oracle_success(&model, &validation[..n])?;
                     free_running = Some(success);
                     if trainer.state.best_free_running.is_none_or(|b| success > b) {

@@ -514,6 +514,7 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     // Half the samples are program pretraining ones, so both paths resume exactly.
     let mut settings = tiny_settings();
     settings.program_only_fraction = 0.5;
+    settings.weight_average_decay = Some(0.9);
     let model = tiny_model(&settings);
     let device = Device::flex();
     let stop = AtomicBool::new(false);
@@ -528,6 +529,7 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     };
     let uninterrupted = trainer::train(&mut t, &job(&whole, 12), &stop, |_| {}).unwrap();
     assert_eq!(uninterrupted.rows.len(), 12);
+    let whole_trainer = t;
 
     let split = root.path().join("split");
     let mut t = JointTrainer::new(model, settings, 3, &device).unwrap();
@@ -545,6 +547,28 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     for (a, b) in losses.iter().zip(uninterrupted.rows.iter().map(|r| r.loss)) {
         assert!((a - b).abs() < 1e-5, "resumed {a} vs uninterrupted {b}");
     }
+    // The moving average of the weights resumes exactly too: started after step 1, updated at
+    // each of the 11 steps since, and saved in the checkpoint as a model of its own.
+    let embedding = |m: &Model| m.net.vision.embedding.weight.val();
+    let average_whole = embedding(&whole_trainer.validated_model());
+    let average_split = embedding(&resumed.validated_model());
+    average_split
+        .clone()
+        .into_data()
+        .assert_approx_eq::<f32>(&average_whole.clone().into_data(), Default::default());
+    let progress = resumed.state.average.expect("the run keeps an average");
+    assert_eq!((progress.started_at_step, progress.updates), (1, 11));
+    let current = embedding(&resumed.model());
+    let moved: f32 = (current - average_split).abs().max().into_scalar();
+    assert!(moved > 0.0, "the average is not the current weights");
+    let (saved, _) = Model::load(
+        &split.join("checkpoint").join(trainer::AVERAGE_DIR),
+        &device,
+    )
+    .unwrap();
+    embedding(&saved)
+        .into_data()
+        .assert_approx_eq::<f32>(&average_whole.into_data(), Default::default());
     let csv = std::fs::read_to_string(split.join("train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 13, "header and one row per step");
     // New settings replace the run's from the next step; the progress carries over. (The
@@ -557,6 +581,7 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     std::fs::write(&state_path, state.to_string()).unwrap();
     let mut changed = resumed.state.settings.clone();
     changed.program_only_fraction = 0.25;
+    changed.weight_average_decay = None;
     let learning_rate = resumed.state.learning_rate;
     drop(resumed);
     let again = JointTrainer::resume_with(&split, &device, Some(changed.clone())).unwrap();
@@ -565,6 +590,8 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(again.state.settings, changed);
     assert_eq!(again.state.best_validation, Some(0.5));
     assert_eq!(again.state.plateau, 2);
+    // Settings without an average drop the checkpoint's.
+    assert_eq!(again.state.average, None);
     drop(again);
     // A new learning rate restarts the schedule at it.
     changed.learning_rate = 4e-4;
@@ -598,6 +625,105 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
         late < early,
         "cross-entropy fell from {early:.3} to {late:.3}"
     );
+}
+
+#[test]
+fn an_answer_that_fills_the_agents_context_ends_instead_of_failing() {
+    // An untrained agent writes until its context is full; wherever that happens (opening a
+    // step, inside one, or in the feedback), the answer ends with what it has. It once failed
+    // with `SequenceTooLong` when the context filled between two steps, which stopped a
+    // training run at its free-running validation.
+    let settings = tiny_settings();
+    let device = Device::flex();
+    let base = tiny_model(&settings);
+    let sampler =
+        trainer::JointSampler::new(&settings, base.config.preprocessing.spacing_mm, 3).unwrap();
+    let sample = (0..20)
+        .find_map(|i| sampler.sample(SeedPurpose::Validation, i).unwrap())
+        .unwrap();
+    let initial = agent::sequence::AgentSequence::initial(
+        &base.tokenizer,
+        &sample.prompt.text,
+        &train::joint::volume_infos(&sample),
+    )
+    .unwrap()
+    .len();
+    let options = train::inference::AnswerOptions {
+        max_steps: 12,
+        max_new_tokens: 6,
+        ..Default::default()
+    };
+    for room in 2..26 {
+        let mut config = base.config.clone();
+        config.agent.max_seq_len = initial + room;
+        let model = Model::new(config, base.tokenizer.clone(), 3, &device).unwrap();
+        let result = train::eval::evaluate_sample(&model, &sample, "", &options, None, true)
+            .unwrap_or_else(|e| panic!("{room} tokens of room: {e}"));
+        assert!(!result.passed);
+    }
+}
+
+#[test]
+fn weight_averages_are_exact_and_refuse_networks_of_other_shapes() {
+    use train::averaging::{effective_decay, lerp, mean};
+    let settings = tiny_settings();
+    let device = Device::flex();
+    let config = ModelConfig::builtin("tiny").unwrap();
+    let a = trainer::new_model(config.clone(), &settings, 3, &device).unwrap();
+    let b = trainer::new_model(config, &settings, 4, &device).unwrap();
+    let embedding = |net: &train::JointNet| net.vision.embedding.weight.val().into_data();
+    let (ea, eb) = (
+        a.net.vision.embedding.weight.val(),
+        b.net.vision.embedding.weight.val(),
+    );
+    // The ends are the networks themselves, bit for bit.
+    assert_eq!(
+        embedding(&lerp(a.net.clone(), &b.net, 0.0).unwrap()),
+        ea.clone().into_data()
+    );
+    assert_eq!(
+        embedding(&lerp(a.net.clone(), &b.net, 1.0).unwrap()),
+        eb.clone().into_data()
+    );
+    let want = ea.clone().add(eb.clone()).div_scalar(2.0).into_data();
+    embedding(&mean(&[a.net.clone(), b.net.clone()]).unwrap())
+        .assert_approx_eq::<f32>(&want, Default::default());
+    // A quarter of the way, on a parameter of the agent too.
+    let quarter = lerp(a.net.clone(), &b.net, 0.25).unwrap();
+    let (pa, pb) = (
+        a.net.agent.phi_head.proj.weight.val(),
+        b.net.agent.phi_head.proj.weight.val(),
+    );
+    let want = pa
+        .clone()
+        .mul_scalar(0.75)
+        .add(pb.mul_scalar(0.25))
+        .into_data();
+    quarter
+        .agent
+        .phi_head
+        .proj
+        .weight
+        .val()
+        .into_data()
+        .assert_approx_eq::<f32>(&want, Default::default());
+    assert!(lerp(a.net.clone(), &b.net, 1.5).is_err());
+    assert!(mean(&[]).is_err());
+
+    let small = trainer::new_model(
+        ModelConfig::builtin("small").unwrap(),
+        &settings,
+        3,
+        &device,
+    )
+    .unwrap();
+    let err = lerp(a.net, &small.net, 0.5).unwrap_err().to_string();
+    assert!(err.contains("different shapes"), "{err}");
+
+    // The average forgets its start quickly, then decays at the nominal rate.
+    assert!((effective_decay(0.995, 0) - 0.1).abs() < 1e-12);
+    assert!((effective_decay(0.995, 90) - 0.91).abs() < 1e-12);
+    assert_eq!(effective_decay(0.995, 10_000), 0.995);
 }
 
 #[test]

@@ -50,6 +50,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Joint training of the agent and the vision network on synthesised task samples.
     Train(cmd::train::TrainArgs),
+    /// Average the weights of several checkpoints of one training run into a new model.
+    Average(cmd::average::AverageArgs),
     /// Put a training run's checkpoint and its held-out evaluation in models/ (f16 weights).
     Ship(cmd::ship::ShipArgs),
     /// Questions about the same scans, one after another, in one persistent environment.
@@ -64,7 +66,7 @@ impl Command {
     /// Whether the command has a `--json` form.
     fn has_json(&self) -> bool {
         match self {
-            Command::Train(_) | Command::Ship(_) | Command::Serve(_) => false,
+            Command::Train(_) | Command::Ship(_) | Command::Average(_) | Command::Serve(_) => false,
             Command::Tasks(args) => args.has_json(),
             Command::Baseline(args) => args.has_json(),
             _ => true,
@@ -123,6 +125,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Chat(args) => cmd::chat::run(&args),
         Command::Ship(args) => cmd::ship::run(&args),
+        Command::Average(args) => cmd::average::run(&args),
         Command::Batch(args) => cmd::batch::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
     };

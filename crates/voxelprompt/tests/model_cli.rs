@@ -45,8 +45,27 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     .unwrap();
     assert_eq!(state["step"], 4);
 
-    let model = run_dir.join("checkpoint/model");
+    // The run keeps a moving average of its weights (joint.toml): that is the model it
+    // validates and ships, so it is the one evaluated here.
+    let model = run_dir.join("checkpoint/average");
+    assert!(model.join("manifest.json").is_file());
     let scan = example_head(&root.join("example"));
+
+    // `average`: the mean of several checkpoints' weights as a new model; never over a folder.
+    let averaged = root.join("averaged");
+    let raw = run_dir.join("checkpoint/model");
+    let o = voxelprompt(&["average", "--out", p(&averaged), p(&raw), p(&model)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("averaged 2 models"), "{}", text(&o));
+    assert!(averaged.join("manifest.json").is_file());
+    let o = voxelprompt(&["average", "--out", p(&averaged), p(&raw), p(&model)]);
+    assert!(
+        !o.status.success() && text(&o).contains("exists"),
+        "{}",
+        text(&o)
+    );
+    let o = voxelprompt(&["average", "--out", p(&root.join("one")), p(&raw)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 
     // `run` answers (badly) and always writes its report; exit 0 or 4 (program failed).
     let out = root.join("answer");
@@ -380,6 +399,28 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     }
     let md = std::fs::read_to_string(char_ev.join("report.md")).unwrap();
     assert!(md.contains("Characterisation against single-task classifiers"));
+
+    // An evaluation of other weights than those shipped is refused.
+    let other_ev = root.join("eval-other");
+    std::fs::create_dir_all(&other_ev).unwrap();
+    let mut other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("report.json")).unwrap()).unwrap();
+    other["model"] = serde_json::json!("tiny 000000000000");
+    std::fs::write(other_ev.join("report.json"), other.to_string()).unwrap();
+    let o = voxelprompt(&[
+        "ship",
+        "--run",
+        p(&run_dir),
+        "--eval",
+        p(&other_ev),
+        "--out",
+        p(&root.join("models/other")),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("evaluate the model that is shipped"),
+        "{}",
+        text(&o)
+    );
 
     // Such a report measures the agent alone: `ship` refuses it.
     let o = voxelprompt(&[

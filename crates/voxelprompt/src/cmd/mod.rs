@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod args;
+pub mod average;
 pub mod baseline;
 pub mod batch;
 pub mod chat;

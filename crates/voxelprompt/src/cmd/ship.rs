@@ -2,7 +2,12 @@
 //! training run's checkpoint in the repository as the shipped model: the weights in f16, its
 //! config, tokenizer and checksum manifest, the run's `train.csv` and `loss.png`, and the
 //! held-out evaluation (`eval/report.md`, `eval/report.json`, `eval/pictures/`, `eval/charts/`). The model card `MODEL.md` in the
-//! folder is kept (it is written by hand).
+//! folder is kept (it is written by hand). Of a run that keeps a moving average of its weights,
+//! the average (`checkpoint/average`) is shipped, as it is what the run validates.
+//!
+//! The evaluation must be of the weights shipped: its report names them (`model` is
+//! `NAME WEIGHTS-ID`) and a report of other weights is refused, so a run's current weights can
+//! never go out with its average's evaluation, or one checkpoint with another's.
 //!
 //! The shipped model is replaced only when the new one's end-to-end success on the held-out
 //! evaluation is at least the old one's (`--force` overrides), so git history does not fill
@@ -17,7 +22,8 @@ use train::model::{Model, WeightsPrecision};
 /// Arguments of `ship`.
 #[derive(clap::Args)]
 pub struct ShipArgs {
-    /// Training run directory (its `checkpoint/model` is shipped), or a model directory.
+    /// Training run directory (its `checkpoint/average` is shipped when the run keeps one, else
+    /// its `checkpoint/model`), or a model directory.
     #[arg(long)]
     run: PathBuf,
     /// Directory of `voxelprompt eval` on that model (report.md, report.json).
@@ -55,14 +61,46 @@ fn eval_success(report: &Path) -> Result<f64> {
         .with_context(|| format!("{} has no numeric `success`", report.display()))
 }
 
+/// The weights an evaluation's report.json names (`NAME WEIGHTS-ID`).
+fn report_model(report: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    json["model"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} names no `model`", report.display()))
+}
+
 pub fn run(args: &ShipArgs) -> Result<()> {
-    let model_dir = if args.run.join("checkpoint/model").is_dir() {
-        args.run.join("checkpoint/model")
-    } else {
-        args.run.clone()
-    };
+    let checkpoint = args.run.join("checkpoint");
+    let model_dir = [train::trainer::AVERAGE_DIR, "model"]
+        .iter()
+        .map(|d| checkpoint.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| args.run.clone());
     let new_report = args.eval.join("report.json");
     let new_success = eval_success(&new_report)?;
+    let (model, manifest) = Model::load(&model_dir, &burn::tensor::Device::flex())
+        .with_context(|| format!("loading {}", model_dir.display()))?;
+    let evaluated = report_model(&new_report)?;
+    if !evaluated.ends_with(&format!(" {}", manifest.weights_id())) {
+        bail!(
+            "{} evaluates the weights `{evaluated}`, but {} holds `{} {}`: evaluate the model \
+             that is shipped (voxelprompt eval --model {})",
+            new_report.display(),
+            model_dir.display(),
+            manifest.model,
+            manifest.weights_id(),
+            model_dir.display()
+        );
+    }
+    println!(
+        "shipping {} (weights {})",
+        model_dir.display(),
+        manifest.weights_id()
+    );
     let old_report = args.out.join("eval/report.json");
     let comparison = if old_report.is_file() {
         let c = train::eval_comparison::compare(&old_report, &new_report)?;
@@ -85,8 +123,6 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             );
         }
     }
-    let (model, _) = Model::load(&model_dir, &burn::tensor::Device::flex())
-        .with_context(|| format!("loading {}", model_dir.display()))?;
 
     let parent = args
         .out

@@ -194,6 +194,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         summary.seconds / 60.0,
         out.join("checkpoint").display()
     );
+    let average = out.join("checkpoint").join(trainer::AVERAGE_DIR);
+    if average.is_dir() {
+        crate::cmd::note!(
+            "the moving average of the weights (what is validated and shipped): {}",
+            average.display()
+        );
+    }
     if args.bench {
         print_bench(&summary.rows);
     }
