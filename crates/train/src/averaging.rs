@@ -146,7 +146,8 @@ pub fn effective_decay(decay: f64, updates: u64) -> f64 {
     decay.min((1.0 + n) / (10.0 + n))
 }
 
-/// Progress of a run's moving average, saved with its checkpoint.
+/// Progress of a run's moving average, saved with its checkpoint (the averaged weights are
+/// saved beside it as a model of their own).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AverageState {
     /// Updates since the average was started (from the weights of that step).
@@ -155,32 +156,26 @@ pub struct AverageState {
     pub started_at_step: u64,
 }
 
-/// A moving average of a [`JointNet`]'s weights, kept off the autodiff graph.
-#[derive(Clone, Debug)]
-pub struct MovingAverage {
-    /// The averaged network.
-    pub net: JointNet,
-    /// Its progress.
-    pub state: AverageState,
-}
-
-impl MovingAverage {
-    /// An average that starts at `net`'s weights at optimiser step `step`.
-    pub fn start(net: &JointNet, step: u64) -> MovingAverage {
-        MovingAverage {
-            net: net.valid(),
-            state: AverageState {
-                updates: 0,
-                started_at_step: step,
-            },
+impl AverageState {
+    /// The progress of an average started from the weights of optimiser step `step`.
+    pub fn start(step: u64) -> AverageState {
+        AverageState {
+            updates: 0,
+            started_at_step: step,
         }
     }
 
-    /// One update toward `current` with nominal `decay` ([`effective_decay`]).
-    pub fn update(&mut self, current: &JointNet, decay: f64) -> Result<()> {
-        let d = effective_decay(decay, self.state.updates);
-        self.net = lerp(self.net.clone(), current, 1.0 - d)?;
-        self.state.updates += 1;
-        Ok(())
+    /// `average` moved one update toward `current` with nominal `decay`
+    /// ([`effective_decay`]).
+    pub fn update(
+        &mut self,
+        average: JointNet,
+        current: &JointNet,
+        decay: f64,
+    ) -> Result<JointNet> {
+        let d = effective_decay(decay, self.updates);
+        let out = lerp(average, current, 1.0 - d)?;
+        self.updates += 1;
+        Ok(out)
     }
 }

@@ -39,7 +39,7 @@ use synth::{SynthConfig, Vocabulary};
 use tasks::scenario::Scenario;
 use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
-use crate::averaging::{AverageState, MovingAverage};
+use crate::averaging::AverageState;
 use crate::error::{Result, TrainError};
 use crate::joint::{program_loss, sample_loss, LossContext, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
@@ -856,20 +856,13 @@ impl JointTrainer {
             self.state.average = None;
             return Ok(());
         };
-        match (self.average.take(), self.state.average) {
-            (Some(net), Some(progress)) => {
-                let mut average = MovingAverage {
-                    net,
-                    state: progress,
-                };
-                average.update(&self.model.net, decay)?;
-                self.average = Some(average.net);
-                self.state.average = Some(average.state);
+        match (self.average.take(), self.state.average.as_mut()) {
+            (Some(average), Some(progress)) => {
+                self.average = Some(progress.update(average, &self.model.net, decay)?);
             }
             _ => {
-                let average = MovingAverage::start(&self.model.net, self.state.step);
-                self.average = Some(average.net);
-                self.state.average = Some(average.state);
+                self.average = Some(self.model.net.valid());
+                self.state.average = Some(AverageState::start(self.state.step));
             }
         }
         Ok(())
