@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use train::model::{Model, CONFIG_FILE, TOKENIZER_FILE};
+use train::model::{Manifest, Model, CONFIG_FILE, TOKENIZER_FILE};
 
 /// Arguments of `average`.
 #[derive(clap::Args)]
@@ -29,33 +29,30 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         );
     }
     let device = burn::tensor::Device::flex();
-    let mut nets = Vec::with_capacity(args.models.len());
-    let mut first: Option<(Model, train::model::Manifest, &PathBuf)> = None;
+    let mut models: Vec<(Model, Manifest)> = Vec::with_capacity(args.models.len());
     for dir in &args.models {
         let (model, manifest) =
             Model::load(dir, &device).with_context(|| format!("loading {}", dir.display()))?;
-        if let Some((_, first_manifest, first_dir)) = &first {
+        if let Some((_, first_manifest)) = models.first() {
             for file in [CONFIG_FILE, TOKENIZER_FILE] {
                 if manifest.files.get(file) != first_manifest.files.get(file) {
                     bail!(
                         "{} has another {file} than {}: only checkpoints of one run average",
                         dir.display(),
-                        first_dir.display()
+                        args.models[0].display()
                     );
                 }
             }
         }
         crate::cmd::note!("{}: weights {}", dir.display(), manifest.weights_id());
-        nets.push(model.net.clone());
-        if first.is_none() {
-            first = Some((model, manifest, dir));
-        }
+        models.push((model, manifest));
     }
-    let Some((model, _, _)) = first else {
+    let nets: Vec<_> = models.iter().map(|(m, _)| m.net.clone()).collect();
+    let net = train::averaging::mean(&nets).context("averaging the weights")?;
+    let Some((first, _)) = models.into_iter().next() else {
         bail!("no models to average");
     };
-    let net = train::averaging::mean(&nets).context("averaging the weights")?;
-    let averaged = Model { net, ..model };
+    let averaged = Model { net, ..first };
     let manifest = averaged
         .save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;

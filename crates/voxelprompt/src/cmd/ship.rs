@@ -40,14 +40,23 @@ pub struct ShipArgs {
     dry_run: bool,
 }
 
-/// End-to-end success in an evaluation's report.json.
-fn eval_success(report: &Path) -> Result<f64> {
+/// What `ship` reads of an evaluation's report.json.
+struct EvalSummary {
+    /// The weights evaluated (`NAME WEIGHTS-ID`), when the report names them.
+    model: Option<String>,
+    /// End-to-end success.
+    success: f64,
+}
+
+/// Reads an evaluation's report.json, refusing one with oracle vision.
+fn read_eval(report: &Path) -> Result<EvalSummary> {
     let text =
         std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
-    if json["model"]
-        .as_str()
+    let model = json["model"].as_str().map(str::to_string);
+    if model
+        .as_deref()
         .is_some_and(|m| m.ends_with(train::eval::ORACLE_VISION_SUFFIX))
     {
         anyhow::bail!(
@@ -56,21 +65,10 @@ fn eval_success(report: &Path) -> Result<f64> {
             report.display()
         );
     }
-    json["success"]
+    let success = json["success"]
         .as_f64()
-        .with_context(|| format!("{} has no numeric `success`", report.display()))
-}
-
-/// The weights an evaluation's report.json names (`NAME WEIGHTS-ID`).
-fn report_model(report: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
-    json["model"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("{} names no `model`", report.display()))
+        .with_context(|| format!("{} has no numeric `success`", report.display()))?;
+    Ok(EvalSummary { model, success })
 }
 
 pub fn run(args: &ShipArgs) -> Result<()> {
@@ -81,10 +79,13 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         .find(|d| d.is_dir())
         .unwrap_or_else(|| args.run.clone());
     let new_report = args.eval.join("report.json");
-    let new_success = eval_success(&new_report)?;
+    let new_eval = read_eval(&new_report)?;
+    let new_success = new_eval.success;
     let (model, manifest) = Model::load(&model_dir, &burn::tensor::Device::flex())
         .with_context(|| format!("loading {}", model_dir.display()))?;
-    let evaluated = report_model(&new_report)?;
+    let evaluated = new_eval
+        .model
+        .with_context(|| format!("{} names no `model`", new_report.display()))?;
     if !evaluated.ends_with(&format!(" {}", manifest.weights_id())) {
         bail!(
             "{} evaluates the weights `{evaluated}`, but {} holds `{} {}`: evaluate the model \
@@ -113,7 +114,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         return Ok(());
     }
     if old_report.is_file() && !args.force {
-        let old = eval_success(&old_report)?;
+        let old = read_eval(&old_report)?.success;
         if new_success < old {
             bail!(
                 "the shipped model succeeds on {:.1} % of its held-out evaluation and this one on \
