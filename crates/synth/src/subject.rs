@@ -67,6 +67,10 @@ pub struct Session {
     pub lesion_shapes: Vec<LesionShape>,
     /// Session world → subject world (identity for the first session).
     pub to_subject: Affine,
+    /// Sub-slices per voxel along each axis the session was synthesised on (`[1, 1, 1]`: on its
+    /// own grid; see [`crate::slab`]). Recorded, not recomputed from the grid: a spacing read
+    /// back from the affine can fall on the other side of the sub-slice rule (6 / 4 mm is 1.5).
+    pub subslices: [usize; 3],
     /// Measured volume of the ventricular system.
     pub ventricles_ml: f64,
     /// Measured brain volume.
@@ -342,6 +346,7 @@ pub fn synthesize_subject(
             lesion_records,
             lesion_shapes: shapes.clone(),
             to_subject,
+            subslices: k_sub,
         });
     }
     let mut growth = Vec::new();

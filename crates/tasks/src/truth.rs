@@ -83,7 +83,7 @@ impl SubjectTruth {
             // the owners exactly: the check that task truth and synth agree. A thick-slice
             // session was painted on sub-slices and kept the centre one, which a replay on the
             // thick grid cannot reproduce; its owners come from synth alone.
-            if synth::slab::subslices(s.labels.geometry().spacing_mm()) == [1, 1, 1] {
+            if s.subslices == [1, 1, 1] {
                 let mut replay = s.lesions.map(|_| 0i32);
                 let mut owner = vec![0i32; s.lesions.data().len()];
                 for (i, shape) in s.lesion_shapes.iter().enumerate() {

@@ -86,6 +86,7 @@ fn wrong_finite_answers_fail() {
         ),
         ("diffusion_restriction", &[("Yes:", "No:"), ("No:", "Yes:")]),
         ("enhancement", &[("Yes:", "No:"), ("No:", "Yes:")]),
+        ("lesion_presence", &[("Yes:", "No:"), ("No:", "Yes:")]),
     ];
     for (id, pairs) in swaps {
         for seed in 0..3 {

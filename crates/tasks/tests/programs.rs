@@ -145,6 +145,47 @@ fn characterisation_programs_pass_with_true_masks() {
 }
 
 #[test]
+fn presence_answers_no_exactly_when_the_true_mask_is_empty() {
+    // The oracle's mask is the truth, so the volume the program reads is 0 exactly for the
+    // subjects without the lesion, and those are the ones answered "No".
+    let cat = catalogue();
+    let (mut yes, mut no) = (0, 0);
+    for seed in 0..10 {
+        let s = cat.sample("lesion_presence", seed).unwrap();
+        let run = run_with_oracle(&s).unwrap();
+        assert!(
+            run.output.error.is_none(),
+            "seed {seed}: {:?}",
+            run.output.error
+        );
+        let read: f64 = run.steps[1]
+            .feedback
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("seed {seed}: read {:?}", run.steps[1].feedback));
+        let answered_no = s.answer.starts_with("No:");
+        assert_eq!(
+            answered_no,
+            read == 0.0,
+            "seed {seed}: {} after {read} mL",
+            s.answer
+        );
+        assert!(
+            answered_no || s.answer.starts_with("Yes:"),
+            "seed {seed}: {}",
+            s.answer
+        );
+        if answered_no {
+            assert!(s.truth.sessions[0].records.is_empty(), "seed {seed}");
+            no += 1;
+        } else {
+            yes += 1;
+        }
+    }
+    assert!(yes >= 2 && no >= 2, "{yes} yes, {no} no in 10 samples");
+}
+
+#[test]
 fn samples_are_deterministic_in_their_seed() {
     let cat = catalogue();
     for id in [

@@ -58,6 +58,18 @@ pub enum TrainError {
     /// Drawing a task sample failed.
     #[error(transparent)]
     Task(#[from] tasks::TaskError),
+    /// Drawing one evaluation sample failed: which one, so it can be drawn again.
+    #[error("sample {family} on {anatomy}, seed {seed}")]
+    Sample {
+        /// Task family.
+        family: String,
+        /// Anatomy of the catalogue.
+        anatomy: String,
+        /// Sample seed.
+        seed: u64,
+        /// What went wrong.
+        source: tasks::TaskError,
+    },
     /// The background thread that synthesises training samples stopped unexpectedly.
     #[error("the sample synthesis thread stopped: {0}")]
     Sampler(String),

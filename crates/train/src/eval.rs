@@ -421,8 +421,9 @@ pub fn evaluate(
         .map(|f| f.id.to_string())
         .collect();
     let total = families.len() * cats.len() * options.per_family;
-    // One job per (anatomy, family); each draws its samples from seeds of its own, so the set
-    // does not depend on which job a thread took first.
+    // One job per (anatomy, family); each draws its samples from seeds named by the pair, so
+    // the set depends neither on which job a thread took first nor on the other families (a new
+    // family leaves every other family's samples as they were).
     let jobs: Vec<(&tasks::Catalogue, &str)> = cats
         .iter()
         .flat_map(|&cat| families.iter().map(move |f| (cat, f.as_str())))
@@ -439,7 +440,7 @@ pub fn evaluate(
                 if got == options.per_family {
                     break;
                 }
-                let index = (j * tries_per_job + attempt) as u64 + 1;
+                let index = job_seed_index(&job_name(cat), family).wrapping_add(attempt as u64);
                 let seed =
                     crate::trainer::sample_seed(SeedPurpose::Evaluation, options.seed, index);
                 // Every other sample asks with the family's held-out template (language
@@ -453,7 +454,14 @@ pub fn evaluate(
                 let sample = match cat.sample_split(family, seed, split) {
                     Ok(s) => s,
                     Err(tasks::TaskError::NoSample { .. }) => continue,
-                    Err(e) => return Err(e.into()),
+                    Err(source) => {
+                        return Err(TrainError::Sample {
+                            family: family.to_string(),
+                            anatomy: cat.anatomy().name.clone(),
+                            seed,
+                            source,
+                        })
+                    }
                 };
                 let mut r = options.evaluate(model, &sample, cat)?;
                 r.held_out_template = held_out;
@@ -792,9 +800,40 @@ fn comparison_png(
     Ok(())
 }
 
+/// What names a catalogue's evaluation jobs: its anatomy and, when it has one, its grid
+/// (`--spacing 4,4x4x6` evaluates one anatomy on two).
+fn job_name(cat: &tasks::Catalogue) -> String {
+    let [x, y, z] = cat.grid_spacing_mm();
+    format!("{} at {x}x{y}x{z} mm", cat.anatomy().name)
+}
+
+/// The first sample index of the evaluation job for (`catalogue`, `family`): FNV-1a of both
+/// names, so the samples of a family do not move when families are added or reordered.
+fn job_seed_index(catalogue: &str, family: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in catalogue.bytes().chain([b'/']).chain(family.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
-    use super::error_cause;
+    use super::{error_cause, job_seed_index};
+
+    #[test]
+    fn evaluation_seeds_are_named_by_anatomy_and_family() {
+        // FNV-1a 64 of the bytes, computed independently (Python).
+        assert_eq!(
+            job_seed_index("fsaverage/aparc+aseg.mgz", "lesion_presence"),
+            0xfeeb_12a8_6bea_2277
+        );
+        assert_ne!(
+            job_seed_index("fsaverage/aparc+aseg.mgz", "volume"),
+            job_seed_index("deepmriprep/neuromorphometrics", "volume")
+        );
+    }
 
     #[test]
     fn error_causes_group_by_kind_and_message_head() {

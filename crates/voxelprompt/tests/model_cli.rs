@@ -474,8 +474,24 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     assert!(size(&shipped) * 10 < size(&model) * 6, "weights not in f16");
     std::fs::write(shipped.join("MODEL.md"), "card").unwrap();
     let old_report = std::fs::read_to_string(shipped.join("eval/report.json")).unwrap();
-    let mut better: serde_json::Value = serde_json::from_str(&old_report).unwrap();
-    better["success"] = serde_json::json!(0.5);
+    let original: serde_json::Value = serde_json::from_str(&old_report).unwrap();
+    // A shipped evaluation of other samples (another seed): the rates are not comparable.
+    let mut elsewhere = original.clone();
+    for sample in elsewhere["samples"].as_array_mut().unwrap() {
+        sample["seed"] = serde_json::json!(sample["seed"].as_u64().unwrap() ^ 1);
+    }
+    std::fs::write(shipped.join("eval/report.json"), elsewhere.to_string()).unwrap();
+    let o = ship(&[]);
+    assert!(
+        !o.status.success() && text(&o).contains("evaluate the shipped model"),
+        "{}",
+        text(&o)
+    );
+    // The shipped model passed a sample this one fails: not replaced.
+    let mut better = original.clone();
+    let first = &mut better["samples"][0];
+    assert_eq!(first["passed"], false, "the tiny model passed a sample");
+    first["passed"] = serde_json::json!(true);
     std::fs::write(shipped.join("eval/report.json"), better.to_string()).unwrap();
     let o = ship(&[]);
     assert!(

@@ -114,7 +114,8 @@ fn options(list: &[(&str, &[&str])]) -> Vec<ChoiceOption> {
         .collect()
 }
 
-fn yes_no(what: &str, yes: bool) -> ExpectedChoice {
+/// A yes/no question's expected choice.
+pub(crate) fn yes_no(what: &str, yes: bool) -> ExpectedChoice {
     ExpectedChoice {
         what: what.into(),
         answer: if yes { "yes" } else { "no" }.into(),

@@ -6,6 +6,7 @@ pub mod image_ops;
 pub mod longitudinal;
 pub mod morphology;
 pub mod multi_roi;
+pub mod presence;
 pub mod segmentation;
 pub mod statistics;
 
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Box<dyn Family>> {
     out.extend(multi_roi::families());
     out.extend(longitudinal::families());
     out.extend(characterisation::families());
+    out.extend(presence::families());
     out
 }
 

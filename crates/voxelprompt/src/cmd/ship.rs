@@ -9,9 +9,10 @@
 //! `NAME WEIGHTS-ID`) and a report of other weights is refused, so a run's current weights can
 //! never go out with its average's evaluation, or one checkpoint with another's.
 //!
-//! The shipped model is replaced only when the new one's end-to-end success on the held-out
-//! evaluation is at least the old one's (`--force` overrides), so git history does not fill
-//! with checkpoints that are no better. Before deciding it prints the paired comparison of the
+//! The shipped model is replaced only when the new one passes at least as many of the held-out
+//! samples both evaluations hold as the old one (`--force` overrides), so git history does not
+//! fill with checkpoints that are no better; evaluations that do not hold every sample of the
+//! shipped one (another seed or build) are refused, as their rates are not comparable. Before deciding it prints the paired comparison of the
 //! two evaluations ([`train::eval_comparison`]: the same samples, exact McNemar test, Dice per
 //! subject), and ships it as `eval/comparison.md`; `--dry-run` prints it and stops.
 
@@ -113,14 +114,28 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    if old_report.is_file() && !args.force {
-        let old = read_eval(&old_report)?.success;
-        if new_success < old {
+    if let (Some(c), false) = (&comparison, args.force) {
+        // Success rates of two different sample sets say little at this size (a family more or
+        // a seed rule changed): the rule compares the two models on the samples both answered.
+        if c.success.pairs < c.old_samples {
             bail!(
-                "the shipped model succeeds on {:.1} % of its held-out evaluation and this one on \
-                 {:.1} %; not replacing it (--force to do it anyway)",
-                100.0 * old,
-                100.0 * new_success
+                "the evaluations share {} of the shipped evaluation's {} samples (another seed, \
+                 sample count or build): evaluate the shipped model ({}) with this build's \
+                 `voxelprompt eval` and the same options, put that report in {}, then ship \
+                 (--force to ship anyway)",
+                c.success.pairs,
+                c.old_samples,
+                args.out.display(),
+                args.out.join("eval").display()
+            );
+        }
+        if c.success.new < c.success.old {
+            bail!(
+                "on the {} samples of both evaluations the shipped model succeeds on {} and this \
+                 one on {}; not replacing it (--force to do it anyway)",
+                c.success.pairs,
+                c.success.old,
+                c.success.new
             );
         }
     }
