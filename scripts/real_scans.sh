@@ -6,7 +6,9 @@
 #   - FreeSurfer's fsaverage T1.mgz (an averaged real MR head *with* skull, face and neck):
 #     brain mask against fsaverage's brainmask.mgz (non-zero), white matter and lateral
 #     ventricles against its aseg.mgz, with the label ids the vocabulary gives each target
-#     (configs/synth/vocabulary.toml, resolved through its groups).
+#     (configs/synth/vocabulary.toml, resolved through its groups);
+#   - on both, a lesion the scans do not have (a haemorrhage, a tumour): the right answer is
+#     "no" (`correct`), and the volume of what the program found is reported (a false positive).
 # fsaverage's label maps are a synthesis source, so that head tests the gap between synthetic
 # and real intensities, not an unseen anatomy. The neuromorphometrics atlas, the other
 # synthesis source, lives in MNI152 space: the template's brain outline is not unseen either.
@@ -54,6 +56,8 @@ CASES=(
   "fsaverage|$FS/T1.mgz|brain_mask|Skull strip this scan."
   "fsaverage|$FS/T1.mgz|white_matter|Segment the white matter."
   "fsaverage|$FS/T1.mgz|lateral_ventricle|Segment the lateral ventricles."
+  "mni152|$MNI_T1|no_haemorrhage|Is there any haemorrhage?"
+  "fsaverage|$FS/T1.mgz|no_tumour|Is there any tumour?"
 )
 for c in "${CASES[@]}"; do
   IFS='|' read -r scan path case prompt <<<"$c"
@@ -116,7 +120,11 @@ references = {
         f"fsaverage aseg ids {aseg_ids('white matter')}"),
     ("fsaverage", "lateral_ventricle"): (aseg_img, np.isin(aseg, aseg_ids("lateral ventricle")),
         None, f"fsaverage aseg ids {aseg_ids('lateral ventricle')}"),
+    # Healthy scans: the lesion asked about is absent, so its reference volume is 0.
+    ("mni152", "no_haemorrhage"): (mni_t1, None, 0.0, "healthy template: the answer is no"),
+    ("fsaverage", "no_tumour"): (aseg_img, None, 0.0, "healthy average head: the answer is no"),
 }
+absent = {"no_haemorrhage", "no_tumour"}
 
 rows = []
 for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
@@ -148,8 +156,20 @@ for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
             inter = np.logical_and(pred, ref).sum()
             total = pred.sum() + ref.sum()
             row["dice"] = round(2.0 * inter / total, 3) if total else 1.0
+    if case in absent:
+        row["correct"] = row["answer"].lower().startswith("no")
+        # What the program measured of the absent lesion (its first number read).
+        steps = json.loads(report.read_text())["steps"] if report.is_file() else []
+        for s in steps:
+            try:
+                row["prediction_ml"] = round(float(s["feedback"].split()[0]), 1)
+                break
+            except (KeyError, ValueError, IndexError):
+                continue
     if ref is not None and row["dice"] is None:
         row["dice"] = 0.0  # no mask shown: the question was not answered
+    if ref is None and ref_ml is not None:
+        row["reference_ml"] = ref_ml
     if ref is not None:
         row["reference_ml"] = round(ref_ml if ref_ml is not None else float(ref.sum()) * voxel_ml(like), 1)
     rows.append(row)
@@ -157,11 +177,12 @@ for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
 (out / "real_scans.json").write_text(json.dumps({"model": str(model), "rows": rows}, indent=1))
 fmt = lambda x: "—" if x is None else f"{x}"
 lines = [f"# Real scans: `{model}`", "",
-         "| scan | target | answer | predicted mL | reference mL | Dice | reference |",
+         "| scan | target | answer | predicted mL | reference mL | Dice / right | reference |",
          "|---|---|---|---|---|---|---|"]
 for r in rows:
+    score = fmt(r["dice"]) if "correct" not in r else ("right" if r["correct"] else "wrong")
     lines.append(f"| {r['scan']} | {r['case'].replace('_', ' ')} | {r['answer'].replace('|', '/')} | "
-                 f"{fmt(r['prediction_ml'])} | {fmt(r['reference_ml'])} | {fmt(r['dice'])} | {r['reference']} |")
+                 f"{fmt(r['prediction_ml'])} | {fmt(r['reference_ml'])} | {score} | {r['reference']} |")
 (out / "real_scans.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
