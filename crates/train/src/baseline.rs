@@ -6,7 +6,8 @@
 //! trains), the time budget, progress lines and periodic checkpoints.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -122,6 +123,8 @@ pub struct TrainOptions {
     pub device: Device,
     /// Checkpoint directory (written every `checkpoint_every` steps and at the end), if any.
     pub out: Option<PathBuf>,
+    /// Set (by a signal handler) to stop at the next step boundary, checkpoint written.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// One progress line.
@@ -199,7 +202,14 @@ pub fn train(
                 }
             }
         });
-        while trainer.steps() < max_steps && start.elapsed().as_secs_f64() < budget_s {
+        let stopped = || {
+            options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        };
+        while trainer.steps() < max_steps && start.elapsed().as_secs_f64() < budget_s && !stopped()
+        {
             let waited = Instant::now();
             let sample = receiver
                 .recv()

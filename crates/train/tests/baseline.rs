@@ -150,6 +150,7 @@ fn train_writes_a_checkpoint_that_reloads_with_identical_predictions() {
         seed: 5,
         device: burn::tensor::Device::flex(),
         out: Some(out.clone()),
+        stop: None,
     };
     let mut logged = Vec::new();
     let (model, report) = train::train(&options, &w.anatomy, &w.synth, &w.vocabulary, |l| {
@@ -177,6 +178,34 @@ fn train_writes_a_checkpoint_that_reloads_with_identical_predictions() {
     // A second save replaces the network atomically and updates the record.
     checkpoint::save(&out, &loaded.net, &record(&s, 7)).unwrap();
     assert_eq!(checkpoint::read_record(&out).unwrap().steps, 7);
+}
+
+#[test]
+fn a_stop_request_ends_training_at_the_next_step_with_its_checkpoint() {
+    // What SIGINT/SIGTERM do to `voxelprompt baseline train`: the flag is set, the step in
+    // flight finishes, and the steps taken are saved.
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ckpt");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let options = TrainOptions {
+        settings: settings(),
+        network: tiny(),
+        minutes: 5.0,
+        max_steps: Some(10),
+        seed: 5,
+        device: burn::tensor::Device::flex(),
+        out: Some(out.clone()),
+        stop: Some(stop.clone()),
+    };
+    let (_, report) = train::train(&options, &w.anatomy, &w.synth, &w.vocabulary, |l| {
+        if l.step == 2 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    assert_eq!(report.steps, 2);
+    assert_eq!(checkpoint::read_record(&out).unwrap().steps, 2);
 }
 
 #[test]

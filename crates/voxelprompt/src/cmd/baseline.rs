@@ -2,9 +2,11 @@
 //! subjects only, and its inference on real scans (with Dice against a reference mask;
 //! `segment --json` prints the volume and Dice as JSON).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use train::evaluation::{evaluate, segment};
 use train::{BaselineSettings, TrainOptions, TrainedBaseline};
 use vision::UnetConfig;
@@ -295,6 +297,10 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         args.minutes,
         args.device
     );
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
     let options = TrainOptions {
         settings,
         network,
@@ -303,6 +309,7 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         seed: args.seed,
         device,
         out: Some(args.out.clone()),
+        stop: Some(stop.clone()),
     };
     let (_, report) = train::train(&options, &anatomy, &synth_config, &vocabulary, |log| {
         println!(
@@ -311,6 +318,15 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         );
     })
     .context("training the baseline")?;
+    if stop.load(Ordering::Relaxed) {
+        // A non-zero status, so a script does not take the stopped run for a finished one.
+        bail!(
+            "stopped by a signal after {} steps ({:.1} min); their checkpoint is in {}",
+            report.steps,
+            report.seconds / 60.0,
+            args.out.display()
+        );
+    }
     println!(
         "trained {} steps in {:.1} min; checkpoint in {}",
         report.steps,
