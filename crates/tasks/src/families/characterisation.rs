@@ -8,6 +8,7 @@ use super::segmentation::missing;
 use super::{done, encode_step, input_of};
 use crate::catalogue::Catalogue;
 use crate::checker::{ChoiceOption, ExpectedChoice};
+use crate::classes::ActiveClass;
 use crate::error::{Result, TaskError};
 use crate::family::{
     bind_inputs, pick_contrasts, synthesize, Family, FamilyInfo, Group, Outcome, MIN_ROI_VOXELS,
@@ -112,6 +113,18 @@ fn options(list: &[(&str, &[&str])]) -> Vec<ChoiceOption> {
             phrases: ps.iter().map(|p| p.to_string()).collect(),
         })
         .collect()
+}
+
+/// The lesion class a characterisation scenario asks about (its `lesion` slot).
+pub(crate) fn asked_class<'c>(
+    cat: &'c Catalogue,
+    s: &Scenario,
+    family: &str,
+) -> Result<&'c ActiveClass> {
+    let Some(Key::Class(c)) = s.get("lesion") else {
+        return Err(missing(family, "lesion"));
+    };
+    cat.class(c)
 }
 
 /// A yes/no question's expected choice.
@@ -250,10 +263,7 @@ impl Family for Characterise {
 
     fn realise(&self, cat: &Catalogue, s: &Scenario, rng: &mut StdRng) -> Result<Outcome> {
         let id = self.info().id;
-        let Some(Key::Class(c)) = s.get("lesion") else {
-            return Err(missing(id, "lesion"));
-        };
-        let class = cat.class(c)?;
+        let class = asked_class(cat, s, id)?;
         let canonical = class.entry.canonical;
         // Diffuse classes are named in the plural ("white matter hyperintensities").
         let plural = !class.entry.focal;

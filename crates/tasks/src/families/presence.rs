@@ -3,8 +3,7 @@
 //! wrong on every healthy scan. Half the subjects have one lesion of the class, half have none;
 //! the program segments the class and reads its volume, and the answer is yes or no.
 
-use super::characterisation::yes_no;
-use super::segmentation::missing;
+use super::characterisation::{asked_class, yes_no};
 use super::{done, encode_step};
 use crate::catalogue::Catalogue;
 use crate::error::Result;
@@ -68,11 +67,7 @@ impl Family for Presence {
     }
 
     fn realise(&self, cat: &Catalogue, s: &Scenario, rng: &mut StdRng) -> Result<Outcome> {
-        let id = self.info().id;
-        let Some(Key::Class(c)) = s.get("lesion") else {
-            return Err(missing(id, "lesion"));
-        };
-        let class = cat.class(c)?;
+        let class = asked_class(cat, s, self.info().id)?;
         let canonical = class.entry.canonical;
         let present = rng.random_bool(PRESENT_PROBABILITY);
         let pool = class.entry.contrasts;
