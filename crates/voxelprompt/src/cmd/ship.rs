@@ -12,9 +12,10 @@
 //! The shipped model is replaced only when the new one passes at least as many of the held-out
 //! samples both evaluations hold as the old one (`--force` overrides), so git history does not
 //! fill with checkpoints that are no better; evaluations that do not hold every sample of the
-//! shipped one (another seed or build) are refused, as their rates are not comparable. Before deciding it prints the paired comparison of the
-//! two evaluations ([`train::eval_comparison`]: the same samples, exact McNemar test, Dice per
-//! subject), and ships it as `eval/comparison.md`; `--dry-run` prints it and stops.
+//! shipped one (another seed or build) are refused, as their rates are not comparable. Before
+//! deciding it prints the paired comparison of the two evaluations ([`train::eval_comparison`]:
+//! the same samples, exact McNemar test, Dice per subject), and ships it as
+//! `eval/comparison.md`; `--dry-run` prints it and stops.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
