@@ -435,12 +435,13 @@ pub fn evaluate(
         options.threads(),
         |j, emit| {
             let (cat, family) = jobs[j];
+            let first_index = job_seed_index(&job_name(cat), family);
             let mut got = 0;
             for attempt in 0..tries_per_job {
                 if got == options.per_family {
                     break;
                 }
-                let index = job_seed_index(&job_name(cat), family).wrapping_add(attempt as u64);
+                let index = first_index.wrapping_add(attempt as u64);
                 let seed =
                     crate::trainer::sample_seed(SeedPurpose::Evaluation, options.seed, index);
                 // Every other sample asks with the family's held-out template (language
@@ -810,12 +811,7 @@ fn job_name(cat: &tasks::Catalogue) -> String {
 /// The first sample index of the evaluation job for (`catalogue`, `family`): FNV-1a of both
 /// names, so the samples of a family do not move when families are added or reordered.
 fn job_seed_index(catalogue: &str, family: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in catalogue.bytes().chain([b'/']).chain(family.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    crate::model::fnv1a(format!("{catalogue}/{family}").as_bytes())
 }
 
 #[cfg(test)]
