@@ -96,11 +96,6 @@ impl Family for Presence {
                 "the {canonical} has {voxels} voxels"
             )));
         }
-        if !present && voxels > 0 {
-            return Ok(Outcome::Rejected(format!(
-                "a subject without lesions has {voxels} voxels of {canonical}"
-            )));
-        }
         let images: Vec<(usize, _)> = contrasts.iter().map(|&k| (0, k)).collect();
         let inputs = bind_inputs(&synth.subject, &images)?;
         let mut p = ProgramBuilder::new();
