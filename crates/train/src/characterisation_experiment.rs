@@ -11,7 +11,8 @@
 //! input's working grid (the joint model's [`Preprocessing`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -239,6 +240,8 @@ pub struct ClassifierJob {
     pub device: Device,
     /// Checkpoint directory (written at the end).
     pub out: PathBuf,
+    /// Raised to stop at the next step (a signal); the steps so far are saved.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 fn family_sampler(family: &str, anatomy: &str, spacing_mm: f64, seed: u64) -> Result<JointSampler> {
@@ -299,7 +302,8 @@ pub fn train(
                 }
             }
         });
-        while losses.len() < job.steps && started.elapsed().as_secs_f64() < budget_s {
+        let stopped = || job.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+        while losses.len() < job.steps && started.elapsed().as_secs_f64() < budget_s && !stopped() {
             let sample = receiver
                 .recv()
                 .map_err(|e| TrainError::Sampler(e.to_string()))??;

@@ -89,8 +89,53 @@ pub struct SampleLoss {
     /// Steps whose execution reported an error (expected while the vision net is untrained:
     /// e.g. an empty mask has no largest component).
     pub step_errors: usize,
+    /// How each scored `generate` call came out (for the per-target learning curves).
+    pub masks: Vec<MaskScore>,
     /// Where the time went.
     pub seconds: StageSeconds,
+}
+
+/// How one scored `generate` call came out against its true mask, pooled over its streams.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskScore {
+    /// The target in words, as the program's comment names it (`left hippocampus`).
+    pub target: String,
+    /// Voxels of the true mask on the network's grid.
+    pub truth_voxels: usize,
+    /// Voxels the network puts at probability ≥ 0.5.
+    pub predicted_voxels: usize,
+    /// Dice of the thresholded prediction (1 when both are empty).
+    pub dice: f64,
+    /// The soft Dice loss the sample was trained with.
+    pub soft_dice_loss: f64,
+}
+
+impl MaskScore {
+    /// Scores the probabilities `predicted` against the 0/1 `truth` (same length).
+    pub fn of(target: &str, predicted: &[f32], truth: &[f32], soft_dice_loss: f64) -> MaskScore {
+        let mut truth_voxels = 0;
+        let mut predicted_voxels = 0;
+        let mut both = 0;
+        for (&p, &t) in predicted.iter().zip(truth) {
+            let p = p >= 0.5;
+            let t = t >= 0.5;
+            truth_voxels += usize::from(t);
+            predicted_voxels += usize::from(p);
+            both += usize::from(p && t);
+        }
+        let sum = truth_voxels + predicted_voxels;
+        MaskScore {
+            target: target.to_string(),
+            truth_voxels,
+            predicted_voxels,
+            dice: if sum == 0 {
+                1.0
+            } else {
+                2.0 * both as f64 / sum as f64
+            },
+            soft_dice_loss,
+        }
+    }
 }
 
 /// Everything the sample loss needs besides the sample.
@@ -209,6 +254,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let mut naming_rows: Vec<Tensor<2>> = Vec::new();
     let mut naming_meanings: Vec<&ModMeaning> = Vec::new();
     let mut step_errors = 0usize;
+    let mut masks = Vec::new();
 
     for (index, step) in sample.program.iter().enumerate() {
         seq.push_step(tok, &step.code)?;
@@ -257,11 +303,12 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
 
         let started = Instant::now();
         for generated in backend.take_generated() {
-            let Some((dice, bce)) =
+            let Some((dice, bce, score)) =
                 mask_terms(ctx, sample, &input_sessions, step, &phis, &generated)?
             else {
                 continue;
             };
+            masks.push(score);
             dice_terms.push(dice);
             bce_terms.push(bce);
         }
@@ -322,6 +369,7 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
         generated,
         phi_name,
         step_errors,
+        masks,
         seconds,
     })
 }
@@ -393,6 +441,7 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
         generated: 0,
         phi_name,
         step_errors: read.step_errors,
+        masks: Vec::new(),
         seconds,
     })
 }
@@ -495,9 +544,9 @@ fn marker_meanings<'s>(
     Ok((positions, meanings))
 }
 
-/// The Dice and binary cross-entropy losses (each `[1]`) of one `generate` call, or `None`
-/// when its ϕ is not one of this step's generator markers (a program that generates with an
-/// encoder's ϕ has no target).
+/// The Dice and binary cross-entropy losses (each `[1]`) of one `generate` call and its score,
+/// or `None` when its ϕ is not one of this step's generator markers (a program that generates
+/// with an encoder's ϕ has no target).
 fn mask_terms(
     ctx: &LossContext<'_>,
     sample: &TaskSample,
@@ -505,7 +554,7 @@ fn mask_terms(
     step: &tasks::program::ProgramStep,
     phis: &[Phi],
     generated: &Generated,
-) -> Result<Option<(Tensor<1>, Tensor<1>)>> {
+) -> Result<Option<(Tensor<1>, Tensor<1>, MaskScore)>> {
     let Some(marker) = phis.iter().position(|p| *p == generated.phi) else {
         return Ok(None);
     };
@@ -524,8 +573,14 @@ fn mask_terms(
     let refs: Vec<&Image> = carried.iter().collect();
     let truth = images_to_tensor(&refs, &generated.probabilities.device())?;
     let dice = soft_dice_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
-    let bce = crate::loss::bce_loss(generated.probabilities.clone(), truth).reshape([1]);
-    Ok(Some((dice, bce)))
+    let bce = crate::loss::bce_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
+    let score = MaskScore::of(
+        &target.description,
+        &vision::tensor::tensor_values(generated.probabilities.clone())?,
+        &vision::tensor::tensor_values(truth)?,
+        scalar(dice.clone())?,
+    );
+    Ok(Some((dice, bce, score)))
 }
 
 /// The single value of a `[1]` tensor.
@@ -534,4 +589,25 @@ pub fn scalar(t: Tensor<1>) -> Result<f64> {
     v.first()
         .map(|&x| f64::from(x))
         .ok_or_else(|| TrainError::Backend("empty loss tensor".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MaskScore;
+
+    #[test]
+    fn a_mask_score_thresholds_at_one_half_and_counts_overlap() {
+        let s = MaskScore::of(
+            "x",
+            &[0.9, 0.6, 0.2, 0.0, 0.5],
+            &[1.0, 0.0, 1.0, 0.0, 1.0],
+            0.3,
+        );
+        assert_eq!((s.truth_voxels, s.predicted_voxels), (3, 3));
+        assert!((s.dice - 2.0 * 2.0 / 6.0).abs() < 1e-12);
+        assert_eq!(s.soft_dice_loss, 0.3);
+        // Nothing to find and nothing found is a perfect answer.
+        assert_eq!(MaskScore::of("x", &[0.1, 0.4], &[0.0, 0.0], 0.9).dice, 1.0);
+        assert_eq!(MaskScore::of("x", &[0.6, 0.4], &[0.0, 0.0], 0.9).dice, 0.0);
+    }
 }

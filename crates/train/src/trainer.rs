@@ -14,6 +14,8 @@
 //!   settings). Written to a sibling directory first and swapped in by renames, so a crash
 //!   leaves the previous checkpoint intact;
 //! - `train.csv`: one row per optimiser step (rows past the checkpoint are dropped on resume);
+//! - `masks.csv`: one row per scored `generate` call (family, target, true and predicted
+//!   voxels, Dice), the per-target learning curves (trimmed on resume as `train.csv`);
 //! - `tokenizer.json`: the tokenizer trained for the run (also inside every model).
 //!
 //! Samples are a pure function of the run seed and their index, so resuming at the saved
@@ -41,7 +43,7 @@ use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
 use crate::averaging::AverageState;
 use crate::error::{Result, TrainError};
-use crate::joint::{program_loss, sample_loss, LossContext, StageSeconds};
+use crate::joint::{program_loss, sample_loss, LossContext, MaskScore, StageSeconds};
 use crate::model::{JointNet, Model, ModelConfig};
 use crate::phi_namer::{PhiNamer, NAMER_FILE};
 use agent::AgentModel;
@@ -733,7 +735,41 @@ struct SampleGradients {
     bce: f64,
     generated: usize,
     step_errors: usize,
+    /// The sample's family and seed with the scores of its `generate` calls.
+    masks: Vec<MaskRow>,
     seconds: StageSeconds,
+}
+
+/// One row of `masks.csv`: a scored `generate` call of a training sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaskRow {
+    /// The task family of the sample.
+    pub family: String,
+    /// The sample's seed (redraws it).
+    pub seed: u64,
+    /// How the mask came out.
+    pub score: MaskScore,
+}
+
+/// The CSV header of `masks.csv` (one row per scored `generate` call of a training step).
+pub const MASKS_CSV_HEADER: &str =
+    "step,family,seed,target,truth_voxels,predicted_voxels,dice,soft_dice_loss";
+
+impl MaskRow {
+    /// The row as CSV, at optimiser step `step` (the target is quoted: it is free text).
+    pub fn csv(&self, step: u64) -> String {
+        let s = &self.score;
+        format!(
+            "{step},{},{},\"{}\",{},{},{:.4},{:.4}",
+            self.family,
+            self.seed,
+            s.target.replace('"', "'"),
+            s.truth_voxels,
+            s.predicted_voxels,
+            s.dice,
+            s.soft_dice_loss
+        )
+    }
 }
 
 /// Forward and backward on one sample with `ctx.net` (the model or a replica of it).
@@ -767,6 +803,15 @@ fn sample_gradients(
         bce: loss.bce,
         generated: loss.generated,
         step_errors: loss.step_errors,
+        masks: loss
+            .masks
+            .into_iter()
+            .map(|score| MaskRow {
+                family: sample.family.clone(),
+                seed: sample.seed,
+                score,
+            })
+            .collect(),
         seconds: loss.seconds,
     })
 }
@@ -785,6 +830,7 @@ struct StepSums {
     named: usize,
     step_errors: f64,
     stages: StageSeconds,
+    masks: Vec<MaskRow>,
 }
 
 impl JointTrainer {
@@ -954,6 +1000,7 @@ impl JointTrainer {
             sums.generated += g.generated as f64;
             sums.step_errors += g.step_errors as f64;
             sums.stages.add(&g.seconds);
+            sums.masks.extend(g.masks);
         }
         let JointNet { agent, vision } = self.model.net.clone();
         let lr = self.state.learning_rate;
@@ -1204,20 +1251,9 @@ pub fn train(
 ) -> Result<TrainSummary> {
     std::fs::create_dir_all(&job.out).map_err(|e| TrainError::io(&job.out, e))?;
     let csv_path = job.out.join("train.csv");
-    trim_csv(&csv_path, trainer.state.step)?;
-    let mut csv = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&csv_path)
-        .map_err(|e| TrainError::io(&csv_path, e))?;
-    if csv
-        .metadata()
-        .map_err(|e| TrainError::io(&csv_path, e))?
-        .len()
-        == 0
-    {
-        writeln!(csv, "{CSV_HEADER}").map_err(|e| TrainError::io(&csv_path, e))?;
-    }
+    let mut csv = open_log(&csv_path, CSV_HEADER, trainer.state.step)?;
+    let masks_path = job.out.join("masks.csv");
+    let mut masks_csv = open_log(&masks_path, MASKS_CSV_HEADER, trainer.state.step)?;
 
     let settings = trainer.state.settings.clone();
     let spacing = trainer.model.config.preprocessing.spacing_mm;
@@ -1333,6 +1369,10 @@ pub fn train(
                 stages: sums.stages.scaled(n),
             };
             writeln!(csv, "{}", row.csv()).map_err(|e| TrainError::io(&csv_path, e))?;
+            for mask in &sums.masks {
+                writeln!(masks_csv, "{}", mask.csv(row.step))
+                    .map_err(|e| TrainError::io(&masks_path, e))?;
+            }
             on_row(&row);
             rows.push(row);
             sums = StepSums::default();
@@ -1383,17 +1423,30 @@ fn save_best(model: &Model, run_dir: &Path, step: u64, success: f64) -> Result<(
     Ok(())
 }
 
-/// Drops rows of `train.csv` past `step` (written after the checkpoint a run resumes from).
-fn trim_csv(path: &Path, step: u64) -> Result<()> {
+/// Opens the log `path` for appending, after [`trim_csv`]; a new or empty one gets `header`.
+fn open_log(path: &Path, header: &str, step: u64) -> Result<std::fs::File> {
+    trim_csv(path, header, step)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::io(path, e))?;
+    if file.metadata().map_err(|e| TrainError::io(path, e))?.len() == 0 {
+        writeln!(file, "{header}").map_err(|e| TrainError::io(path, e))?;
+    }
+    Ok(file)
+}
+
+/// Drops rows of the log `path` (first column: the step) past `step`, written after the
+/// checkpoint a run resumes from.
+fn trim_csv(path: &Path, header: &str, step: u64) -> Result<()> {
     let Ok(original) = std::fs::read_to_string(path) else {
         return Ok(());
     };
     // A run begun before columns were added gets the current header (its old rows simply
     // lack the new columns at the end).
     let text = match original.lines().next() {
-        Some(h) if h != CSV_HEADER && CSV_HEADER.starts_with(h) => {
-            original.replacen(h, CSV_HEADER, 1)
-        }
+        Some(h) if h != header && header.starts_with(h) => original.replacen(h, header, 1),
         _ => original.clone(),
     };
     let kept: Vec<&str> = text

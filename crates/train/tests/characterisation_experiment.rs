@@ -93,6 +93,7 @@ fn a_classifier_trains_reloads_and_is_compared_pairwise() {
         seed: 1,
         device: device.clone(),
         out: root.path().join(family),
+        stop: None,
     };
     let mut steps = 0;
     let record = train(&job, |step, loss| {
@@ -102,6 +103,22 @@ fn a_classifier_trains_reloads_and_is_compared_pairwise() {
     .unwrap();
     assert_eq!((record.steps, steps), (3, 3));
     assert_eq!(record.classes, ["no", "yes"]);
+    // A raised stop flag (a signal) ends training at the next step, with its checkpoint.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = ClassifierJob {
+        steps: 50,
+        out: root.path().join("stopped"),
+        stop: Some(stop.clone()),
+        ..job.clone()
+    };
+    let record_stopped = train(&stopped, |step, _| {
+        if step == 2 {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    assert_eq!(record_stopped.steps, 2);
+    TrainedClassifier::load(&root.path().join("stopped"), &device).unwrap();
     let classifier = TrainedClassifier::load(&root.path().join(family), &device).unwrap();
     assert_eq!(classifier.record, record);
     let sample = Catalogue::phantom(8.0).unwrap().sample(family, 4).unwrap();

@@ -571,6 +571,32 @@ fn training_lowers_the_loss_and_a_resumed_run_equals_an_uninterrupted_one() {
         .assert_approx_eq::<f32>(&average_whole.into_data(), Default::default());
     let csv = std::fs::read_to_string(split.join("train.csv")).unwrap();
     assert_eq!(csv.lines().count(), 13, "header and one row per step");
+    // masks.csv: one row per scored `generate` call, the same calls whether resumed or not.
+    let mask_rows = |dir: &std::path::Path| -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(dir.join("masks.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(trainer::MASKS_CSV_HEADER));
+        lines
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let split_masks = mask_rows(&split);
+    let generated: f64 = uninterrupted.rows.iter().map(|r| r.generated * 2.0).sum();
+    assert_eq!(
+        split_masks.len() as f64,
+        generated,
+        "rows = generate calls scored"
+    );
+    assert!(!split_masks.is_empty(), "half the samples are joint ones");
+    let identity = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+        rows.iter().map(|r| r[..6].to_vec()).collect()
+    };
+    assert_eq!(identity(&split_masks), identity(&mask_rows(&whole)));
+    for row in &split_masks {
+        let dice: f64 = row[6].parse().unwrap();
+        assert!((0.0..=1.0).contains(&dice), "{row:?}");
+        assert!(row[0].parse::<u64>().unwrap() <= 12);
+    }
     // New settings replace the run's from the next step; the progress carries over. (The
     // checkpoint is given a best validation loss and a plateau count, as a validating run has.)
     let state_path = split.join("checkpoint").join("state.json");

@@ -508,6 +508,11 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "{}",
         text(&o)
     );
+    assert!(
+        text(&o).contains("would refuse: on the") && text(&o).contains("not replacing"),
+        "--dry-run names the rule's verdict: {}",
+        text(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(shipped.join("eval/report.json")).unwrap(),
         better.to_string(),

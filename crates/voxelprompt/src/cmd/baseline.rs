@@ -190,6 +190,7 @@ fn ensure_new_dir(dir: &Path) -> Result<()> {
 fn run_classify(args: &ClassifyArgs) -> Result<()> {
     ensure_new_dir(&args.out)?;
     let model = train::ModelConfig::named_or_file(&args.model_config)?;
+    let stop = stop_on_signals()?;
     let job = train::characterisation_experiment::ClassifierJob {
         family: args.family.clone(),
         network: network_config(&args.config)?,
@@ -201,6 +202,7 @@ fn run_classify(args: &ClassifyArgs) -> Result<()> {
         seed: args.seed,
         device: vision::compute_device(&args.device)?,
         out: args.out.clone(),
+        stop: Some(stop.clone()),
     };
     println!(
         "training a {} classifier for {} ({} steps{}) on {} subjects",
@@ -222,6 +224,15 @@ fn run_classify(args: &ClassifyArgs) -> Result<()> {
         }
     })
     .with_context(|| format!("training the {} classifier", args.family))?;
+    if stop.load(Ordering::Relaxed) {
+        // A non-zero status, so a script does not take the stopped run for a finished one.
+        bail!(
+            "stopped by a signal after {} steps ({:.1} min); their checkpoint is in {}",
+            record.steps,
+            record.seconds / 60.0,
+            args.out.display()
+        );
+    }
     println!(
         "trained {} steps in {:.1} min ({} classes); checkpoint in {}",
         record.steps,
@@ -230,6 +241,15 @@ fn run_classify(args: &ClassifyArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A flag raised by SIGINT or SIGTERM, so training stops at its next step and saves.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    Ok(stop)
 }
 
 fn network_config(name: &str) -> Result<UnetConfig> {
@@ -297,10 +317,7 @@ fn run_train(args: &TrainArgs) -> Result<()> {
         args.minutes,
         args.device
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
-    }
+    let stop = stop_on_signals()?;
     let options = TrainOptions {
         settings,
         network,

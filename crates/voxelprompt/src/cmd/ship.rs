@@ -73,6 +73,31 @@ fn read_eval(report: &Path) -> Result<EvalSummary> {
     Ok(EvalSummary { model, success })
 }
 
+/// Why the rule keeps the shipped model, if it does: the two evaluations must share every
+/// sample of the shipped one (success rates of two different sample sets say little at this
+/// size), and the candidate must pass at least as many of them.
+fn refusal(c: &train::eval_comparison::EvalComparison, out: &Path) -> Option<String> {
+    if c.success.pairs < c.old_samples {
+        return Some(format!(
+            "the evaluations share {} of the shipped evaluation's {} samples (another seed, \
+             sample count or build): evaluate the shipped model ({}) with this build's \
+             `voxelprompt eval` and the same options, put that report in {}, then ship \
+             (--force to ship anyway)",
+            c.success.pairs,
+            c.old_samples,
+            out.display(),
+            out.join("eval").display()
+        ));
+    }
+    (c.success.new < c.success.old).then(|| {
+        format!(
+            "on the {} samples of both evaluations the shipped model succeeds on {} and this \
+             one on {}; not replacing it (--force to do it anyway)",
+            c.success.pairs, c.success.old, c.success.new
+        )
+    })
+}
+
 pub fn run(args: &ShipArgs) -> Result<()> {
     let checkpoint = args.run.join("checkpoint");
     let model_dir = [train::trainer::AVERAGE_DIR, "model"]
@@ -112,33 +137,16 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     } else {
         None
     };
+    let refusal = comparison.as_ref().and_then(|c| refusal(c, &args.out));
     if args.dry_run {
+        match &refusal {
+            Some(reason) => println!("dry run: `ship` would refuse: {reason}"),
+            None => println!("dry run: `ship` would replace {}", args.out.display()),
+        }
         return Ok(());
     }
-    if let (Some(c), false) = (&comparison, args.force) {
-        // Success rates of two different sample sets say little at this size (a family more or
-        // a seed rule changed): the rule compares the two models on the samples both answered.
-        if c.success.pairs < c.old_samples {
-            bail!(
-                "the evaluations share {} of the shipped evaluation's {} samples (another seed, \
-                 sample count or build): evaluate the shipped model ({}) with this build's \
-                 `voxelprompt eval` and the same options, put that report in {}, then ship \
-                 (--force to ship anyway)",
-                c.success.pairs,
-                c.old_samples,
-                args.out.display(),
-                args.out.join("eval").display()
-            );
-        }
-        if c.success.new < c.success.old {
-            bail!(
-                "on the {} samples of both evaluations the shipped model succeeds on {} and this \
-                 one on {}; not replacing it (--force to do it anyway)",
-                c.success.pairs,
-                c.success.old,
-                c.success.new
-            );
-        }
+    if let (Some(reason), false) = (refusal, args.force) {
+        bail!("{reason}");
     }
 
     let parent = args
