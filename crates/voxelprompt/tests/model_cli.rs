@@ -459,6 +459,8 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         "manifest.json",
         "train.csv",
         "loss.png",
+        // The per-target learning curves (scripts/mask_curves.py reads them).
+        "masks.csv",
         "eval/report.md",
         "eval/report.json",
         // The charts report.md shows travel with it.

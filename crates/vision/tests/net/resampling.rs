@@ -91,3 +91,38 @@ fn upsampling_is_trilinear_with_half_pixel_centres() {
         }
     }
 }
+
+#[test]
+fn the_fused_upsampling_equals_the_composed_one_with_gradients() {
+    use crate::common::max_abs_diff;
+    use vision::upsample::upsample_linear_x2_composed;
+    let plain = device();
+    let ad = plain.clone().autodiff();
+    // Odd sizes, a size-1 axis and every pattern of doubled axes the schedules produce.
+    let shape = [2, 3, 5, 1, 4];
+    for factors in [[2, 2, 2], [2, 2, 1], [1, 2, 2], [2, 1, 1], [1, 1, 2]] {
+        let x = random5(shape, 7, &plain);
+        // The same arithmetic in the same order: equal to the bit.
+        assert_eq!(
+            host(upsample_linear_x2(x.clone(), factors)),
+            host(upsample_linear_x2_composed(x, factors)),
+            "{factors:?}"
+        );
+        let out_shape = [2, 3, 5 * factors[0], factors[1], 4 * factors[2]];
+        let weights = random5(out_shape, 8, &ad);
+        let grad = |fused: bool| {
+            let x = random5(shape, 7, &ad).detach().require_grad();
+            let y = if fused {
+                upsample_linear_x2(x.clone(), factors)
+            } else {
+                upsample_linear_x2_composed(x.clone(), factors)
+            };
+            let grads = (y * weights.clone()).sum().backward();
+            x.grad(&grads).unwrap()
+        };
+        assert!(max_abs_diff(grad(true), grad(false)) < 1e-5, "{factors:?}");
+    }
+    // Nothing doubled: the input itself.
+    let x = random5(shape, 3, &plain);
+    assert_eq!(host(upsample_linear_x2(x.clone(), [1, 1, 1])), host(x));
+}

@@ -175,7 +175,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             .map(|_| ())
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))
     };
-    for f in ["train.csv", "loss.png"] {
+    for f in ["train.csv", "loss.png", "masks.csv"] {
         let from = args.run.join(f);
         if from.is_file() {
             copy(from, staging.join(f))?;
