@@ -8,7 +8,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use crate::conv_op::conv3d_same;
+use crate::conv_op::{conv3d_same, conv3d_same_native};
 use crate::init::SeededInit;
 
 /// A 3×3×3 convolution whose kernel collapses to its central slice along coarse axes.
@@ -57,10 +57,26 @@ pub fn native_conv3d(
     conv3d_same(x, kernel, bias)
 }
 
-/// A per-voxel linear map over channels (a 1×1×1 convolution), as one batched matrix product.
+/// A per-voxel linear map over channels (a 1×1×1 convolution).
 ///
 /// `x` is `[N, c_in, X, Y, Z]`, `weight` is `[c_out, c_in]`, `bias` is `[c_out]`.
 pub fn pointwise(x: Tensor<5>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<5> {
+    let [c_out, c_in] = weight.dims();
+    // On the CPU a 1×1×1 convolution: the convolution kernels' one matrix product per tile
+    // and their backward, where burn's batched matmul with a broadcast weight and its
+    // autodiff took 13 % of a `small` training step.
+    if let Some(out) = conv3d_same_native(
+        x.clone(),
+        weight.clone().reshape([c_out, c_in, 1, 1, 1]),
+        bias.clone(),
+    ) {
+        return out;
+    }
+    pointwise_matmul(x, weight, bias)
+}
+
+/// [`pointwise`] as a batched matrix product (any backend; the reference it is tested against).
+pub fn pointwise_matmul(x: Tensor<5>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<5> {
     let [n, c_in, sx, sy, sz] = x.dims();
     let [c_out, _] = weight.dims();
     let flat = x.reshape([n, c_in, sx * sy * sz]);

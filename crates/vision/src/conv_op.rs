@@ -28,16 +28,31 @@ use crate::profile;
 pub fn conv3d_same(x: Tensor<5>, weight: Tensor<5>, bias: Option<Tensor<1>>) -> Tensor<5> {
     let [c_out, _, kd, kh, kw] = weight.dims();
     let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &x.device()));
-    let fast = if x.is_autodiff() {
-        tracked::<NoCheckpointing>(&x, &weight, &bias)
-            .or_else(|| tracked::<BalancedCheckpointing>(&x, &weight, &bias))
-    } else {
-        untracked(&x, &weight, &bias)
-    };
-    fast.unwrap_or_else(|| {
+    native(&x, &weight, &bias).unwrap_or_else(|| {
         let options = ConvOptions::new([1, 1, 1], [kd / 2, kh / 2, kw / 2], [1, 1, 1], 1);
         conv3d(x, weight, Some(bias), options)
     })
+}
+
+/// [`conv3d_same`] with this crate's CPU kernels, or `None` where they do not apply (another
+/// backend or dtype), so a caller can pick its own fallback.
+pub fn conv3d_same_native(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+) -> Option<Tensor<5>> {
+    let c_out = weight.dims()[0];
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &x.device()));
+    native(&x, &weight, &bias)
+}
+
+fn native(x: &Tensor<5>, weight: &Tensor<5>, bias: &Tensor<1>) -> Option<Tensor<5>> {
+    if x.is_autodiff() {
+        tracked::<NoCheckpointing>(x, weight, bias)
+            .or_else(|| tracked::<BalancedCheckpointing>(x, weight, bias))
+    } else {
+        untracked(x, weight, bias)
+    }
 }
 
 /// The shape of a convolution, if every operand is a usable f32 tensor of matching sizes.

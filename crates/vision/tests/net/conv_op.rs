@@ -66,3 +66,45 @@ fn matches_burn_conv3d_and_its_gradients() {
         assert!(max_abs_diff(db1, db2) < 1e-3, "bias gradient {kernel:?}");
     }
 }
+
+#[test]
+fn pointwise_as_a_unit_convolution_matches_the_matrix_product_with_gradients() {
+    use crate::common::random2;
+    use vision::conv::{pointwise, pointwise_matmul};
+    let plain = device();
+    let ad = plain.clone().autodiff();
+    let (c_in, c_out) = (6, 4);
+    let shape = [2, c_in, 5, 3, 4];
+    let x = random5(shape, 1, &plain);
+    let w = random2([c_out, c_in], 2, &plain);
+    assert!(
+        max_abs_diff(
+            pointwise(x.clone(), w.clone(), None),
+            pointwise_matmul(x, w, None)
+        ) < 1e-5
+    );
+    let grad_out = random5([2, c_out, 5, 3, 4], 4, &ad);
+    let run = |unit_conv: bool| {
+        let x = random5(shape, 1, &ad).require_grad();
+        let w = random2([c_out, c_in], 2, &ad).require_grad();
+        let b = random2([1, c_out], 3, &ad).reshape([c_out]).require_grad();
+        let y = if unit_conv {
+            pointwise(x.clone(), w.clone(), Some(b.clone()))
+        } else {
+            pointwise_matmul(x.clone(), w.clone(), Some(b.clone()))
+        };
+        let grads = (y.clone() * grad_out.clone()).sum().backward();
+        (
+            y.inner(),
+            x.grad(&grads).unwrap(),
+            w.grad(&grads).unwrap(),
+            b.grad(&grads).unwrap(),
+        )
+    };
+    let (y1, dx1, dw1, db1) = run(true);
+    let (y2, dx2, dw2, db2) = run(false);
+    assert!(max_abs_diff(y1, y2) < 1e-5);
+    assert!(max_abs_diff(dx1, dx2) < 1e-5);
+    assert!(max_abs_diff(dw1, dw2) < 1e-4);
+    assert!(max_abs_diff(db1, db2) < 1e-4);
+}
