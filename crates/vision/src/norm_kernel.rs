@@ -52,40 +52,67 @@ pub fn group_stats(x: &[f32], s: &NormShape) -> Vec<(f32, f32)> {
         .collect()
 }
 
-/// The forward pass: returns `silu(γ·x̂ + β)` and the statistics the backward pass needs.
+/// The forward pass: returns `silu(γ·x̂ + β)`, the statistics the backward pass needs and, when
+/// `keep_sigmoid`, sigmoid(γ·x̂ + β) per element, so the backward pass need not evaluate `exp`
+/// again (it was most of the backward's time).
 pub fn group_norm_silu_forward(
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     s: &NormShape,
-) -> (Vec<f32>, Vec<(f32, f32)>) {
+    keep_sigmoid: bool,
+) -> (Vec<f32>, Vec<(f32, f32)>, Option<Vec<f32>>) {
     let stats = group_stats(x, s);
     let per_group = s.channels / s.groups;
     let mut out = vec![0.0f32; x.len()];
-    out.par_chunks_mut(s.voxels)
-        .zip(x.par_chunks(s.voxels))
-        .enumerate()
-        .for_each(|(row, (out, x))| {
-            let (n, c) = (row / s.channels, row % s.channels);
-            let (mean, rstd) = stats[n * s.groups + c / per_group];
-            let (g, b) = (gamma[c], beta[c]);
-            for (o, &v) in out.iter_mut().zip(x) {
-                let y = (v - mean) * rstd * g + b;
-                *o = y * sigmoid(y);
+    let mut sigmoids = vec![0.0f32; if keep_sigmoid { x.len() } else { 0 }];
+    let row_body = |row: usize, out: &mut [f32], x: &[f32], sig: Option<&mut [f32]>| {
+        let (n, c) = (row / s.channels, row % s.channels);
+        let (mean, rstd) = stats[n * s.groups + c / per_group];
+        let (g, b) = (gamma[c], beta[c]);
+        match sig {
+            Some(sig) => {
+                for ((o, &v), q) in out.iter_mut().zip(x).zip(sig) {
+                    let y = (v - mean) * rstd * g + b;
+                    *q = sigmoid(y);
+                    *o = y * *q;
+                }
             }
-        });
-    (out, stats)
+            None => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    let y = (v - mean) * rstd * g + b;
+                    *o = y * sigmoid(y);
+                }
+            }
+        }
+    };
+    if keep_sigmoid {
+        out.par_chunks_mut(s.voxels)
+            .zip(x.par_chunks(s.voxels))
+            .zip(sigmoids.par_chunks_mut(s.voxels))
+            .enumerate()
+            .for_each(|(row, ((out, x), sig))| row_body(row, out, x, Some(sig)));
+    } else {
+        out.par_chunks_mut(s.voxels)
+            .zip(x.par_chunks(s.voxels))
+            .enumerate()
+            .for_each(|(row, (out, x))| row_body(row, out, x, None));
+    }
+    (out, stats, keep_sigmoid.then_some(sigmoids))
 }
 
-/// Gradients `(dx, dγ, dβ)` from the output gradient `grad`, the input `x` and the statistics.
+/// Gradients `(dx, dγ, dβ)` from the output gradient `grad`, the input `x`, the statistics and
+/// the sigmoids the forward pass kept.
 pub fn group_norm_silu_backward(
     x: &[f32],
     grad: &[f32],
     gamma: &[f32],
     beta: &[f32],
     stats: &[(f32, f32)],
+    sigmoids: &[f32],
     s: &NormShape,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(sigmoids.len(), x.len(), "one kept sigmoid per element");
     let per_group = s.channels / s.groups;
     let group_len = s.group_len();
     let mut dx = vec![0.0f32; x.len()];
@@ -94,8 +121,9 @@ pub fn group_norm_silu_backward(
         .par_chunks_mut(group_len)
         .zip(x.par_chunks(group_len))
         .zip(grad.par_chunks(group_len))
+        .zip(sigmoids.par_chunks(group_len))
         .enumerate()
-        .map(|(index, ((dx, x), grad))| {
+        .map(|(index, (((dx, x), grad), sigmoids))| {
             let (mean, rstd) = stats[index];
             let first_channel = (index % s.groups) * per_group;
             let mut channel_sums = Vec::with_capacity(per_group);
@@ -106,14 +134,14 @@ pub fn group_norm_silu_backward(
                 let (g, b) = (gamma[c], beta[c]);
                 let range = k * s.voxels..(k + 1) * s.voxels;
                 let (mut dgamma, mut dbeta) = (0.0f64, 0.0f64);
-                for ((d, &v), &go) in dx[range.clone()]
+                for (((d, &v), &go), &sig) in dx[range.clone()]
                     .iter_mut()
                     .zip(&x[range.clone()])
-                    .zip(&grad[range])
+                    .zip(&grad[range.clone()])
+                    .zip(&sigmoids[range])
                 {
                     let xhat = (v - mean) * rstd;
                     let y = xhat * g + b;
-                    let sig = sigmoid(y);
                     let dy = go * sig * (1.0 + y * (1.0 - sig));
                     dgamma += (dy * xhat) as f64;
                     dbeta += dy as f64;

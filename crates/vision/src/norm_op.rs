@@ -54,20 +54,23 @@ fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// The output, the statistics and (when `keep_sigmoid`, for the backward pass) the sigmoids.
 fn forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
     s: &NormShape,
-) -> (FlexTensor, Vec<(f32, f32)>) {
+    keep_sigmoid: bool,
+) -> (FlexTensor, Vec<(f32, f32)>, Option<Vec<f32>>) {
     let xc = x.to_contiguous();
-    let (out, stats) = group_norm_silu_forward(
+    let (out, stats, sigmoids) = group_norm_silu_forward(
         xc.storage::<f32>(),
         &f32_values(gamma),
         &f32_values(beta),
         s,
+        keep_sigmoid,
     );
-    (flex_tensor(out, x.shape().to_vec()), stats)
+    (flex_tensor(out, x.shape().to_vec()), stats, sigmoids)
 }
 
 fn untracked(
@@ -82,14 +85,16 @@ fn untracked(
     if !usable([&xp, &gp, &bp]) {
         return None;
     }
-    Some(Tensor::from_primitive::<Flex>(forward(&xp, &gp, &bp, &s).0))
+    Some(Tensor::from_primitive::<Flex>(
+        forward(&xp, &gp, &bp, &s, false).0,
+    ))
 }
 
 /// The backward step of the fused GroupNorm + SiLU.
 #[derive(Debug)]
 struct GroupNormSiluBackward;
 
-type NormState = (NodeId, NodeId, NodeId, Vec<(f32, f32)>, NormShape);
+type NormState = (NodeId, NodeId, NodeId, Vec<(f32, f32)>, Vec<f32>, NormShape);
 
 impl Backward<Flex, 3> for GroupNormSiluBackward {
     type State = NormState;
@@ -103,7 +108,7 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
         profile::time("groupnorm+silu backward", || {
             let [node_x, node_gamma, node_beta] = ops.parents;
             let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-            let (x_state, gamma_state, beta_state, stats, s) = ops.state;
+            let (x_state, gamma_state, beta_state, stats, sigmoids, s) = ops.state;
             let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
             let gamma = f32_values(&checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
             let beta = f32_values(&checkpointer.retrieve_node_output::<FlexTensor>(beta_state));
@@ -115,6 +120,7 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
                 &gamma,
                 &beta,
                 &stats,
+                &sigmoids,
                 &s,
             );
             if let Some(node) = node_x {
@@ -160,11 +166,16 @@ where
             let x_state = prep.checkpoint(&xa);
             let gamma_state = prep.checkpoint(&ga);
             let beta_state = prep.checkpoint(&ba);
-            let (output, stats) = forward(xa.primitive(), ga.primitive(), ba.primitive(), &s);
-            prep.finish((x_state, gamma_state, beta_state, stats, s), output)
+            let (output, stats, sigmoids) =
+                forward(xa.primitive(), ga.primitive(), ba.primitive(), &s, true);
+            let sigmoids = sigmoids.unwrap_or_default();
+            prep.finish(
+                (x_state, gamma_state, beta_state, stats, sigmoids, s),
+                output,
+            )
         }
         OpsKind::UnTracked(prep) => {
-            prep.finish(forward(xa.primitive(), ga.primitive(), ba.primitive(), &s).0)
+            prep.finish(forward(xa.primitive(), ga.primitive(), ba.primitive(), &s, false).0)
         }
     };
     Some(Tensor::from_primitive::<Autodiff<Flex, C>>(out))
