@@ -52,16 +52,25 @@ pub fn group_stats(x: &[f32], s: &NormShape) -> Vec<(f32, f32)> {
         .collect()
 }
 
-/// The forward pass: returns `silu(γ·x̂ + β)`, the statistics the backward pass needs and, when
-/// `keep_sigmoid`, sigmoid(γ·x̂ + β) per element, so the backward pass need not evaluate `exp`
-/// again (it was most of the backward's time).
+/// What the forward pass returns.
+pub struct NormForward {
+    /// `silu(γ·x̂ + β)`, laid out as the input.
+    pub out: Vec<f32>,
+    /// Mean and 1/√(σ² + ε) of every (n, g), for the backward pass.
+    pub stats: Vec<(f32, f32)>,
+    /// sigmoid(γ·x̂ + β) per element when asked for (empty otherwise), so the backward pass need
+    /// not evaluate `exp` again (it was most of the backward's time).
+    pub sigmoids: Vec<f32>,
+}
+
+/// The forward pass, keeping the sigmoids when `keep_sigmoid` (for a backward pass).
 pub fn group_norm_silu_forward(
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     s: &NormShape,
     keep_sigmoid: bool,
-) -> (Vec<f32>, Vec<(f32, f32)>, Option<Vec<f32>>) {
+) -> NormForward {
     let stats = group_stats(x, s);
     let per_group = s.channels / s.groups;
     let mut out = vec![0.0f32; x.len()];
@@ -98,7 +107,11 @@ pub fn group_norm_silu_forward(
             .enumerate()
             .for_each(|(row, (out, x))| row_body(row, out, x, None));
     }
-    (out, stats, keep_sigmoid.then_some(sigmoids))
+    NormForward {
+        out,
+        stats,
+        sigmoids,
+    }
 }
 
 /// Gradients `(dx, dγ, dβ)` from the output gradient `grad`, the input `x`, the statistics and

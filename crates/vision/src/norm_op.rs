@@ -16,7 +16,9 @@ use burn::nn::GroupNorm;
 use burn::tensor::activation::silu;
 use burn::tensor::{DType, Tensor, TensorData};
 
-use crate::norm_kernel::{group_norm_silu_backward, group_norm_silu_forward, NormShape};
+use crate::norm_kernel::{
+    group_norm_silu_backward, group_norm_silu_forward, NormForward, NormShape,
+};
 use crate::profile;
 
 /// `silu(norm(x))` for `x` `[N, C, X, Y, Z]` and an affine GroupNorm `norm`.
@@ -54,23 +56,25 @@ fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// The output, the statistics and (when `keep_sigmoid`, for the backward pass) the sigmoids.
+/// The output, and what the backward pass needs: the statistics and (when `keep_sigmoid`)
+/// the sigmoids.
 fn forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
     s: &NormShape,
     keep_sigmoid: bool,
-) -> (FlexTensor, Vec<(f32, f32)>, Option<Vec<f32>>) {
+) -> (FlexTensor, NormForward) {
     let xc = x.to_contiguous();
-    let (out, stats, sigmoids) = group_norm_silu_forward(
+    let mut result = group_norm_silu_forward(
         xc.storage::<f32>(),
         &f32_values(gamma),
         &f32_values(beta),
         s,
         keep_sigmoid,
     );
-    (flex_tensor(out, x.shape().to_vec()), stats, sigmoids)
+    let out = std::mem::take(&mut result.out);
+    (flex_tensor(out, x.shape().to_vec()), result)
 }
 
 fn untracked(
@@ -166,13 +170,16 @@ where
             let x_state = prep.checkpoint(&xa);
             let gamma_state = prep.checkpoint(&ga);
             let beta_state = prep.checkpoint(&ba);
-            let (output, stats, sigmoids) =
-                forward(xa.primitive(), ga.primitive(), ba.primitive(), &s, true);
-            let sigmoids = sigmoids.unwrap_or_default();
-            prep.finish(
-                (x_state, gamma_state, beta_state, stats, sigmoids, s),
-                output,
-            )
+            let (output, kept) = forward(xa.primitive(), ga.primitive(), ba.primitive(), &s, true);
+            let state = (
+                x_state,
+                gamma_state,
+                beta_state,
+                kept.stats,
+                kept.sigmoids,
+                s,
+            );
+            prep.finish(state, output)
         }
         OpsKind::UnTracked(prep) => {
             prep.finish(forward(xa.primitive(), ga.primitive(), ba.primitive(), &s, false).0)
