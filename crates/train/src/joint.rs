@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use agent::{AgentSequence, AgentTokenizer, KvCache, VolumeInfo};
 use burn::tensor::{Int, Tensor, TensorData};
+use runtime::library::vision_calls::MASK_THRESHOLD;
 use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
 use tasks::oracle::{oracle_phis, oracle_session};
 use tasks::program::ModMeaning;
@@ -102,7 +103,7 @@ pub struct MaskScore {
     pub target: String,
     /// Voxels of the true mask on the network's grid.
     pub truth_voxels: usize,
-    /// Voxels the network puts at probability ≥ 0.5.
+    /// Voxels the network puts at or above the runtime's mask threshold (what a program gets).
     pub predicted_voxels: usize,
     /// Dice of the thresholded prediction (1 when both are empty).
     pub dice: f64,
@@ -117,7 +118,7 @@ impl MaskScore {
         let mut predicted_voxels = 0;
         let mut both = 0;
         for (&p, &t) in predicted.iter().zip(truth) {
-            let p = p >= 0.5;
+            let p = p >= MASK_THRESHOLD;
             let t = t >= 0.5;
             truth_voxels += usize::from(t);
             predicted_voxels += usize::from(p);
