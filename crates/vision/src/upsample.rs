@@ -135,12 +135,16 @@ fn double_axis_backward(grad: &[f32], outer: usize, n: usize, inner: usize) -> V
 
 fn forward(x: &FlexTensor, factors: [usize; 3]) -> FlexTensor {
     let mut shape = x.shape().to_vec();
-    let mut values = x.to_contiguous().storage::<f32>().to_vec();
+    let input = x.to_contiguous();
+    // The first pass reads the input in place; later passes read the previous one's output.
+    let mut values: Option<Vec<f32>> = None;
     for dim in doubled_dims(factors) {
         let (outer, n, inner) = split(&shape, dim);
-        values = double_axis(&values, outer, n, inner);
+        let source = values.as_deref().unwrap_or(input.storage::<f32>());
+        values = Some(double_axis(source, outer, n, inner));
         shape[dim] *= 2;
     }
+    let values = values.unwrap_or_else(|| input.storage::<f32>().to_vec());
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -179,12 +183,14 @@ impl Backward<Flex, 1> for UpsampleBackward {
             for dim in doubled_dims(factors) {
                 shape[dim] *= 2;
             }
-            let mut values = grad.storage::<f32>().to_vec();
+            let mut values: Option<Vec<f32>> = None;
             for dim in doubled_dims(factors).rev() {
                 shape[dim] /= 2;
                 let (outer, n, inner) = split(&shape, dim);
-                values = double_axis_backward(&values, outer, n, inner);
+                let source = values.as_deref().unwrap_or(grad.storage::<f32>());
+                values = Some(double_axis_backward(source, outer, n, inner));
             }
+            let values = values.unwrap_or_else(|| grad.storage::<f32>().to_vec());
             grads.register::<Flex>(
                 node.id,
                 FlexTensor::from_data(TensorData::new(values, input_shape)),
