@@ -373,6 +373,98 @@ impl EvalComparison {
     }
 }
 
+/// Largest end-to-end shortfall the ship rule calls chance: the exact McNemar p-value of the
+/// samples only one model passed must be at least this for a model with fewer passes to be
+/// shipped on the other experiments (a 5-1 split has p 0.22, a 6-1 split 0.125).
+pub const END_TO_END_TIE_P: f64 = 0.2;
+
+/// What the held-out evaluation says about replacing the old (shipped) model with the new one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShipVerdict {
+    /// The new model passes at least as many of the shared samples end to end.
+    MorePasses,
+    /// Fewer end-to-end passes, by no more than chance gives (p ≥ [`END_TO_END_TIE_P`]), and
+    /// every other experiment at least as good: as many programs ran to `stop()`, as many
+    /// characterisation answers right, and a higher mean Dice over the segmentation targets.
+    TiedEndToEndBetterElsewhere,
+    /// The evaluations do not share every sample of the old one, so nothing can be said.
+    NotComparable,
+    /// The old model stays; the reason says why.
+    Worse(String),
+}
+
+impl EvalComparison {
+    /// Mean over the segmentation targets in both evaluations of each model's mean Dice
+    /// (`(old, new)`; `None` when no target has a finite mean in both).
+    pub fn mean_target_dice(&self) -> Option<(f64, f64)> {
+        let both: Vec<_> = self
+            .segmentation
+            .iter()
+            .filter(|t| t.old_mean.is_finite() && t.new_mean.is_finite())
+            .collect();
+        (!both.is_empty()).then(|| {
+            let n = both.len() as f64;
+            (
+                both.iter().map(|t| t.old_mean).sum::<f64>() / n,
+                both.iter().map(|t| t.new_mean).sum::<f64>() / n,
+            )
+        })
+    }
+
+    /// The ship rule. With ~10 end-to-end passes in 140 samples, "at least as many passes"
+    /// alone is a coin toss between models that differ by a few samples; a model that runs
+    /// more programs, answers more characterisation questions and segments better, while its
+    /// end-to-end count is within chance of the old one, is the better model on this
+    /// evaluation.
+    pub fn ship_verdict(&self) -> ShipVerdict {
+        if self.success.pairs < self.old_samples {
+            return ShipVerdict::NotComparable;
+        }
+        let s = &self.success;
+        if s.new >= s.old {
+            return ShipVerdict::MorePasses;
+        }
+        let mut against = Vec::new();
+        if s.p_value < END_TO_END_TIE_P {
+            against.push(format!(
+                "{} against {} passes, {} only old and {} only new (p {:.3} < {END_TO_END_TIE_P})",
+                s.new, s.old, s.old_only, s.new_only, s.p_value
+            ));
+        }
+        if self.ran.new < self.ran.old {
+            against.push(format!(
+                "{} programs ran to stop() against {}",
+                self.ran.new, self.ran.old
+            ));
+        }
+        if let Some(c) = self.characterisation.filter(|c| c.new < c.old) {
+            against.push(format!(
+                "{} characterisation answers right against {}",
+                c.new, c.old
+            ));
+        }
+        match self.mean_target_dice() {
+            Some((old, new)) if new > old => {}
+            Some((old, new)) => against.push(format!(
+                "mean Dice over the segmentation targets {new:.3} against {old:.3}"
+            )),
+            None => against.push("no segmentation target in both evaluations".into()),
+        }
+        if against.is_empty() {
+            ShipVerdict::TiedEndToEndBetterElsewhere
+        } else {
+            ShipVerdict::Worse(format!(
+                "on the {} samples of both evaluations the shipped model succeeds on {} and this \
+                 one on {}, and {}",
+                s.pairs,
+                s.old,
+                s.new,
+                against.join("; ")
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +549,84 @@ mod tests {
         assert!(c
             .markdown()
             .contains("| end-to-end success | 2 | 2 | 1 | 1 | 1.000 |"));
+    }
+
+    fn outcomes(old_only: usize, new_only: usize, both: usize, pairs: usize) -> PairedOutcomes {
+        let mut pairs_list = vec![(true, false); old_only];
+        pairs_list.extend(vec![(false, true); new_only]);
+        pairs_list.extend(vec![(true, true); both]);
+        pairs_list.resize(pairs, (false, false));
+        PairedOutcomes::count(pairs_list)
+    }
+
+    /// Session 14's case: 13 against 10 passes of 140 (4 only old, 1 only new, p 0.375), 96
+    /// against 115 programs ran, 11 against 14 characterisation answers, Dice higher on average.
+    fn close_call() -> EvalComparison {
+        let dice = |target: &str, old_mean: f64, new_mean: f64| TargetChange {
+            target: target.into(),
+            comparison: None,
+            old_mean,
+            new_mean,
+        };
+        EvalComparison {
+            old_model: "small old".into(),
+            new_model: "small new".into(),
+            old_samples: 140,
+            new_samples: 140,
+            success: outcomes(4, 1, 9, 140),
+            ran: outcomes(7, 26, 89, 140),
+            success_by_family: BTreeMap::new(),
+            segmentation: vec![
+                dice("brain", 0.931, 0.926),
+                dice("caudate nucleus", 0.137, 0.284),
+                dice("hippocampus", 0.0, 0.0),
+            ],
+            characterisation: Some(outcomes(1, 4, 10, 30)),
+        }
+    }
+
+    #[test]
+    fn ship_verdict_weighs_end_to_end_against_chance_and_the_other_experiments() {
+        let c = close_call();
+        assert_eq!((c.success.old, c.success.new), (13, 10));
+        assert!((c.success.p_value - 0.375).abs() < 1e-12);
+        let (old, new) = c.mean_target_dice().unwrap();
+        assert!((old - 1.068 / 3.0).abs() < 1e-12 && (new - 1.21 / 3.0).abs() < 1e-12);
+        assert_eq!(c.ship_verdict(), ShipVerdict::TiedEndToEndBetterElsewhere);
+
+        // As many passes ships whatever else says.
+        let mut more = close_call();
+        more.success = outcomes(1, 1, 12, 140);
+        more.segmentation[1].new_mean = 0.0;
+        assert_eq!(more.ship_verdict(), ShipVerdict::MorePasses);
+
+        // Beyond chance end to end (6 against 0: p 0.031) keeps the old model.
+        let mut worse = close_call();
+        worse.success = outcomes(6, 0, 7, 140);
+        let ShipVerdict::Worse(why) = worse.ship_verdict() else {
+            panic!("shipped a model 6 passes behind");
+        };
+        assert!(why.contains("p 0.031"), "{why}");
+
+        // Within chance, but each other experiment worse on its own keeps it too.
+        let mut fewer_ran = close_call();
+        fewer_ran.ran = outcomes(26, 7, 89, 140);
+        assert!(matches!(fewer_ran.ship_verdict(), ShipVerdict::Worse(w) if w.contains("ran")));
+        let mut fewer_right = close_call();
+        fewer_right.characterisation = Some(outcomes(4, 1, 10, 30));
+        assert!(matches!(fewer_right.ship_verdict(),
+                         ShipVerdict::Worse(w) if w.contains("characterisation")));
+        let mut lower_dice = close_call();
+        lower_dice.segmentation[1].new_mean = 0.1;
+        assert!(matches!(lower_dice.ship_verdict(), ShipVerdict::Worse(w) if w.contains("Dice")));
+        let mut no_dice = close_call();
+        no_dice.segmentation.clear();
+        assert!(matches!(no_dice.ship_verdict(), ShipVerdict::Worse(_)));
+
+        // A sample of the old evaluation missing from the new one: nothing can be said.
+        let mut partial = close_call();
+        partial.old_samples = 141;
+        assert_eq!(partial.ship_verdict(), ShipVerdict::NotComparable);
     }
 
     #[test]

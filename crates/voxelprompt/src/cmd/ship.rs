@@ -10,8 +10,11 @@
 //! never go out with its average's evaluation, or one checkpoint with another's.
 //!
 //! The shipped model is replaced only when the new one passes at least as many of the held-out
-//! samples both evaluations hold as the old one (`--force` overrides), so git history does not
-//! fill with checkpoints that are no better; evaluations that do not hold every sample of the
+//! samples both evaluations hold as the old one, or fewer by no more than chance gives (exact
+//! McNemar p ≥ [`train::eval_comparison::END_TO_END_TIE_P`]) while it runs as many programs to
+//! `stop()`, answers as many characterisation questions and has the higher mean Dice over the
+//! segmentation targets (`--force` overrides), so git history does not fill with checkpoints
+//! that are no better; evaluations that do not hold every sample of the
 //! shipped one (another seed or build) are refused, as their rates are not comparable. Before
 //! deciding it prints the paired comparison of the two evaluations ([`train::eval_comparison`]:
 //! the same samples, exact McNemar test, Dice per subject), and ships it as
@@ -19,6 +22,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use train::eval_comparison::{EvalComparison, ShipVerdict};
 use train::model::{Model, WeightsPrecision};
 
 /// Arguments of `ship`.
@@ -73,12 +77,26 @@ fn read_eval(report: &Path) -> Result<EvalSummary> {
     Ok(EvalSummary { model, success })
 }
 
-/// Why the rule keeps the shipped model, if it does: the two evaluations must share every
-/// sample of the shipped one (success rates of two different sample sets say little at this
-/// size), and the candidate must pass at least as many of them.
-fn refusal(c: &train::eval_comparison::EvalComparison, out: &Path) -> Option<String> {
-    if c.success.pairs < c.old_samples {
-        return Some(format!(
+/// Why the rule keeps the shipped model, if it does ([`EvalComparison::ship_verdict`]): the
+/// two evaluations must share every sample of the shipped one (success rates of two different
+/// sample sets say little at this size), and the candidate must pass at least as many of them,
+/// or be within chance of it end to end and better on every other experiment.
+///
+/// [`EvalComparison::ship_verdict`]: train::eval_comparison::EvalComparison::ship_verdict
+fn refusal(c: &EvalComparison, out: &Path) -> Option<String> {
+    match c.ship_verdict() {
+        ShipVerdict::MorePasses => {
+            println!("the rule: at least as many end-to-end passes");
+            None
+        }
+        ShipVerdict::TiedEndToEndBetterElsewhere => {
+            println!(
+                "the rule: fewer end-to-end passes but within chance, and better on every other \
+                 experiment"
+            );
+            None
+        }
+        ShipVerdict::NotComparable => Some(format!(
             "the evaluations share {} of the shipped evaluation's {} samples (another seed, \
              sample count or build): evaluate the shipped model ({}) with this build's \
              `voxelprompt eval` and the same options, put that report in {}, then ship \
@@ -87,15 +105,11 @@ fn refusal(c: &train::eval_comparison::EvalComparison, out: &Path) -> Option<Str
             c.old_samples,
             out.display(),
             out.join("eval").display()
-        ));
+        )),
+        ShipVerdict::Worse(reason) => Some(format!(
+            "{reason}; not replacing it (--force to do it anyway)"
+        )),
     }
-    (c.success.new < c.success.old).then(|| {
-        format!(
-            "on the {} samples of both evaluations the shipped model succeeds on {} and this \
-             one on {}; not replacing it (--force to do it anyway)",
-            c.success.pairs, c.success.old, c.success.new
-        )
-    })
 }
 
 pub fn run(args: &ShipArgs) -> Result<()> {
