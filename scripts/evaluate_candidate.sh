@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Evaluates a training run's moving average as a candidate for the shipped model, on the samples
+# of the shipped model's own evaluation, and prints what `voxelprompt ship` would do with it.
+#
+# The evaluation options (samples per family, seed, segmentation and characterisation samples)
+# are read from the shipped report (models/voxelprompt-small/eval/report.json), so the two
+# evaluations draw the same samples and the ship rule can pair them; the binary is the release
+# build of this checkout, which must be the commit that lands (session 13's evaluations, made
+# with an older build, shared no sample with the committed code's).
+#
+# The run keeps replacing its checkpoint, so the average is copied aside first, with the run's
+# train.csv and masks.csv of that moment (`ship` takes them from the folder it ships).
+#
+# Usage: scripts/evaluate_candidate.sh [RUN]   (default ~/.cache/voxelprompt/runs/current)
+# Environment: OUT (default ~/.cache/voxelprompt/candidates), ORACLE=1 (also the agent alone,
+# with true masks, one sample per family and anatomy), CARGO_TARGET_DIR.
+# Prints the candidate's folder and the ship command; ships nothing.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${1:-$HOME/.cache/voxelprompt/runs/current}
+OUT=${OUT:-$HOME/.cache/voxelprompt/candidates}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+SHIPPED="$REPO/models/voxelprompt-small"
+BIN="$TARGET_DIR/release/voxelprompt"
+
+(cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p voxelprompt --locked)
+SOURCE="$RUN/checkpoint/average"
+[ -d "$SOURCE" ] || SOURCE="$RUN/checkpoint/model"
+[ -d "$SOURCE" ] || { echo "$RUN has no checkpoint/average or checkpoint/model" >&2; exit 2; }
+
+read -r PER_FAMILY SEED SEGMENTATION CHARACTERISATION < <(python3 - "$SHIPPED/eval/report.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+seg = r.get("segmentation") or []
+char = r.get("characterisation") or []
+print(r["per_family"], r["seed"],
+      len(seg[0]["model_dice"]) if seg else 0,
+      len(char[0]["model_correct"]) if char else 0)
+EOF
+)
+STEP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' \
+  "$RUN/checkpoint/state.json")
+CANDIDATE="$OUT/$(basename "$(readlink -f "$RUN")")-step$STEP"
+if [ ! -d "$CANDIDATE" ]; then
+  mkdir -p "$OUT"
+  staging="$CANDIDATE.copying-$$"
+  rm -rf "$staging"
+  cp -r "$SOURCE" "$staging"
+  for f in train.csv masks.csv; do
+    if [ -f "$RUN/$f" ]; then cp "$RUN/$f" "$staging/$f"; fi
+  done
+  mv "$staging" "$CANDIDATE"
+fi
+echo "candidate: $CANDIDATE (step $STEP); evaluating with --per-family $PER_FAMILY --seed $SEED" \
+  "--segmentation $SEGMENTATION --characterisation $CHARACTERISATION"
+"$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-eval" --per-family "$PER_FAMILY" \
+  --seed "$SEED" --segmentation "$SEGMENTATION" --characterisation "$CHARACTERISATION" --quiet
+if [ "${ORACLE:-0}" = 1 ]; then
+  "$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-oracle" --per-family 1 --seed "$SEED" \
+    --oracle-vision --quiet
+fi
+(cd "$REPO" && "$BIN" ship --run "$CANDIDATE" --eval "$CANDIDATE-eval" --dry-run)
+echo "to ship: (cd $REPO && $BIN ship --run $CANDIDATE --eval $CANDIDATE-eval)"
