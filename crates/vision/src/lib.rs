@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod baseline;
+pub mod bias_silu;
 pub mod block;
 pub mod checkpoint;
 pub mod config;

@@ -7,9 +7,9 @@
 //! instead of once per voxel, and no (c + 32)-channel copy of the volume is made.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use crate::bias_silu::bias_silu;
 use crate::conv::pointwise;
 use crate::init::SeededInit;
 
@@ -60,8 +60,7 @@ impl PhiMixing {
 
     /// [`Self::forward`] with a precomputed [`Self::stream_bias`] (reused across slabs).
     pub fn forward_with_bias(&self, a: Tensor<5>, stream_bias: Tensor<2>) -> Tensor<5> {
-        let [rows, channels] = stream_bias.dims();
         let mixed = pointwise(a, self.feature_weight.val(), None);
-        silu(mixed + stream_bias.reshape([rows, channels, 1, 1, 1]))
+        bias_silu(mixed, stream_bias)
     }
 }

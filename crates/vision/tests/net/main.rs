@@ -2,6 +2,7 @@
 //! link time of the burn-heavy test suite down.
 
 mod baseline;
+mod bias_silu;
 mod checkpoint;
 mod common;
 mod conditioning;
