@@ -9,7 +9,7 @@
 # with an older build, shared no sample with the committed code's).
 #
 # The run keeps replacing its checkpoint, so the average is copied aside first, with the run's
-# train.csv and masks.csv of that moment (`ship` takes them from the folder it ships).
+# train.csv and masks.csv up to its step (`ship` takes them from the folder it ships).
 #
 # Usage: scripts/evaluate_candidate.sh [RUN]   (default ~/.cache/voxelprompt/runs/current)
 # Environment: OUT (default ~/.cache/voxelprompt/candidates), ORACLE=1 (also the agent alone,
@@ -46,8 +46,21 @@ if [ ! -d "$CANDIDATE" ]; then
   staging="$CANDIDATE.copying-$$"
   rm -rf "$staging"
   cp -r "$SOURCE" "$staging"
+  # The logs run ahead of the checkpoint: keep the rows up to its step.
   for f in train.csv masks.csv; do
-    if [ -f "$RUN/$f" ]; then cp "$RUN/$f" "$staging/$f"; fi
+    if [ -f "$RUN/$f" ]; then
+      python3 - "$RUN/$f" "$staging/$f" "$STEP" <<'EOF'
+import sys
+source, target, step = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(source) as f:
+    lines = f.readlines()
+# Line by line, so the rows keep the trainer's own quoting; the step is the first field.
+kept = [lines[0]] + [l for l in lines[1:] if l.split(",", 1)[0].isdigit()
+                     and int(l.split(",", 1)[0]) <= step]
+with open(target, "w") as f:
+    f.writelines(kept)
+EOF
+    fi
   done
   mv "$staging" "$CANDIDATE"
 fi

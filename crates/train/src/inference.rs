@@ -78,6 +78,10 @@ pub struct StepRecord {
     pub run_seconds: f64,
     /// Of `run_seconds`: inside the vision network.
     pub vision_seconds: f64,
+    /// The ϕ that answered the step's `<mod>` markers, in order (not serialised: 32 numbers
+    /// each, for tests and tools that look inside the vision calls).
+    #[serde(skip)]
+    pub phis: Vec<runtime::Phi>,
 }
 
 /// Why answering ended.
@@ -254,6 +258,7 @@ impl<'m> Conversation<'m> {
                 decode_seconds,
                 run_seconds,
                 vision_seconds: self.backend.take_vision_seconds(),
+                phis,
             });
             if let Some(last) = steps.last() {
                 on_step(last);
@@ -308,6 +313,7 @@ impl<'m> Conversation<'m> {
             decode_seconds: 0.0,
             run_seconds,
             vision_seconds: self.backend.take_vision_seconds(),
+            phis: phis.to_vec(),
         };
         Ok(Answer {
             output: self.session.end_turn(self.turns),
