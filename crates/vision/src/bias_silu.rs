@@ -18,9 +18,11 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex, TensorMetadata};
 use burn::tensor::activation::silu;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
+use crate::conv_op::flex_tensor;
+use crate::norm_kernel::sigmoid;
 use crate::profile;
 
 /// `silu(x + bias)` for `x` `[N, C, X, Y, Z]` and `bias` `[N, C]` (one value per stream and
@@ -39,10 +41,6 @@ pub fn bias_silu(x: Tensor<5>, bias: Tensor<2>) -> Tensor<5> {
         untracked(&x, &bias)
     };
     fast.unwrap_or_else(|| silu(x + bias.reshape([batch, channels, 1, 1, 1])))
-}
-
-fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
 }
 
 /// Forward kernel on contiguous `x` (`[N·C, voxels]` rows) and `bias` (`[N·C]`): the output and,
@@ -131,15 +129,11 @@ fn usable(tensors: [&FlexTensor; 2]) -> bool {
     tensors.iter().all(|t| t.dtype() == DType::F32)
 }
 
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 /// The output and (when `keep_sigmoid`) the sigmoids.
 fn forward(x: &FlexTensor, bias: &FlexTensor, keep_sigmoid: bool) -> (FlexTensor, Vec<f32>) {
     let (xc, bc) = (x.to_contiguous(), bias.to_contiguous());
     let (out, sigmoids) = bias_silu_forward(xc.storage::<f32>(), bc.storage::<f32>(), keep_sigmoid);
-    (flex_tensor(out, x.shape().to_vec()), sigmoids)
+    (flex_tensor(out, &x.shape().to_vec()), sigmoids)
 }
 
 fn untracked(x: &Tensor<5>, bias: &Tensor<2>) -> Option<Tensor<5>> {
@@ -182,10 +176,10 @@ impl Backward<Flex, 2> for BiasSiluBackward {
                 grad.storage::<f32>(),
             );
             if let Some(node) = node_x {
-                grads.register::<Flex>(node.id, flex_tensor(dx, x_shape));
+                grads.register::<Flex>(node.id, flex_tensor(dx, &x_shape));
             }
             if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, flex_tensor(dbias, bias_shape));
+                grads.register::<Flex>(node.id, flex_tensor(dbias, &bias_shape));
             }
         });
     }

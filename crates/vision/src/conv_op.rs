@@ -82,7 +82,8 @@ fn values(t: &FlexTensor) -> FlexTensor {
     t.to_contiguous()
 }
 
-fn flex_tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+/// A CPU tensor of `values` in `shape` (the custom ops' outputs and gradients).
+pub(crate) fn flex_tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
 }
 

@@ -32,7 +32,8 @@ impl NormShape {
     }
 }
 
-fn sigmoid(v: f32) -> f32 {
+/// The logistic function (shared by the fused SiLU kernels).
+pub(crate) fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 

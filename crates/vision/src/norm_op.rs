@@ -14,8 +14,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, DispatchKindConversion, DispatchTensor, Flex, TensorMetadata};
 use burn::nn::GroupNorm;
 use burn::tensor::activation::silu;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 
+use crate::conv_op::flex_tensor;
 use crate::norm_kernel::{
     group_norm_silu_backward, group_norm_silu_forward, NormForward, NormShape,
 };
@@ -52,10 +53,6 @@ fn f32_values(t: &FlexTensor) -> Vec<f32> {
     t.to_contiguous().storage::<f32>().to_vec()
 }
 
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 /// The output, and what the backward pass needs: the statistics and (when `keep_sigmoid`)
 /// the sigmoids.
 fn forward(
@@ -74,7 +71,7 @@ fn forward(
         keep_sigmoid,
     );
     let out = std::mem::take(&mut result.out);
-    (flex_tensor(out, x.shape().to_vec()), result)
+    (flex_tensor(out, &x.shape().to_vec()), result)
 }
 
 fn untracked(
@@ -128,13 +125,13 @@ impl Backward<Flex, 3> for GroupNormSiluBackward {
                 &s,
             );
             if let Some(node) = node_x {
-                grads.register::<Flex>(node.id, flex_tensor(dx, x_shape));
+                grads.register::<Flex>(node.id, flex_tensor(dx, &x_shape));
             }
             if let Some(node) = node_gamma {
-                grads.register::<Flex>(node.id, flex_tensor(dgamma, vec![s.channels]));
+                grads.register::<Flex>(node.id, flex_tensor(dgamma, &[s.channels]));
             }
             if let Some(node) = node_beta {
-                grads.register::<Flex>(node.id, flex_tensor(dbeta, vec![s.channels]));
+                grads.register::<Flex>(node.id, flex_tensor(dbeta, &[s.channels]));
             }
         });
     }
