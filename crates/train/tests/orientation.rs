@@ -227,8 +227,6 @@ fn answers_do_not_depend_on_how_a_real_scan_is_oriented() {
     }
 }
 
-/// The vision network's encoding ε° and the probability map of one fixed ϕ for `image`, the map
-/// carried back onto `image`'s grid.
 /// The ϕ the agent gave its first `encode` and its first `generate` in `answer`: a marker
 /// belongs to the call whose name comes last in the code before it.
 fn agent_phis(answer: &Answer) -> (runtime::Phi, runtime::Phi) {
@@ -248,6 +246,8 @@ fn agent_phis(answer: &Answer) -> (runtime::Phi, runtime::Phi) {
     )
 }
 
+/// The vision network's encoding ε° of `image` under the encode ϕ and its probability map for
+/// the generate ϕ, the map carried back onto `image`'s grid.
 fn vision_outputs(
     model: &Model,
     image: Image,
