@@ -273,10 +273,18 @@ pub struct InfarctPrior {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WmhPrior {
-    /// Number of foci.
-    pub foci: [usize; 2],
-    /// Radius of each focus.
-    pub focus_radius_mm: [f64; 2],
+    /// Periventricular foci at burden 0 and at burden 1 (the burden is drawn per subject in
+    /// `[0, 1]`; counts and radii are interpolated, then jittered).
+    pub periventricular_foci: [usize; 2],
+    /// Radius of a periventricular focus at burden 0 and 1 (each focus 0.6–1 of it).
+    pub periventricular_radius_mm: [f64; 2],
+    /// Share of the periventricular foci on the caps (the anterior and posterior quarter of the
+    /// ventricular lining).
+    pub cap_fraction: f64,
+    /// Deep white-matter foci at burden 0 and 1.
+    pub deep_foci: [usize; 2],
+    /// Radius of a deep focus at burden 0 and 1 (each focus 0.6–1 of it).
+    pub deep_radius_mm: [f64; 2],
     /// The smooth deformation of its level field, wavelengths in mm (the foci are small, the
     /// spread is not).
     pub deformation: DeformationMm,
@@ -526,8 +534,11 @@ impl LesionsConfig {
         });
         let p = &self.wmh;
         check("lesions.wmh", &|c| {
-            c.count("foci", p.foci);
-            c.mm("focus_radius_mm", p.focus_radius_mm);
+            c.count("periventricular_foci", p.periventricular_foci);
+            c.mm("periventricular_radius_mm", p.periventricular_radius_mm);
+            c.probability("cap_fraction", p.cap_fraction);
+            c.count("deep_foci", p.deep_foci);
+            c.mm("deep_radius_mm", p.deep_radius_mm);
             c.deformation(
                 "deformation.wavelength_mm",
                 p.deformation.wavelength_mm,
@@ -661,7 +672,23 @@ struct File {
     spatial: SpatialConfig,
     intensity: IntensityConfig,
     lesions: LesionsConfig,
+    skull_stripped: SkullStrippedConfig,
     tissues: BTreeMap<Tissue, BTreeMap<String, f64>>,
+}
+
+/// Scans that arrive skull-stripped (BET, SynthStrip, HD-BET output, or a stripped template
+/// such as MNI152): the task engine zeroes a subject's MR inputs outside a random brain or
+/// intracranial mask, when every mask its question asks for lies inside.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkullStrippedConfig {
+    /// Probability that a question's scans are skull-stripped.
+    pub probability: f64,
+    /// Probability that the kept region is the intracranial volume rather than the brain mask.
+    pub intracranial_probability: f64,
+    /// The kept region is dilated by a radius drawn uniformly in this range (a stripping tool's
+    /// margin).
+    pub dilation_mm: [f64; 2],
 }
 
 /// All parameters of the data engine.
@@ -675,6 +702,8 @@ pub struct SynthConfig {
     pub intensity: IntensityConfig,
     /// Lesion priors and their change between sessions.
     pub lesions: LesionsConfig,
+    /// Skull-stripped inputs.
+    pub skull_stripped: SkullStrippedConfig,
     /// Mean intensity of each tissue per contrast (`[tissue][contrast]`, DWI derived).
     pub tissue_means: BTreeMap<Tissue, BTreeMap<Contrast, f64>>,
     /// ADC of each tissue, 1e-3 mm²/s.
@@ -739,6 +768,17 @@ impl SynthConfig {
                     .into(),
             ));
         }
+        let st = &file.skull_stripped;
+        if !(0.0..=1.0).contains(&st.probability)
+            || !(0.0..=1.0).contains(&st.intracranial_probability)
+            || !(0.0 <= st.dilation_mm[0] && st.dilation_mm[0] <= st.dilation_mm[1])
+        {
+            return Err(err(
+                "skull_stripped: probability and intracranial_probability must be in [0, 1] and \
+                 dilation_mm a range 0 <= low <= high"
+                    .into(),
+            ));
+        }
         let h = &file.head;
         if h.random_fields_classes == 0
             || h.random_fields_classes > crate::labels::RANDOM_HEAD_CLASSES as usize
@@ -781,6 +821,7 @@ impl SynthConfig {
             spatial: file.spatial,
             intensity: file.intensity,
             lesions: file.lesions,
+            skull_stripped: file.skull_stripped,
             tissue_means,
             tissue_adc,
         })
@@ -843,7 +884,11 @@ mod tests {
                 "territory_weights = { aca = 0, pca = 0, mca = 0 }",
                 "lesions.infarct.territory_weights",
             ),
-            ("foci = [3, 11]", "foci = [0, 11]", "lesions.wmh.foci"),
+            (
+                "deep_foci = [2, 14]",
+                "deep_foci = [0, 14]",
+                "lesions.wmh.deep_foci",
+            ),
             (
                 "capsule_mm = [2.5, 4.0]                    # enhancing",
                 "capsule_mm = [-1.0, 4.0]                    # enhancing",
@@ -865,9 +910,12 @@ mod tests {
             assert!(e.contains(key) && e.contains("test.toml"), "{key}: {e}");
         }
         // A missing or unknown key is named by the parser.
-        let e = problem(&edited("foci = [3, 11]", ""));
-        assert!(e.contains("foci"), "{e}");
-        let e = problem(&edited("foci = [3, 11]", "foci = [3, 11]\nfoci_mm = 2.0"));
+        let e = problem(&edited("deep_foci = [2, 14]", ""));
+        assert!(e.contains("deep_foci"), "{e}");
+        let e = problem(&edited(
+            "deep_foci = [2, 14]",
+            "deep_foci = [2, 14]\nfoci_mm = 2.0",
+        ));
         assert!(e.contains("foci_mm"), "{e}");
     }
 }

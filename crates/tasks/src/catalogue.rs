@@ -207,6 +207,13 @@ impl Catalogue {
         Ok(self)
     }
 
+    /// The catalogue with the data engine configured by `config` instead of the built-in one
+    /// (an experiment with, say, more skull-stripped scans).
+    pub fn with_synth_config(mut self, config: SynthConfig) -> Catalogue {
+        self.config = config;
+        self
+    }
+
     /// The active lesion classes.
     pub fn classes(&self) -> &[ActiveClass] {
         &self.classes

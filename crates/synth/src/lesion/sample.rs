@@ -11,12 +11,12 @@ use super::site::{
     convexity_voxel, hemisphere_of, inward_normal, midline_of, near, random_voxel,
     random_voxel_where, random_white_matter, touches, world,
 };
-use crate::config::{ArachnoidCystPrior, LesionsConfig, MeningiomaPrior, SubduralPrior};
+use crate::config::{ArachnoidCystPrior, LesionsConfig, MeningiomaPrior, SubduralPrior, WmhPrior};
 use crate::error::Result;
 use crate::labels::{
     is_cavity_wall, is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter,
-    is_cortical_parcel, BRAINSTEM, EXTRACEREBRAL_CSF, FALX, LEFT_PUTAMEN, LEFT_THALAMUS,
-    RIGHT_PUTAMEN, RIGHT_THALAMUS,
+    is_cortical_parcel, BRAINSTEM, EXTRACEREBRAL_CSF, FALX, LEFT_LATERAL_VENTRICLE, LEFT_PUTAMEN,
+    LEFT_THALAMUS, RIGHT_LATERAL_VENTRICLE, RIGHT_PUTAMEN, RIGHT_THALAMUS,
 };
 use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
@@ -116,32 +116,7 @@ pub fn sample_lesion(
             s.side = hemisphere_of(vocab, labels.data()[i]);
             s
         }
-        LesionClass::Wmh => {
-            let prior = &priors.wmh;
-            let i = random_white_matter(labels, rng)?;
-            let c = at(i);
-            let n = rng.random_range(prior.foci[0]..=prior.foci[1]);
-            let mut ells = Vec::with_capacity(n);
-            for _ in 0..n {
-                let j = random_white_matter(labels, rng)?;
-                let p = at(j);
-                let r = uniform(rng, prior.focus_radius_mm[0], prior.focus_radius_mm[1]);
-                ells.push(Ellipsoid {
-                    offset_mm: [0, 1, 2].map(|a| p[a] - c[a]),
-                    radii_mm: std::array::from_fn(|_| uniform(rng, 0.6, 1.0) * r),
-                    axes: random_axes(rng),
-                });
-            }
-            let mut s = LesionShape::empty(class, c, 6.0);
-            s.ellipsoids = ells;
-            s.deformation = random_waves(
-                rng,
-                prior.deformation.wavelength_mm,
-                prior.deformation.amplitude,
-            );
-            s.side = hemisphere_of(vocab, labels.data()[i]);
-            s
-        }
+        LesionClass::Wmh => sample_wmh(labels, &priors.wmh, rng)?,
         LesionClass::Meningioma => sample_meningioma(labels, vocab, &priors.meningioma, rng)?,
         LesionClass::ArachnoidCyst => {
             sample_arachnoid_cyst(labels, vocab, &priors.arachnoid_cyst, rng)?
@@ -406,6 +381,86 @@ fn sample_subdural(
     s.sdh_stage = Some(stage);
     s.side = midline.side(c);
     s.midline = Some(midline);
+    Ok(s)
+}
+
+/// White-matter hyperintensities of small vessel disease: a burden drawn per subject (0: a few
+/// punctate foci, Fazekas 1; 1: a confluent periventricular halo reaching into the deep white
+/// matter, Fazekas 3) sets how many foci there are and how large. Periventricular foci sit on
+/// the white matter lining the lateral ventricles, a share of them on the caps at the frontal and
+/// occipital horns, where the disease starts; deep foci anywhere in the cerebral white matter.
+/// Both hemispheres (the disease is bilateral). A subject without lateral ventricles (the
+/// phantom) gets deep foci only.
+fn sample_wmh(labels: &LabelMap, p: &WmhPrior, rng: &mut impl Rng) -> Result<LesionShape> {
+    let g = labels.geometry();
+    let burden: f64 = rng.random();
+    let at_burden = |r: [f64; 2]| r[0] + burden * (r[1] - r[0]);
+    let foci = |r: [usize; 2], rng: &mut _| {
+        let n = at_burden([r[0] as f64, r[1] as f64]) * uniform(rng, 0.75, 1.25);
+        (n.round() as usize).max(1)
+    };
+    let is_lateral_ventricle = |l: i32| l == LEFT_LATERAL_VENTRICLE || l == RIGHT_LATERAL_VENTRICLE;
+    let lining: Vec<usize> = labels
+        .data()
+        .iter()
+        .enumerate()
+        .filter(|&(i, &l)| is_cerebral_white_matter(l) && touches(labels, i, is_lateral_ventricle))
+        .map(|(i, _)| i)
+        .collect();
+    // Caps: the anterior and posterior quarter of the lining along the world y (anterior) axis.
+    let ys: Vec<f64> = lining.iter().map(|&i| world(g, i)[1]).collect();
+    let (y_lo, y_hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| {
+            (lo.min(y), hi.max(y))
+        });
+    let quarter = 0.25 * (y_hi - y_lo);
+    let caps: Vec<usize> = lining
+        .iter()
+        .zip(&ys)
+        .filter(|&(_, &y)| y <= y_lo + quarter || y >= y_hi - quarter)
+        .map(|(&i, _)| i)
+        .collect();
+
+    let mut centres: Vec<([f64; 3], f64, bool)> = Vec::new();
+    if !lining.is_empty() {
+        for _ in 0..foci(p.periventricular_foci, rng) {
+            let pool = if !caps.is_empty() && rng.random::<f64>() < p.cap_fraction {
+                &caps
+            } else {
+                &lining
+            };
+            let i = pool[rng.random_range(0..pool.len())];
+            let r = at_burden(p.periventricular_radius_mm) * uniform(rng, 0.6, 1.0);
+            centres.push((world(g, i), r, true));
+        }
+    }
+    for _ in 0..foci(p.deep_foci, rng) {
+        let i = random_white_matter(labels, rng)?;
+        let r = at_burden(p.deep_radius_mm) * uniform(rng, 0.6, 1.0);
+        centres.push((world(g, i), r, false));
+    }
+    let n = centres.len() as f64;
+    let c: [f64; 3] =
+        std::array::from_fn(|a| centres.iter().map(|(x, _, _)| x[a]).sum::<f64>() / n);
+    let ellipsoids = centres
+        .into_iter()
+        .map(|(x, r, periventricular)| Ellipsoid {
+            offset_mm: [0, 1, 2].map(|a| x[a] - c[a]),
+            // A periventricular focus spreads along the wall: flat across it (the part inside
+            // the ventricle is not white matter and is never painted).
+            radii_mm: if periventricular {
+                [r, uniform(rng, 0.7, 1.0) * r, uniform(rng, 0.5, 0.8) * r]
+            } else {
+                std::array::from_fn(|_| uniform(rng, 0.6, 1.0) * r)
+            },
+            axes: random_axes(rng),
+        })
+        .collect();
+    let mut s = LesionShape::empty(LesionClass::Wmh, c, at_burden(p.periventricular_radius_mm));
+    s.ellipsoids = ellipsoids;
+    s.deformation = random_waves(rng, p.deformation.wavelength_mm, p.deformation.amplitude);
+    s.side = Hemisphere::Both;
     Ok(s)
 }
 

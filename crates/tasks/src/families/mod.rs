@@ -172,6 +172,55 @@ pub(crate) fn roi_case(
     }))
 }
 
+/// The vocabulary group of the skull cavity: what an intracranial skull strip keeps.
+pub(crate) const INTRACRANIAL_TARGET: &str = "intracranial volume";
+
+/// Hands `case`'s scans over skull-stripped with the probability `[skull_stripped]` of the
+/// synthesis configuration gives: MR inputs zeroed outside the brain mask
+/// ([`image_ops::SKULL_STRIP_TARGET`], what BET or SynthStrip keep) or the intracranial volume,
+/// dilated by a random margin. Left whole when an input is CT (stripped CT is rare and its zero
+/// is water, not nothing) or when the question's mask reaches outside the kept region (a question
+/// about the skull or the scalp needs the head). Returns whether it stripped.
+pub(crate) fn maybe_skull_strip(
+    cat: &Catalogue,
+    case: &mut RoiCase,
+    rng: &mut StdRng,
+) -> Result<bool> {
+    let settings = &cat.synth_config().skull_stripped;
+    if rng.random::<f64>() >= settings.probability
+        || case.inputs.iter().any(|i| i.contrast == Contrast::Ct)
+    {
+        return Ok(false);
+    }
+    let group = if rng.random::<f64>() < settings.intracranial_probability {
+        INTRACRANIAL_TARGET
+    } else {
+        image_ops::SKULL_STRIP_TARGET
+    };
+    let margin_mm = synth::rng::uniform(rng, settings.dilation_mm[0], settings.dilation_mm[1]);
+    let labels = &case.synth.truth.session(0)?.labels;
+    let mut keep = labels.mask_of_any(&cat.vocab().require(group)?.anatomy_ids());
+    if margin_mm > 0.0 {
+        keep = voxel::morphology::dilate(&keep, margin_mm)?;
+    }
+    let reaches_outside = case
+        .mask
+        .data()
+        .iter()
+        .zip(keep.data())
+        .any(|(&asked, &kept)| asked && !kept);
+    if reaches_outside {
+        return Ok(false);
+    }
+    for input in &mut case.inputs {
+        let stripped = input
+            .image
+            .zip_map(&keep, |v, inside| if inside { v } else { 0.0 })?;
+        input.image = Arc::new(stripped);
+    }
+    Ok(true)
+}
+
 /// [`roi_case`] with one or two contrasts drawn from the region's pool ([`roi_pool`]): the
 /// common start of families that ask about one region and do not name a contrast.
 pub(crate) fn roi_case_any_contrasts(

@@ -2,7 +2,10 @@
 //! largest diameter).
 
 use super::segmentation::missing;
-use super::{done, encode_step, roi_case_any_contrasts, roi_feasible, roi_space, scenario_roi};
+use super::{
+    done, encode_step, maybe_skull_strip, roi_case_any_contrasts, roi_feasible, roi_space,
+    scenario_roi,
+};
 use crate::catalogue::Catalogue;
 use crate::checker::Quantity;
 use crate::error::Result;
@@ -123,10 +126,11 @@ impl Family for Morphology {
     fn realise(&self, cat: &Catalogue, s: &Scenario, rng: &mut StdRng) -> Result<Outcome> {
         let id = self.info().id;
         let roi = scenario_roi(s, "roi").ok_or_else(|| missing(id, "roi"))?;
-        let case = match roi_case_any_contrasts(cat, roi, rng)? {
+        let mut case = match roi_case_any_contrasts(cat, roi, rng)? {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
+        maybe_skull_strip(cat, &mut case, rng)?;
         let name = case.name.clone();
         let mut p = ProgramBuilder::new();
         p.target("roi", &name, case.def.clone());

@@ -5,7 +5,7 @@
 use super::segmentation::missing;
 use super::{
     done, encode_step, roi_case, roi_case_any_contrasts, roi_feasible, roi_space, scenario_roi,
-    ANATOMY_CONTRASTS,
+    ANATOMY_CONTRASTS, INTRACRANIAL_TARGET,
 };
 use crate::catalogue::Catalogue;
 use crate::checker::Quantity;
@@ -194,7 +194,7 @@ const RATIO_NUMERATORS: &[&str] = &[
 ];
 const RATIO_DENOMINATORS: &[&str] = &[
     "brain",
-    "intracranial volume",
+    INTRACRANIAL_TARGET,
     "cerebral white matter",
     "white matter",
     "grey matter",
@@ -328,7 +328,7 @@ impl Family for IcvNormalised {
         g.rule(
             "icv_word",
             &[
-                "intracranial volume",
+                INTRACRANIAL_TARGET,
                 "ICV",
                 "total intracranial volume",
                 "TIV",
@@ -340,8 +340,7 @@ impl Family for IcvNormalised {
         let rois = roi_space(
             cat,
             |t| {
-                t.name != "intracranial volume"
-                    && cat.vocab().is_within(&t.name, "intracranial volume")
+                t.name != INTRACRANIAL_TARGET && cat.vocab().is_within(&t.name, INTRACRANIAL_TARGET)
             },
             |_| true,
         );
@@ -357,14 +356,14 @@ impl Family for IcvNormalised {
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
         let icv_def = MaskDef::Anatomy {
-            ids: cat.vocab().require("intracranial volume")?.anatomy_ids(),
+            ids: cat.vocab().require(INTRACRANIAL_TARGET)?.anatomy_ids(),
         };
         let icv = case.synth.truth.mask(&icv_def, 0)?;
         let (v, c) = (volume(&case.mask), volume(&icv));
         let name = case.name.clone();
         let mut p = ProgramBuilder::new();
         p.target("roi", &name, case.def.clone());
-        p.target("icv", "intracranial volume", icv_def);
+        p.target("icv", INTRACRANIAL_TARGET, icv_def);
         p.step(encode_step(&case.inputs));
         p.step(format!(
             "let m = {};\nlet icv = {};\nlet v = volume(m);\nlet c = volume(icv);\nread([v, c]);",
@@ -382,7 +381,7 @@ impl Family for IcvNormalised {
                 "share of the ICV",
             )
             .text(" of the intracranial volume (")
-            .number("c", c, Quantity::VolumeMl, "intracranial volume")
+            .number("c", c, Quantity::VolumeMl, INTRACRANIAL_TARGET)
             .text(").");
         p.step(format!("{}\nstop();", reply.code()));
         done(&p, case.inputs, &case.synth, &[reply], vec![], vec![])

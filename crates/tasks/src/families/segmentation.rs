@@ -2,8 +2,8 @@
 //! any lesion component.
 
 use super::{
-    done, encode_step, roi_case, roi_feasible, roi_pool, roi_scenarios, roi_space, scenario_roi,
-    RoiCase, ANATOMY_CONTRASTS,
+    done, encode_step, maybe_skull_strip, roi_case, roi_feasible, roi_pool, roi_scenarios,
+    roi_space, scenario_roi, RoiCase, ANATOMY_CONTRASTS,
 };
 use crate::catalogue::Catalogue;
 use crate::checker::{ExpectedOutput, OutputKind, Quantity};
@@ -135,10 +135,11 @@ impl Family for SegmentAnatomy {
         let roi = scenario_roi(s, "target").ok_or_else(|| missing("segment_anatomy", "target"))?;
         let n = rng.random_range(1..=2);
         let contrasts = pick_contrasts(None, ANATOMY_CONTRASTS, n, rng);
-        let case = match roi_case(cat, roi, &contrasts, rng)? {
+        let mut case = match roi_case(cat, roi, &contrasts, rng)? {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
+        maybe_skull_strip(cat, &mut case, rng)?;
         segment_case(case)
     }
 }
@@ -180,10 +181,11 @@ impl Family for SegmentLesion {
         let first = pool[rng.random_range(0..pool.len())];
         let n = rng.random_range(1..=2);
         let contrasts = pick_contrasts(Some(first), &pool, n, rng);
-        let case = match roi_case(cat, roi, &contrasts, rng)? {
+        let mut case = match roi_case(cat, roi, &contrasts, rng)? {
             Ok(c) => c,
             Err(why) => return Ok(Outcome::Rejected(why)),
         };
+        maybe_skull_strip(cat, &mut case, rng)?;
         segment_case(case)
     }
 }
