@@ -7,6 +7,9 @@
 #     brain mask against fsaverage's brainmask.mgz (non-zero), white matter and lateral
 #     ventricles against its aseg.mgz, with the label ids the vocabulary gives each target
 #     (configs/synth/vocabulary.toml, resolved through its groups);
+#   - the same fsaverage head skull-stripped with its own brainmask.mgz (as a user's BET or
+#     SynthStrip output arrives): brain mask and lateral ventricles against the same references,
+#     so the two rows of each target differ only by the stripping;
 #   - on both, a lesion the scans do not have (a haemorrhage, a tumour): the right answer is
 #     "no" (`correct`), and the volume of what the program found is reported (a false positive).
 # fsaverage's label maps are a synthesis source, so that head tests the gap between synthetic
@@ -47,6 +50,18 @@ if [ ! -x "$BIN" ]; then
   (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p voxelprompt)
 fi
 mkdir -p "$OUT"
+# fsaverage's head stripped with its own brain mask, written once (on fsaverage's grid).
+FS_STRIPPED=$OUT/fsaverage_stripped_T1.nii.gz
+python3 - "$FS" "$FS_STRIPPED" <<'PY'
+import sys
+import nibabel as nib
+import numpy as np
+fs, out = sys.argv[1:3]
+t1 = nib.load(f"{fs}/T1.mgz")
+keep = np.asarray(nib.load(f"{fs}/brainmask.mgz").dataobj) > 0
+stripped = np.where(keep, np.asarray(t1.dataobj), 0).astype(np.float32)
+nib.save(nib.Nifti1Image(stripped, t1.affine), out)
+PY
 
 # scan key, scan path, case, prompt: each question's run goes to OUT/<scan>-<case>.
 CASES=(
@@ -56,6 +71,8 @@ CASES=(
   "fsaverage|$FS/T1.mgz|brain_mask|Skull strip this scan."
   "fsaverage|$FS/T1.mgz|white_matter|Segment the white matter."
   "fsaverage|$FS/T1.mgz|lateral_ventricle|Segment the lateral ventricles."
+  "fsaverage_stripped|$FS_STRIPPED|brain_mask|Skull strip this scan."
+  "fsaverage_stripped|$FS_STRIPPED|lateral_ventricle|Segment the lateral ventricles."
   "mni152|$MNI_T1|no_haemorrhage|Is there any haemorrhage?"
   "fsaverage|$FS/T1.mgz|no_tumour|Is there any tumour?"
 )
@@ -120,6 +137,11 @@ references = {
         f"fsaverage aseg ids {aseg_ids('white matter')}"),
     ("fsaverage", "lateral_ventricle"): (aseg_img, np.isin(aseg, aseg_ids("lateral ventricle")),
         None, f"fsaverage aseg ids {aseg_ids('lateral ventricle')}"),
+    ("fsaverage_stripped", "brain_mask"): (aseg_img, data(anatomy / "fsaverage/brainmask.mgz") > 0,
+        None, "fsaverage brainmask.mgz > 0 (the mask it was stripped with)"),
+    ("fsaverage_stripped", "lateral_ventricle"): (aseg_img,
+        np.isin(aseg, aseg_ids("lateral ventricle")), None,
+        f"fsaverage aseg ids {aseg_ids('lateral ventricle')}"),
     # Healthy scans: the lesion asked about is absent, so its reference volume is 0.
     ("mni152", "no_haemorrhage"): (mni_t1, None, 0.0, "healthy template: the answer is no"),
     ("fsaverage", "no_tumour"): (aseg_img, None, 0.0, "healthy average head: the answer is no"),
