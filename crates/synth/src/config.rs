@@ -769,10 +769,11 @@ impl SynthConfig {
             ));
         }
         let st = &file.skull_stripped;
-        if !(0.0..=1.0).contains(&st.probability)
-            || !(0.0..=1.0).contains(&st.intracranial_probability)
-            || !(0.0 <= st.dilation_mm[0] && st.dilation_mm[0] <= st.dilation_mm[1])
-        {
+        let stripping_valid = (0.0..=1.0).contains(&st.probability)
+            && (0.0..=1.0).contains(&st.intracranial_probability)
+            && 0.0 <= st.dilation_mm[0]
+            && st.dilation_mm[0] <= st.dilation_mm[1];
+        if !stripping_valid {
             return Err(err(
                 "skull_stripped: probability and intracranial_probability must be in [0, 1] and \
                  dilation_mm a range 0 <= low <= high"
@@ -903,6 +904,11 @@ mod tests {
                 "scale_log_sd_per_followup = 0.08",
                 "scale_log_sd_per_followup = -0.08",
                 "lesions.scale_log_sd_per_followup",
+            ),
+            (
+                "dilation_mm = [0.0, 3.0]",
+                "dilation_mm = [3.0, 0.0]",
+                "skull_stripped",
             ),
         ];
         for (old, new, key) in cases {
