@@ -3,12 +3,14 @@
 //! adds the skull cavity's CSF and everything outside it around a brain-only label map
 //! ([`crate::head`]).
 
+use crate::atrophy::AtrophyMaps;
 use crate::config::{HeadConfig, SynthConfig};
 use crate::error::{Result, SynthError};
 use crate::head::build_head;
 use crate::spatial::BrainBox;
 use crate::vocabulary::Source;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use voxel::phantom::ellipsoid_mask;
 use voxel::{Geometry, LabelMap, Volume};
 
@@ -26,6 +28,9 @@ pub struct Anatomy {
     pub source: Source,
     /// Human-readable origin, recorded in every subject's attributes.
     pub name: String,
+    /// Distances subjects' atrophy is drawn against ([`crate::atrophy`]), measured on `labels`
+    /// when the anatomy was built (`None` without lateral ventricles or CSF over the brain).
+    pub atrophy_maps: Option<Arc<AtrophyMaps>>,
 }
 
 /// Names [`Anatomy::load`] accepts, real anatomies first in preference order.
@@ -79,6 +84,7 @@ impl Anatomy {
         let brain = voxel::crop::crop_to_nonzero(&brain, 0.0)?;
         let h = build_head(&brain, head)?;
         Ok(Anatomy {
+            atrophy_maps: AtrophyMaps::new(&h.labels)?.map(Arc::new),
             labels: h.labels,
             brain_box: h.brain_box,
             source,
@@ -96,6 +102,7 @@ impl Anatomy {
         let brain = voxel::crop::crop_to_nonzero(&brain, 0.0)?;
         let h = build_head(&brain, head)?;
         Ok(Anatomy {
+            atrophy_maps: AtrophyMaps::new(&h.labels)?.map(Arc::new),
             labels: h.labels,
             brain_box: h.brain_box,
             source: Source::Neuromorphometrics,
@@ -121,6 +128,7 @@ impl Anatomy {
     pub fn phantom(spacing_mm: f64, head: &HeadConfig) -> Result<Anatomy> {
         let h = build_head(&phantom_brain(spacing_mm)?, head)?;
         Ok(Anatomy {
+            atrophy_maps: AtrophyMaps::new(&h.labels)?.map(Arc::new),
             labels: h.labels,
             brain_box: h.brain_box,
             source: Source::FsAparcAseg,

@@ -673,7 +673,19 @@ struct File {
     intensity: IntensityConfig,
     lesions: LesionsConfig,
     skull_stripped: SkullStrippedConfig,
+    atrophy: AtrophyConfig,
     tissues: BTreeMap<Tissue, BTreeMap<String, f64>>,
+}
+
+/// How much each subject's ventricles and sulci differ from the anatomy's own
+/// ([`crate::atrophy`]); each drawn uniformly per subject.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtrophyConfig {
+    /// Wall thickness added to the lateral ventricles (negative: removed), mm.
+    pub ventricle_wall_mm: [f64; 2],
+    /// Share of the cortex touching the CSF over the brain that becomes CSF (wider sulci).
+    pub sulcal_widening: [f64; 2],
 }
 
 /// Scans that arrive skull-stripped (BET, SynthStrip, HD-BET output, or a stripped template
@@ -704,6 +716,8 @@ pub struct SynthConfig {
     pub lesions: LesionsConfig,
     /// Skull-stripped inputs.
     pub skull_stripped: SkullStrippedConfig,
+    /// Ventricle and sulcal size per subject.
+    pub atrophy: AtrophyConfig,
     /// Mean intensity of each tissue per contrast (`[tissue][contrast]`, DWI derived).
     pub tissue_means: BTreeMap<Tissue, BTreeMap<Contrast, f64>>,
     /// ADC of each tissue, 1e-3 mm²/s.
@@ -780,6 +794,20 @@ impl SynthConfig {
                     .into(),
             ));
         }
+        let at = &file.atrophy;
+        let atrophy_valid = at.ventricle_wall_mm[0] <= at.ventricle_wall_mm[1]
+            && (-5.0..=10.0).contains(&at.ventricle_wall_mm[0])
+            && (-5.0..=10.0).contains(&at.ventricle_wall_mm[1])
+            && 0.0 <= at.sulcal_widening[0]
+            && at.sulcal_widening[0] <= at.sulcal_widening[1]
+            && at.sulcal_widening[1] <= 1.0;
+        if !atrophy_valid {
+            return Err(err(
+                "atrophy: ventricle_wall_mm must be a range within [-5, 10] mm and \
+                 sulcal_widening a range within [0, 1]"
+                    .into(),
+            ));
+        }
         let h = &file.head;
         if h.random_fields_classes == 0
             || h.random_fields_classes > crate::labels::RANDOM_HEAD_CLASSES as usize
@@ -823,6 +851,7 @@ impl SynthConfig {
             intensity: file.intensity,
             lesions: file.lesions,
             skull_stripped: file.skull_stripped,
+            atrophy: file.atrophy,
             tissue_means,
             tissue_adc,
         })
@@ -909,6 +938,11 @@ mod tests {
                 "dilation_mm = [0.0, 3.0]",
                 "dilation_mm = [3.0, 0.0]",
                 "skull_stripped",
+            ),
+            (
+                "ventricle_wall_mm = [-1.5, 4.0]",
+                "ventricle_wall_mm = [4.0, -1.5]",
+                "atrophy",
             ),
         ];
         for (old, new, key) in cases {

@@ -13,6 +13,7 @@ pub mod vocabulary;
 pub use error::{Result, SynthError};
 pub use vocabulary::{Hemisphere, Source, Target, Territory, Vocabulary};
 pub mod anatomy;
+pub mod atrophy;
 pub mod config;
 pub mod contrast;
 pub mod field;

@@ -4,6 +4,7 @@
 //! amount, and every requested contrast per session. [`write_subjects`] writes them to disk.
 
 use crate::anatomy::Anatomy;
+use crate::atrophy::Atrophy;
 use crate::config::SynthConfig;
 use crate::contrast::{render, Acquisition, Contrast, IntensityMode, SubjectTissues, SynthImage};
 use crate::error::{Result, SynthError};
@@ -111,6 +112,8 @@ pub struct Subject {
     pub field_of_view: FovMode,
     /// Whether the tissue outside the skull cavity was replaced by random classes.
     pub random_extracerebral: bool,
+    /// How its ventricles and sulci differ from the anatomy's.
+    pub atrophy: Atrophy,
     /// Lesion geometries at baseline.
     pub lesion_shapes: Vec<LesionShape>,
     /// Sessions in date order.
@@ -206,6 +209,12 @@ pub fn synthesize_subject(
         .map(|&c| tissues.means(config, c))
         .collect();
     let base_day = 18_262 + rng.random_range(0..2000); // from 2020-01-01
+                                                       // A stream of its own, so the draws above and below are the same as without atrophy.
+    let atrophy = Atrophy::sample(&config.atrophy, &mut stream(seed, 5));
+    let template = match &anatomy.atrophy_maps {
+        Some(maps) => atrophy.apply(&anatomy.labels, maps)?,
+        None => std::borrow::Cow::Borrowed(&anatomy.labels),
+    };
     let mut sessions: Vec<Session> = Vec::with_capacity(spec.sessions);
     let mut shapes: Vec<LesionShape> = Vec::new();
     let mut day = 0i64;
@@ -230,7 +239,7 @@ pub fn synthesize_subject(
         } else {
             crate::slab::fine_grid(&grid, k_sub)?
         };
-        let warped = warp_labels(&anatomy.labels, &work_grid, &transform, &to_subject)?;
+        let warped = warp_labels(&template, &work_grid, &transform, &to_subject)?;
         let mut labels = progress(&warped, k, mix(seed, 200 + k as u64))?;
         if k == 0 {
             for &class in &spec.lesions {
@@ -379,6 +388,7 @@ pub fn synthesize_subject(
         transform,
         field_of_view,
         random_extracerebral,
+        atrophy,
         lesion_shapes: sessions
             .first()
             .map(|s| s.lesion_shapes.clone())
@@ -411,6 +421,7 @@ struct SubjectJson<'a> {
     transform: &'a SpatialTransform,
     field_of_view: FovMode,
     random_extracerebral: bool,
+    atrophy: Atrophy,
     sessions: Vec<SessionJson<'a>>,
     growth: &'a [GrowthRecord],
 }
@@ -446,6 +457,7 @@ pub fn subject_json(subject: &Subject, spec: &SubjectSpec) -> serde_json::Value 
         transform: &subject.transform,
         field_of_view: subject.field_of_view,
         random_extracerebral: subject.random_extracerebral,
+        atrophy: subject.atrophy,
         sessions,
         growth: &subject.growth,
     })
