@@ -114,14 +114,17 @@ pub struct EvalComparison {
 }
 
 /// What identifies a sample across evaluations: the same family, anatomy and seed draw the same
-/// subject, prompt and truth.
+/// subject, prompt and truth — with the same data engine (see [`Outcome::content`]).
 type SampleKey = (String, String, u64);
 
 /// One sample's outcome.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Outcome {
     passed: bool,
     ran: bool,
+    /// The prompt and the expected answer, where the report has them: two builds whose data
+    /// engines differ draw other subjects for the same key, and their outcomes do not pair.
+    content: Option<(String, String)>,
 }
 
 fn report_error(path: &Path, problem: impl Into<String>) -> TrainError {
@@ -196,6 +199,10 @@ impl Report {
             let value = Outcome {
                 passed: self.boolean(s, "passed")?,
                 ran: self.boolean(s, "ran")?,
+                content: match (s["prompt"].as_str(), s["expected"].as_str()) {
+                    (Some(p), Some(e)) => Some((p.to_string(), e.to_string())),
+                    _ => None,
+                },
             };
             if out.insert(key.clone(), value).is_some() {
                 return Err(report_error(
@@ -224,10 +231,31 @@ impl Report {
 pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
     let (old, new) = (Report::read(old)?, Report::read(new)?);
     let (old_outcomes, new_outcomes) = (old.outcomes()?, new.outcomes()?);
-    let matched: Vec<(&SampleKey, Outcome, Outcome)> = old_outcomes
+    let matched: Vec<(&SampleKey, &Outcome, &Outcome)> = old_outcomes
         .iter()
-        .filter_map(|(k, o)| new_outcomes.get(k).map(|n| (k, *o, *n)))
+        .filter_map(|(k, o)| new_outcomes.get(k).map(|n| (k, o, n)))
         .collect();
+    if let Some((k, o, n)) = matched
+        .iter()
+        .find(|(_, o, n)| o.content.is_some() && n.content.is_some() && o.content != n.content)
+    {
+        let what = match (&o.content, &n.content) {
+            (Some((op, _)), Some((np, _))) if op != np => format!("prompts {op:?} and {np:?}"),
+            _ => "expected answers".to_string(),
+        };
+        return Err(report_error(
+            &new.path,
+            format!(
+                "sample {} ({}, seed {}) differs from {}'s ({what}): the two evaluations were \
+                 made by builds whose data engines differ; evaluate the old model again with \
+                 this build",
+                k.0,
+                k.1,
+                k.2,
+                old.path.display()
+            ),
+        ));
+    }
     let success = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.passed, n.passed)));
     let ran = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.ran, n.ran)));
     let mut family_pairs: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
@@ -498,6 +526,41 @@ mod tests {
             (5, 2, 3, 1, 2)
         );
         assert_eq!(o.p_value, 1.0);
+    }
+
+    #[test]
+    fn reports_of_different_data_engines_do_not_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |prompt: &str, expected: &str| {
+            serde_json::json!({"model": "small", "samples": [
+                {"family": "volume", "anatomy": "fsaverage", "seed": 1, "passed": true,
+                 "ran": true, "prompt": prompt, "expected": expected}]})
+        };
+        let paths: Vec<_> = ["old", "same", "engine"]
+            .iter()
+            .map(|n| dir.path().join(format!("{n}.json")))
+            .collect();
+        std::fs::write(
+            &paths[0],
+            with("Volume of the brain?", "1200 mL").to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            &paths[1],
+            with("Volume of the brain?", "1200 mL").to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            &paths[2],
+            with("Volume of the brain?", "1150 mL").to_string(),
+        )
+        .unwrap();
+        assert_eq!(compare(&paths[0], &paths[1]).unwrap().success.pairs, 1);
+        let e = compare(&paths[0], &paths[2]).unwrap_err().to_string();
+        assert!(
+            e.contains("engine.json") && e.contains("seed 1") && e.contains("expected answers"),
+            "{e}"
+        );
     }
 
     fn sample(family: &str, seed: u64, passed: bool, ran: bool) -> Value {
