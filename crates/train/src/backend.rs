@@ -42,6 +42,8 @@ pub struct Generated {
     pub grid: Geometry,
     /// Foreground probabilities `[S, 1, z, y, x]` on `grid`, with their autodiff graph.
     pub probabilities: Tensor<5>,
+    /// The logits the probabilities are the sigmoid of (same graph).
+    pub logits: Tensor<5>,
 }
 
 #[derive(Default)]
@@ -293,10 +295,11 @@ impl UnetBackend {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let streams = encoding.num_streams();
         let phi_rows = self.phi_tensor(phi).repeat_dim(0, streams);
-        let probabilities = self
+        let logits = self
             .net
-            .generate(&record.encoding, &phi_rows)
+            .generate_logits(&record.encoding, &phi_rows)
             .map_err(vision_error)?;
+        let probabilities = burn::tensor::activation::sigmoid(logits.clone());
         let on_grid =
             tensor_to_images(probabilities.clone(), &record.grid).map_err(vision_error)?;
         if let Some(mut state) = self.state() {
@@ -305,6 +308,7 @@ impl UnetBackend {
                 streams: encoding.streams().to_vec(),
                 grid: record.grid.clone(),
                 probabilities,
+                logits,
             });
         }
         on_grid

@@ -574,7 +574,8 @@ fn mask_terms(
     let refs: Vec<&Image> = carried.iter().collect();
     let truth = images_to_tensor(&refs, &generated.probabilities.device())?;
     let dice = soft_dice_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
-    let bce = crate::loss::bce_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
+    let bce =
+        crate::loss::bce_with_logits_loss(generated.logits.clone(), truth.clone()).reshape([1]);
     let score = MaskScore::of(
         &target.description,
         &vision::tensor::tensor_values(generated.probabilities.clone())?,

@@ -324,9 +324,16 @@ impl Unet {
 
     /// Foreground probabilities `[S, 1, X, Y, Z]` from an encoding under instruction `phi`.
     pub fn generate(&self, encoding: &Encoding, phi: &Tensor<2>) -> Result<Tensor<5>> {
+        Ok(sigmoid(self.generate_logits(encoding, phi)?))
+    }
+
+    /// [`Self::generate`] before the sigmoid: foreground logits `[S, 1, X, Y, Z]`. Training
+    /// takes its cross-entropy from these, whose gradient does not vanish where the sigmoid
+    /// saturates.
+    pub fn generate_logits(&self, encoding: &Encoding, phi: &Tensor<2>) -> Result<Tensor<5>> {
         let streams = encoding.embedding.dims()[0];
         check_phi(phi, streams, self.config.phi_dim)?;
-        Ok(sigmoid(self.generate_logits_with(encoding, Some(phi))))
+        Ok(self.generate_logits_with(encoding, Some(phi)))
     }
 
     /// Foreground logits on the input grid (before the sigmoid).
