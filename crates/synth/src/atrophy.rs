@@ -10,9 +10,9 @@
 use crate::config::AtrophyConfig;
 use crate::error::{Result, SynthError};
 use crate::labels::{
-    is_cerebral_cortex, EXTRACEREBRAL_CSF, LEFT_CAUDATE, LEFT_CEREBRAL_WHITE_MATTER,
-    LEFT_LATERAL_VENTRICLE, LEFT_THALAMUS, RIGHT_CAUDATE, RIGHT_CEREBRAL_WHITE_MATTER,
-    RIGHT_LATERAL_VENTRICLE, RIGHT_THALAMUS,
+    is_cerebral_cortex, is_lateral_ventricle, EXTRACEREBRAL_CSF, LEFT_CAUDATE,
+    LEFT_CEREBRAL_WHITE_MATTER, LEFT_LATERAL_VENTRICLE, LEFT_THALAMUS, RIGHT_CAUDATE,
+    RIGHT_CEREBRAL_WHITE_MATTER, RIGHT_LATERAL_VENTRICLE, RIGHT_THALAMUS,
 };
 use crate::rng::{normal, uniform};
 use rand::Rng;
@@ -55,8 +55,7 @@ impl AtrophyMaps {
     /// The maps of `labels`; `None` when it has no lateral ventricle or no CSF over the brain
     /// (nothing to grow from).
     pub fn new(labels: &LabelMap) -> Result<Option<AtrophyMaps>> {
-        let is_ventricle = |l: i32| l == LEFT_LATERAL_VENTRICLE || l == RIGHT_LATERAL_VENTRICLE;
-        let ventricles = labels.map(is_ventricle);
+        let ventricles = labels.map(is_lateral_ventricle);
         let outer_csf = labels.map(|l| l == EXTRACEREBRAL_CSF);
         if ventricles.is_empty()
             || outer_csf.is_empty()
@@ -95,13 +94,6 @@ pub struct Atrophy {
 }
 
 impl Atrophy {
-    /// No atrophy: the anatomy's own ventricles and sulci.
-    pub const NONE: Atrophy = Atrophy {
-        ventricle_wall_mm: 0.0,
-        sulcal_widening: 0.0,
-        sulcal_waves: [([0.0; 3], 0.0); 4],
-    };
-
     /// A subject's draw from `config`.
     pub fn sample(config: &AtrophyConfig, rng: &mut impl Rng) -> Atrophy {
         let ventricle_wall_mm = uniform(

@@ -16,7 +16,7 @@ use crate::error::{Result, TrainError};
 use crate::settings::BaselineSettings;
 
 /// The vocabulary group used for intracranial masking.
-const INTRACRANIAL: &str = "intracranial volume";
+const INTRACRANIAL: &str = tasks::families::INTRACRANIAL_TARGET;
 /// The vocabulary group used for brain masking.
 const BRAIN: &str = "brain";
 

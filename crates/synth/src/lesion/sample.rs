@@ -15,8 +15,8 @@ use crate::config::{ArachnoidCystPrior, LesionsConfig, MeningiomaPrior, Subdural
 use crate::error::Result;
 use crate::labels::{
     is_cavity_wall, is_cerebellar_cortex, is_cerebral_cortex, is_cerebral_white_matter,
-    is_cortical_parcel, BRAINSTEM, EXTRACEREBRAL_CSF, FALX, LEFT_LATERAL_VENTRICLE, LEFT_PUTAMEN,
-    LEFT_THALAMUS, RIGHT_LATERAL_VENTRICLE, RIGHT_PUTAMEN, RIGHT_THALAMUS,
+    is_cortical_parcel, is_lateral_ventricle, BRAINSTEM, EXTRACEREBRAL_CSF, FALX, LEFT_PUTAMEN,
+    LEFT_THALAMUS, RIGHT_PUTAMEN, RIGHT_THALAMUS,
 };
 use crate::rng::{normal, uniform};
 use crate::vocabulary::{Hemisphere, Territory, Vocabulary};
@@ -399,7 +399,6 @@ fn sample_wmh(labels: &LabelMap, p: &WmhPrior, rng: &mut impl Rng) -> Result<Les
         let n = at_burden([r[0] as f64, r[1] as f64]) * uniform(rng, 0.75, 1.25);
         (n.round() as usize).max(1)
     };
-    let is_lateral_ventricle = |l: i32| l == LEFT_LATERAL_VENTRICLE || l == RIGHT_LATERAL_VENTRICLE;
     let lining: Vec<usize> = labels
         .data()
         .iter()

@@ -173,7 +173,7 @@ pub(crate) fn roi_case(
 }
 
 /// The vocabulary group of the skull cavity: what an intracranial skull strip keeps.
-pub(crate) const INTRACRANIAL_TARGET: &str = "intracranial volume";
+pub const INTRACRANIAL_TARGET: &str = "intracranial volume";
 
 /// Hands `case`'s scans over skull-stripped with the probability `[skull_stripped]` of the
 /// synthesis configuration gives: MR inputs zeroed outside the brain mask
