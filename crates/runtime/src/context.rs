@@ -22,6 +22,8 @@ pub(crate) type CallResult<T> = Result<T, Box<EvalAltResult>>;
 pub(crate) struct Refusal {
     pub kind: StepErrorKind,
     pub message: String,
+    /// The library function that refused a mask with no voxel, when that is the refusal.
+    pub empty_mask_in: Option<String>,
 }
 
 /// A catchable refusal of kind `kind`.
@@ -30,6 +32,20 @@ pub(crate) fn refuse(kind: StepErrorKind, message: impl Into<String>) -> Box<Eva
         Dynamic::from(Refusal {
             kind,
             message: message.into(),
+            empty_mask_in: None,
+        }),
+        Position::NONE,
+    ))
+}
+
+/// A catchable library refusal by `function` of a mask with no voxel (what it would measure
+/// is undefined).
+pub(crate) fn refuse_empty_mask(function: &str, message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(Refusal {
+            kind: StepErrorKind::Library,
+            message: message.into(),
+            empty_mask_in: Some(function.to_string()),
         }),
         Position::NONE,
     ))

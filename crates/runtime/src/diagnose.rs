@@ -18,6 +18,7 @@ pub(crate) fn step_error(
 ) -> Option<StepError> {
     let (kind, message, pos) = classify(err, limits)?;
     let mut e = StepError::new(kind, message);
+    e.empty_mask_in = empty_mask_refusal(err);
     if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
         e.line = Some(line);
         e.column = Some(code.original_column(line, col));
@@ -25,6 +26,15 @@ pub(crate) fn step_error(
         e.line = Some(line);
     }
     Some(e)
+}
+
+/// The library function whose refusal of an empty mask `err` is or wraps, if it is one.
+fn empty_mask_refusal(err: &EvalAltResult) -> Option<String> {
+    match err {
+        EvalAltResult::ErrorRuntime(d, _) => d.clone().try_cast::<Refusal>()?.empty_mask_in,
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => empty_mask_refusal(inner),
+        _ => None,
+    }
 }
 
 /// A parse error as a step error.

@@ -88,6 +88,11 @@ pub struct StepError {
     pub line: Option<usize>,
     /// Column in that line, when known.
     pub column: Option<usize>,
+    /// The library function that refused a mask with no voxel, when that is the error: a
+    /// measurement that is undefined, not a mistake in the code, so writing the step again
+    /// cannot help (`train::inference` ends the answer there and says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_mask_in: Option<String>,
 }
 
 impl StepError {
@@ -98,6 +103,7 @@ impl StepError {
             message: message.into(),
             line: None,
             column: None,
+            empty_mask_in: None,
         }
     }
 

@@ -220,7 +220,19 @@ fn measurements_of_an_empty_mask_are_refused_not_nan() {
             "{f}: {}",
             e.message
         );
+        // Typed, so an answer can end on it without reading the message.
+        let function = f.split('(').next().unwrap_or_default();
+        assert_eq!(e.empty_mask_in.as_deref(), Some(function), "{f}");
     }
+    // Inside a script function the refusal is still known as one.
+    let out = s.step("fn f(m) { centroid(m) } f(none)", &[]).unwrap();
+    assert_eq!(
+        out.error.and_then(|e| e.empty_mask_in).as_deref(),
+        Some("centroid")
+    );
+    // Other refusals are not empty masks.
+    let out = s.step("ratio(1, 0)", &[]).unwrap();
+    assert_eq!(out.error.map(|e| e.empty_mask_in), Some(None));
     // …but a program can handle the refusal itself.
     let out = ok(
         &mut s,

@@ -18,7 +18,7 @@ use vision::{BaselineUnet, UnetConfig};
 
 use crate::checkpoint::{self, TrainedBaseline, TrainingRecord};
 use crate::error::{Result, TrainError};
-use crate::loss::dice_bce_loss;
+use crate::loss::dice_bce_with_logits_loss;
 use crate::sampling::{Sampler, TrainingSample};
 use crate::settings::BaselineSettings;
 use vision::tensor::{image_to_tensor, tensor_spacing};
@@ -67,10 +67,10 @@ impl BaselineTrainer {
     pub fn step(&mut self, sample: &TrainingSample) -> Result<f64> {
         let image = image_to_tensor(&sample.image, &self.device);
         let target = image_to_tensor(&sample.target, &self.device);
-        let output = self
+        let logits = self
             .net
-            .forward(image, tensor_spacing(sample.image.geometry()))?;
-        let loss = dice_bce_loss(output.probabilities, target);
+            .logits(image, tensor_spacing(sample.image.geometry()))?;
+        let loss = dice_bce_with_logits_loss(logits, target);
         let value = loss
             .clone()
             .into_data()

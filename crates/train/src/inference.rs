@@ -94,6 +94,10 @@ pub enum Ending {
     StepLimit,
     /// The agent's context is full.
     SequenceLimit,
+    /// A measurement was asked of a mask with no voxel (the vision network found nothing):
+    /// the answer says so in words ([`empty_mask_response`]) instead of letting the agent write
+    /// more steps, which cannot make the mask non-empty and were never trained on.
+    EmptyMask,
 }
 
 /// A question answered.
@@ -227,6 +231,7 @@ impl<'m> Conversation<'m> {
             ..DecodeOptions::default()
         };
         let mut steps = Vec::new();
+        let mut empty_mask = None;
         let ending = loop {
             if steps.len() >= self.options.max_steps {
                 break Ending::StepLimit;
@@ -266,6 +271,11 @@ impl<'m> Conversation<'m> {
             if outcome.stopped {
                 break Ending::Stopped;
             }
+            if let Some(function) = outcome.error.as_ref().and_then(|e| e.empty_mask_in.clone()) {
+                let target = refused_target(&steps, outcome.error.as_ref().and_then(|e| e.line));
+                empty_mask = Some(empty_mask_response(&function, target.as_deref()));
+                break Ending::EmptyMask;
+            }
             if step.stop == StopReason::SequenceLimit {
                 break Ending::SequenceLimit;
             }
@@ -282,8 +292,15 @@ impl<'m> Conversation<'m> {
             }
         };
         self.turns += 1;
+        let mut output = self.session.end_turn(self.turns);
+        if let Some(sentence) = empty_mask {
+            if !output.response.is_empty() {
+                output.response.push('\n');
+            }
+            output.response.push_str(&sentence);
+        }
         Ok(Answer {
-            output: self.session.end_turn(self.turns),
+            output,
             steps,
             ending,
             seconds: started.elapsed().as_secs_f64(),
@@ -362,4 +379,132 @@ fn eps_rows(feedback: &[FeedbackItem], device: &burn::tensor::Device) -> Option<
         TensorData::new(data, [rows.len(), d]),
         device,
     ))
+}
+
+/// The answer's last line when `function` refused an empty mask of `target` (the vision
+/// network's name for it, if known). It avoids yes/no words, so that no checker of a yes/no
+/// question reads it as an answer.
+pub fn empty_mask_response(function: &str, target: Option<&str>) -> String {
+    match target {
+        Some(t) => format!(
+            "Cannot answer: the vision network's mask of the {t} is empty (it marked nothing as \
+             {t} in the scan), and {function} needs a mask with at least one voxel."
+        ),
+        None => format!(
+            "Cannot answer: a mask the program measured is empty, and {function} needs a mask \
+             with at least one voxel."
+        ),
+    }
+}
+
+/// The target of the mask refused on line `line` (1-based) of the last step: the
+/// `/* target */` comment of the `let NAME = generate(…)` that made a variable named on that
+/// line, when exactly one target is named so. A mask derived from a generated one
+/// (`left(m)`) has no such comment, and gets none.
+fn refused_target(steps: &[StepRecord], line: Option<usize>) -> Option<String> {
+    let error_line = steps.last()?.code.lines().nth(line?.checked_sub(1)?)?;
+    let mut generated: Vec<(&str, &str)> = Vec::new();
+    for code_line in steps.iter().flat_map(|s| s.code.lines()) {
+        let Some((name, rest)) = code_line
+            .trim()
+            .strip_prefix("let ")
+            .and_then(|l| l.split_once('='))
+        else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (rest.find("/*"), rest.find("*/")) else {
+            continue;
+        };
+        if rest.trim_start().starts_with("generate(") && open < close {
+            generated.push((name.trim(), rest[open + 2..close].trim()));
+        }
+    }
+    let named: Vec<&str> = error_line
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    let mut targets: Vec<&str> = Vec::new();
+    for word in named {
+        // The latest definition of a name is the one the line used.
+        if let Some((_, target)) = generated.iter().rev().find(|(name, _)| *name == word) {
+            if !targets.contains(target) {
+                targets.push(target);
+            }
+        }
+    }
+    match targets.as_slice() {
+        [one] if !one.is_empty() => Some(one.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(code: &str) -> StepRecord {
+        StepRecord {
+            code: code.to_string(),
+            feedback: String::new(),
+            error: None,
+            decode_seconds: 0.0,
+            run_seconds: 0.0,
+            vision_seconds: 0.0,
+            phis: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_refused_mask_is_named_by_its_generate_comment() {
+        let steps = [
+            step("let e = encode(scan_1 <mod>);\nread(e);"),
+            step("read(e);\nlet m = generate(e /* acute infarct */ <mod>);\nlet mu = mean(scan_1, m);"),
+        ];
+        assert_eq!(
+            refused_target(&steps, Some(3)).as_deref(),
+            Some("acute infarct")
+        );
+        // Line 1 names no generated mask; no line, no target.
+        assert_eq!(refused_target(&steps, Some(1)), None);
+        assert_eq!(refused_target(&steps, None), None);
+        assert_eq!(refused_target(&steps, Some(9)), None);
+    }
+
+    #[test]
+    fn a_redefined_or_derived_mask_gets_its_own_name_or_none() {
+        let steps = [
+            step("let m = generate(e /* glioma */ <mod>);"),
+            step("let m = generate(e /* oedema */ <mod>);\nlet l = left(m);\nread(centroid(l));"),
+        ];
+        assert_eq!(
+            refused_target(&steps, Some(1)).as_deref(),
+            Some("oedema"),
+            "the latest definition of m"
+        );
+        assert_eq!(refused_target(&steps, Some(3)), None, "l is derived");
+        let two = [step(
+            "let a = generate(e /* glioma */ <mod>);\nlet b = generate(e /* oedema */ <mod>);\nread(ratio(mean(scan_1, a), mean(scan_1, b)));",
+        )];
+        assert_eq!(
+            refused_target(&two, Some(3)),
+            None,
+            "two targets on the line"
+        );
+    }
+
+    #[test]
+    fn the_response_names_the_target_and_no_yes_or_no_word() {
+        for target in [Some("acute infarct"), None] {
+            let text = empty_mask_response("mean", target);
+            assert!(text.starts_with("Cannot answer"), "{text}");
+            assert!(text.contains("mean"), "{text}");
+            let words: Vec<String> = text
+                .split(|c: char| !c.is_alphanumeric())
+                .map(str::to_lowercase)
+                .collect();
+            for word in ["yes", "no", "not", "absent", "present", "none"] {
+                assert!(!words.iter().any(|w| w == word), "{word} in {text}");
+            }
+        }
+        assert!(empty_mask_response("centroid", Some("glioma")).contains("mask of the glioma"));
+    }
 }

@@ -24,6 +24,7 @@ use voxel::Image;
 
 use crate::backend::{Generated, UnetBackend};
 use crate::error::{Result, TrainError};
+use crate::loss::soft_dice_loss;
 use crate::model::JointNet;
 use crate::phi_namer::{marker_names, PhiNamer};
 use crate::preprocess::{Modality, Preprocessing};
@@ -208,18 +209,6 @@ pub fn volume_infos(sample: &TaskSample) -> Vec<VolumeInfo> {
         .iter()
         .map(|i| volume_info(i, dated))
         .collect()
-}
-
-/// Soft Dice loss `1 − 2Σpt / (Σp + Σt)` per stream of `[S, 1, …]` maps, averaged over streams
-/// (smoothed by 1 voxel so an empty target asks for an empty prediction).
-pub fn soft_dice_loss(probabilities: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
-    let s = probabilities.dims()[0];
-    let p = probabilities.reshape([s as i32, -1]);
-    let t = target.reshape([s as i32, -1]);
-    let inter = (p.clone() * t.clone()).sum_dim(1);
-    let sums = p.sum_dim(1) + t.sum_dim(1);
-    let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / sums.add_scalar(1.0);
-    dice.neg().add_scalar(1.0).mean()
 }
 
 /// The loss of `sample` under teacher forcing (see the module docs).

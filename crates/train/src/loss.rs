@@ -1,9 +1,10 @@
-//! Segmentation losses on probabilities `[S, 1, X, Y, Z]` against soft targets in [0, 1].
+//! Segmentation losses of `[S, 1, X, Y, Z]` predictions against soft targets in [0, 1].
 //!
-//! The baseline net returns sigmoid probabilities, so both losses clamp them away from 0 and 1
-//! (`PROBABILITY_FLOOR`) to keep the logarithms and their gradients finite.
+//! Training takes logits ([`dice_bce_with_logits_loss`]): the BCE of a logit never saturates,
+//! and the soft Dice of its sigmoid needs no clamp (no logarithm). [`bce_loss`] on clamped
+//! probabilities is kept as the reference the logit form is tested against.
 
-use burn::tensor::activation::softplus;
+use burn::tensor::activation::{sigmoid, softplus};
 use burn::tensor::Tensor;
 
 /// Probabilities are clamped to `[PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR]`.
@@ -13,13 +14,17 @@ fn clamped(p: Tensor<5>) -> Tensor<5> {
     p.clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
 }
 
-/// `1 - 2|P·T| / (|P| + |T|)` per stream, averaged over streams; 0 for a perfect prediction.
+/// Soft Dice loss `1 − 2Σpt / (Σp + Σt)` per stream of `[S, 1, …]` maps, averaged over streams
+/// (smoothed by 1 voxel so an empty target asks for an empty prediction); 0 when perfect.
+/// Unclamped: it has no logarithm, and a clamp would pass no gradient where `p` is below it.
 pub fn soft_dice_loss(probabilities: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
-    let p = clamped(probabilities);
-    let overlap = (p.clone() * target.clone()).sum_dims(&[1, 2, 3, 4]);
-    let sums = p.sum_dims(&[1, 2, 3, 4]) + target.sum_dims(&[1, 2, 3, 4]);
-    let dice = (overlap.mul_scalar(2.0) / sums.add_scalar(1e-6)).mean();
-    dice.neg().add_scalar(1.0)
+    let s = probabilities.dims()[0];
+    let p = probabilities.reshape([s as i32, -1]);
+    let t = target.reshape([s as i32, -1]);
+    let inter = (p.clone() * t.clone()).sum_dim(1);
+    let sums = p.sum_dim(1) + t.sum_dim(1);
+    let dice = (inter.mul_scalar(2.0).add_scalar(1.0)) / sums.add_scalar(1.0);
+    dice.neg().add_scalar(1.0).mean()
 }
 
 /// Mean binary cross-entropy over every voxel.
@@ -41,9 +46,9 @@ pub fn bce_with_logits_loss(logits: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
     (softplus(logits.clone(), 1.0) - target * logits).mean()
 }
 
-/// Soft Dice + BCE, the baseline's training loss.
-pub fn dice_bce_loss(probabilities: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
-    soft_dice_loss(probabilities.clone(), target.clone()) + bce_loss(probabilities, target)
+/// Soft Dice of the sigmoid + BCE of the logits, the baseline's training loss.
+pub fn dice_bce_with_logits_loss(logits: Tensor<5>, target: Tensor<5>) -> Tensor<1> {
+    soft_dice_loss(sigmoid(logits.clone()), target.clone()) + bce_with_logits_loss(logits, target)
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@ impl BaselineUnet {
             embedding: encoding.embedding,
         })
     }
+
+    /// Foreground logits `[S, 1, X, Y, Z]` for `scans` (`[S, 1, X, Y, Z]`): what training's
+    /// losses take, since a sigmoid's probabilities lose the gradient where they saturate.
+    pub fn logits(&self, scans: Tensor<5>, spacing_mm: [f64; 3]) -> Result<Tensor<5>> {
+        let encoding = self.unet.encode_with(scans, spacing_mm, None)?;
+        Ok(self.unet.generate_logits_with(&encoding, None))
+    }
 }
 
 /// A single-task classifier: encoder, global max over space, max over streams, linear, softmax.

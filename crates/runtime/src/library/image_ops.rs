@@ -3,7 +3,7 @@
 //! resamples: a crop lives on a sub-grid of its source, so `show` can put it back exactly.
 
 use super::{image_bytes, mask_bytes, number_arg, voxel_error};
-use crate::context::{halt_limit, refuse, CallResult, Context};
+use crate::context::{halt_limit, refuse, refuse_empty_mask, CallResult, Context};
 use crate::error::StepErrorKind;
 use crate::values::{MaskHandle, VolumeHandle};
 use rhai::{Dynamic, Engine};
@@ -68,8 +68,8 @@ pub(crate) fn register(engine: &mut Engine, ctx: &Arc<Context>) {
 fn crop_to(ctx: &Context, x: Dynamic, roi: &MaskHandle, margin_mm: f64) -> CallResult<Dynamic> {
     ctx.charge(3 * roi.0.data().len(), "crop_to")?;
     if roi.0.is_empty() {
-        return Err(refuse(
-            StepErrorKind::Library,
+        return Err(refuse_empty_mask(
+            "crop_to",
             "crop_to: the mask is empty, so there is nothing to crop to",
         ));
     }

@@ -14,7 +14,7 @@ pub mod measure;
 pub mod outputs;
 pub mod vision_calls;
 
-use crate::context::{halt_limit, refuse, CallResult, Context, Refusal};
+use crate::context::{halt_limit, refuse, refuse_empty_mask, CallResult, Context, Refusal};
 use crate::error::StepErrorKind;
 use crate::values::{EncodingHandle, MaskHandle, PhiValue, VolumeHandle};
 use rhai::{Dynamic, Engine, EvalAltResult};
@@ -98,6 +98,7 @@ pub(crate) fn voxel_error(name: &str, e: VoxelError) -> Box<EvalAltResult> {
             StepErrorKind::Library,
             format!("{name}: the volumes are on different grids ({m}); use volumes derived from the same scan"),
         ),
+        e @ VoxelError::EmptyMask(_) => refuse_empty_mask(name, format!("{name}: {e}")),
         other => refuse(StepErrorKind::Library, format!("{name}: {other}")),
     }
 }

@@ -359,6 +359,11 @@ pub fn measurements(response: &str) -> Vec<Measurement> {
 pub fn failure(result: &Answer) -> Option<Exit> {
     let last = result.steps.last().map(|s| s.code.as_str()).unwrap_or("");
     match (&result.output.error, result.ending) {
+        // The response already says why in words; the exit code still says "not answered".
+        (_, Ending::EmptyMask) => Some(Exit::new(
+            EXIT_PROGRAM,
+            "no answer: a measurement was asked of an empty mask (the response says which)",
+        )),
         (Some(e), _) => Some(Exit::new(
             EXIT_PROGRAM,
             format!("the program failed: {e}\nlast step:\n{last}"),
