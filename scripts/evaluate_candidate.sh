@@ -13,7 +13,9 @@
 #
 # Usage: scripts/evaluate_candidate.sh [RUN]   (default ~/.cache/voxelprompt/runs/current)
 # Environment: OUT (default ~/.cache/voxelprompt/candidates), ORACLE=1 (also the agent alone,
-# with true masks, one sample per family and anatomy), CARGO_TARGET_DIR.
+# with true masks, one sample per family and anatomy), REAL=1 (also scripts/real_scans.sh on the
+# candidate and on the shipped model, both with this build, tables side by side; needs the
+# anatomy cache), CARGO_TARGET_DIR.
 # Prints the candidate's folder and the ship command; ships nothing.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,11 @@ echo "candidate: $CANDIDATE (step $STEP); evaluating with --per-family $PER_FAMI
 if [ "${ORACLE:-0}" = 1 ]; then
   "$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-oracle" --per-family 1 --seed "$SEED" \
     --oracle-vision --quiet
+fi
+if [ "${REAL:-0}" = 1 ]; then
+  CARGO_TARGET_DIR="$TARGET_DIR" "$REPO/scripts/real_scans.sh" "$CANDIDATE" "$CANDIDATE-real" >/dev/null
+  CARGO_TARGET_DIR="$TARGET_DIR" "$REPO/scripts/real_scans.sh" "$SHIPPED" "$CANDIDATE-real-shipped" >/dev/null
+  cat "$CANDIDATE-real/real_scans.md" "$CANDIDATE-real-shipped/real_scans.md"
 fi
 (cd "$REPO" && "$BIN" ship --run "$CANDIDATE" --eval "$CANDIDATE-eval" --dry-run)
 echo "to ship: (cd $REPO && $BIN ship --run $CANDIDATE --eval $CANDIDATE-eval)"
