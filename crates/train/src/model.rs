@@ -183,6 +183,16 @@ impl JointNet {
         Ok(JointNet { agent, vision }.with_stable_ids())
     }
 
+    /// The same networks with FiLM in the vision network ([`Unet::with_phi_scale`]): the
+    /// function is unchanged, the new scale weights start at zero.
+    pub fn with_vision_phi_scale(self) -> JointNet {
+        JointNet {
+            agent: self.agent,
+            vision: self.vision.with_phi_scale(),
+        }
+        .with_stable_ids()
+    }
+
     /// The same module with every parameter's id derived from its path, so optimiser state
     /// (keyed by parameter id) saved in one process matches the parameters of another.
     pub fn with_stable_ids(self) -> JointNet {
@@ -263,6 +273,18 @@ impl Manifest {
 }
 
 impl Model {
+    /// The model with FiLM in its vision network ([`JointNet::with_vision_phi_scale`]), its
+    /// configuration saying so.
+    pub fn with_vision_phi_scale(self) -> Model {
+        let mut config = self.config;
+        config.vision.phi_scale = true;
+        Model {
+            net: self.net.with_vision_phi_scale(),
+            config,
+            tokenizer: self.tokenizer,
+        }
+    }
+
     /// A fresh model of `config` with `tokenizer`, weights from `seed`.
     pub fn new(
         config: ModelConfig,

@@ -129,6 +129,11 @@ pub struct JointSettings {
     /// the current weights are).
     #[serde(default)]
     pub weight_average_decay: Option<f64>,
+    /// Give the vision network FiLM (ϕ as a per-channel scale too, [`vision::Unet::
+    /// with_phi_scale`]) if it lacks it, with zero scale weights so training goes on from the
+    /// same function (absent: false). One way: a network that has FiLM keeps it.
+    #[serde(default)]
+    pub vision_phi_scale: bool,
 }
 
 impl JointSettings {
@@ -842,6 +847,11 @@ impl JointTrainer {
         device: &Device,
     ) -> Result<JointTrainer> {
         settings.validate("joint settings")?;
+        let model = if settings.vision_phi_scale {
+            model.with_vision_phi_scale()
+        } else {
+            model
+        };
         // `train()` turns on autodiff with each parameter's recorded training state; a model
         // built or loaded on a plain device only records it.
         let model = Model {
@@ -1194,7 +1204,11 @@ impl JointTrainer {
             && average_dir.is_dir()
         {
             let (average, _) = Model::load(&average_dir, device)?;
-            trainer.average = Some(average.net);
+            trainer.average = Some(if state.settings.vision_phi_scale {
+                average.net.with_vision_phi_scale()
+            } else {
+                average.net
+            });
         } else {
             state.average = None;
         }

@@ -1025,3 +1025,61 @@ fn the_settings_that_continue_the_shipped_model_parse() {
     );
     assert_eq!(s.anatomy, fresh.anatomy);
 }
+
+#[test]
+fn a_run_given_film_goes_on_from_the_same_weights_and_learns_the_scale() {
+    let mut settings = tiny_settings();
+    settings.program_only_fraction = 0.0;
+    settings.weight_average_decay = Some(0.9);
+    let device = Device::flex();
+    let stop = AtomicBool::new(false);
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("run");
+    let job = |steps| TrainJob {
+        out: run.clone(),
+        minutes: None,
+        steps: Some(steps),
+    };
+    let mut t = JointTrainer::new(tiny_model(&settings), settings.clone(), 3, &device).unwrap();
+    trainer::train(&mut t, &job(3), &stop, |_| {}).unwrap();
+    let before = t.model();
+    assert!(!before.config.vision.phi_scale);
+    drop(t);
+
+    let mut film = settings;
+    film.vision_phi_scale = true;
+    let mut resumed = JointTrainer::resume_with(&run, &device, Some(film)).unwrap();
+    let upgraded = resumed.model();
+    assert!(upgraded.config.vision.phi_scale);
+    let first_conv = |m: &Model| m.net.vision.encoder.blocks[0].convs[0].weight.val();
+    assert_eq!(
+        (first_conv(&before) - first_conv(&upgraded))
+            .abs()
+            .max()
+            .into_scalar::<f32>(),
+        0.0,
+        "every weight the network had carries over"
+    );
+    let scale = |m: &Model| {
+        m.net.vision.generator.blocks[0]
+            .mixing
+            .phi_scale_weight
+            .as_ref()
+            .expect("FiLM weights")
+            .val()
+            .abs()
+            .max()
+            .into_scalar::<f32>()
+    };
+    assert_eq!(scale(&upgraded), 0.0);
+    assert!(resumed.validated_model().config.vision.phi_scale);
+    trainer::train(&mut resumed, &job(6), &stop, |_| {}).unwrap();
+    assert!(scale(&resumed.model()) > 0.0, "the scale learns from zero");
+    drop(resumed);
+    // The checkpoint is a FiLM model now, and resumes as one without the setting.
+    let again = JointTrainer::resume(&run, &device).unwrap();
+    assert_eq!(again.state.step, 6);
+    assert!(again.model().config.vision.phi_scale);
+    let (saved, _) = Model::load(&run.join("checkpoint").join("model"), &device).unwrap();
+    assert!(saved.config.vision.phi_scale && scale(&saved) > 0.0);
+}

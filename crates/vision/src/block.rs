@@ -33,6 +33,7 @@ pub(crate) struct BlockShape {
     pub convs: usize,
     pub group_size: usize,
     pub phi_dim: Option<usize>,
+    pub phi_scale: bool,
     pub attention_width: usize,
 }
 
@@ -51,7 +52,7 @@ impl LevelBlock {
         Self {
             convs,
             norms,
-            mixing: PhiMixing::new(shape.c_out, shape.phi_dim, init, device),
+            mixing: PhiMixing::new(shape.c_out, shape.phi_dim, shape.phi_scale, init, device),
             attention: StreamAttention::new(shape.c_out, shape.attention_width, init, device),
         }
     }

@@ -195,7 +195,7 @@ fn outside_embedding(path: &str, _container: &str) -> bool {
 /// `voxelprompt baseline train`): every weight the two share is the baseline's, while the ϕ
 /// parts of the mixing layers (which the baseline lacks) keep `unet`'s own, and so does the ε°
 /// projection when the widths differ. With ϕ = 0 the segmentation is exactly the baseline's.
-/// The sizes must match but for `name`, `phi_dim` and `embedding_dim`. Returns the number of
+/// The sizes must match but for `name`, `phi_dim`, `phi_scale` and `embedding_dim`. Returns the number of
 /// tensors taken from the baseline.
 pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
     let header = read_header(dir)?;
@@ -215,6 +215,7 @@ pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
     let comparable = UnetConfig {
         name: ours.name.clone(),
         phi_dim: ours.phi_dim,
+        phi_scale: ours.phi_scale,
         embedding_dim: ours.embedding_dim,
         ..header.config.clone()
     };
@@ -242,7 +243,11 @@ pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
         .missing
         .iter()
         .map(|(name, _)| name)
-        .filter(|name| !name.contains("phi_weight") && outside_embedding(name, ""))
+        .filter(|name| {
+            !name.contains("phi_weight")
+                && !name.contains("phi_scale_weight")
+                && outside_embedding(name, "")
+        })
         .collect();
     let unused: Vec<&String> = result
         .unused

@@ -36,12 +36,21 @@ pub struct UnetConfig {
     pub group_size: usize,
     /// Width of the latent instruction ϕ.
     pub phi_dim: usize,
+    /// Whether ϕ also scales the mixed features channel by channel (FiLM), as well as shifting
+    /// them ([`crate::phi_mixing`]). Off in the paper's network and in the models trained
+    /// before it existed (whose configurations omit it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub phi_scale: bool,
     /// Width b of the stream-attention queries, keys and values.
     pub attention_width: usize,
     /// Width d of the ε° embedding (the agent's hidden width).
     pub embedding_dim: usize,
     /// Slice/in-plane spacing ratio ω above which convolutions run per slice in 2-D.
     pub anisotropy_ratio: f64,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl UnetConfig {

@@ -29,6 +29,7 @@ use crate::block::LevelBlock;
 use crate::conv::NativeConv;
 use crate::error::{Result, VisionError};
 use crate::norm_kernel::{group_stats, NormShape};
+use crate::phi_mixing::PhiMixing;
 use crate::pool::max_pool_x2;
 use crate::unet::{check_phi, global_max, prepare_input, Unet, UnetOutput};
 use crate::upsample::upsample_linear_x2;
@@ -228,11 +229,11 @@ impl Slabs<'_> {
             let beta = tensor_values(norm.beta.as_ref().map(|b| b.val()))?;
             group_norm_silu_in_place(&mut map, norm.num_groups, norm.epsilon, &gamma, &beta);
         }
-        let stream_bias = block.mixing.stream_bias(phi);
+        let conditioning = block.mixing.stream_conditioning(phi);
         self.map_in_place(&mut map, &|t| {
             block
                 .attention
-                .forward(block.mixing.forward_with_bias(t, stream_bias.clone()))
+                .forward(PhiMixing::forward_conditioned(t, &conditioning))
         })?;
         Ok(map)
     }

@@ -142,6 +142,7 @@ impl Encoder {
                     convs: config.convs_per_level,
                     group_size: config.group_size,
                     phi_dim,
+                    phi_scale: config.phi_scale && phi_dim.is_some(),
                     attention_width: config.attention_width,
                 };
                 LevelBlock::new(shape, init, device)
@@ -188,6 +189,7 @@ impl Generator {
                     convs: config.convs_per_level,
                     group_size: config.group_size,
                     phi_dim,
+                    phi_scale: config.phi_scale && phi_dim.is_some(),
                     attention_width: config.attention_width,
                 };
                 LevelBlock::new(shape, init, device)
@@ -290,6 +292,25 @@ impl Unet {
     /// The sizes of this network.
     pub fn config(&self) -> &UnetConfig {
         &self.config
+    }
+
+    /// This network with FiLM (`phi_scale`) where it lacks it: every ϕ-mixing layer gets a zero
+    /// scale weight, so the network computes what it computed before and can learn the scale
+    /// from here. A network that has FiLM already is returned as it is.
+    pub fn with_phi_scale(mut self) -> Self {
+        if self.config.phi_scale {
+            return self;
+        }
+        self.config.phi_scale = true;
+        let blocks = self
+            .encoder
+            .blocks
+            .iter_mut()
+            .chain(self.generator.blocks.iter_mut());
+        for block in blocks {
+            block.mixing.add_phi_scale();
+        }
+        self
     }
 
     /// Encodes `scans` (`[S, 1, X, Y, Z]`, spacing in mm) under instruction `phi` (`[S, phi_dim]`).

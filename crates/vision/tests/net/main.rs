@@ -8,6 +8,7 @@ mod common;
 mod conditioning;
 mod conv_op;
 mod equivariance;
+mod film;
 mod gradients;
 mod native_space;
 mod norm_op;
