@@ -24,6 +24,9 @@ pub(crate) struct Refusal {
     pub message: String,
     /// The library function that refused a mask with no voxel, when that is the refusal.
     pub empty_mask_in: Option<String>,
+    /// The library function whose result is undefined for the values it was given (a zero
+    /// denominator), when that is the refusal.
+    pub undefined_in: Option<String>,
 }
 
 /// A catchable refusal of kind `kind`.
@@ -33,6 +36,7 @@ pub(crate) fn refuse(kind: StepErrorKind, message: impl Into<String>) -> Box<Eva
             kind,
             message: message.into(),
             empty_mask_in: None,
+            undefined_in: None,
         }),
         Position::NONE,
     ))
@@ -46,6 +50,21 @@ pub(crate) fn refuse_empty_mask(function: &str, message: impl Into<String>) -> B
             kind: StepErrorKind::Library,
             message: message.into(),
             empty_mask_in: Some(function.to_string()),
+            undefined_in: None,
+        }),
+        Position::NONE,
+    ))
+}
+
+/// A catchable library refusal by `function` of values for which its result is undefined
+/// (`ratio(a, 0)`): like an empty mask, a dead end that writing the step again cannot mend.
+pub(crate) fn refuse_undefined(function: &str, message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(Refusal {
+            kind: StepErrorKind::Library,
+            message: message.into(),
+            empty_mask_in: None,
+            undefined_in: Some(function.to_string()),
         }),
         Position::NONE,
     ))

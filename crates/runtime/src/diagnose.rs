@@ -18,7 +18,10 @@ pub(crate) fn step_error(
 ) -> Option<StepError> {
     let (kind, message, pos) = classify(err, limits)?;
     let mut e = StepError::new(kind, message);
-    e.empty_mask_in = empty_mask_refusal(err);
+    if let Some(refusal) = library_refusal(err) {
+        e.empty_mask_in = refusal.empty_mask_in;
+        e.undefined_in = refusal.undefined_in;
+    }
     if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
         e.line = Some(line);
         e.column = Some(code.original_column(line, col));
@@ -28,11 +31,11 @@ pub(crate) fn step_error(
     Some(e)
 }
 
-/// The library function whose refusal of an empty mask `err` is or wraps, if it is one.
-fn empty_mask_refusal(err: &EvalAltResult) -> Option<String> {
+/// The library refusal `err` is or wraps (also from inside a script function), if it is one.
+fn library_refusal(err: &EvalAltResult) -> Option<Refusal> {
     match err {
-        EvalAltResult::ErrorRuntime(d, _) => d.clone().try_cast::<Refusal>()?.empty_mask_in,
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => empty_mask_refusal(inner),
+        EvalAltResult::ErrorRuntime(d, _) => d.clone().try_cast::<Refusal>(),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => library_refusal(inner),
         _ => None,
     }
 }

@@ -93,6 +93,11 @@ pub struct StepError {
     /// cannot help (`train::inference` ends the answer there and says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_mask_in: Option<String>,
+    /// The library function whose result is undefined for the values it was given (`ratio`
+    /// with a zero denominator, most often a volume of an empty mask), when that is the error:
+    /// a dead end as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undefined_in: Option<String>,
 }
 
 impl StepError {
@@ -104,6 +109,7 @@ impl StepError {
             line: None,
             column: None,
             empty_mask_in: None,
+            undefined_in: None,
         }
     }
 

@@ -230,9 +230,29 @@ fn measurements_of_an_empty_mask_are_refused_not_nan() {
         out.error.and_then(|e| e.empty_mask_in).as_deref(),
         Some("centroid")
     );
-    // Other refusals are not empty masks.
-    let out = s.step("ratio(1, 0)", &[]).unwrap();
-    assert_eq!(out.error.map(|e| e.empty_mask_in), Some(None));
+    // A zero denominator is an undefined value, typed too (also from a script function); other
+    // refusals are neither.
+    for (code, function) in [
+        ("ratio(1, 0)", "ratio"),
+        ("percent_change(0, 3)", "percent_change"),
+        ("asymmetry(0.0, 0.0)", "asymmetry"),
+        ("fn r(a, b) { ratio(a, b) } r(2, volume(none))", "ratio"),
+    ] {
+        let e = s.step(code, &[]).unwrap().error.expect("refused");
+        assert_eq!(e.empty_mask_in, None, "{code}");
+        assert_eq!(e.undefined_in.as_deref(), Some(function), "{code}");
+    }
+    let e = s
+        .step("ratio(\"a\", 1)", &[])
+        .unwrap()
+        .error
+        .expect("refused");
+    assert_eq!(
+        (e.empty_mask_in, e.undefined_in),
+        (None, None),
+        "{}",
+        e.message
+    );
     // …but a program can handle the refusal itself.
     let out = ok(
         &mut s,

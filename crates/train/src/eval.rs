@@ -312,6 +312,7 @@ pub fn evaluate_sample(
         (None, Ending::SequenceLimit) => Some("the agent's context filled up".to_string()),
         // The step that refused the empty mask carries the error, so this arm is not reached.
         (None, Ending::EmptyMask) => Some("a measurement of an empty mask".to_string()),
+        (None, Ending::Undefined) => Some("an undefined value".to_string()),
     };
     let ran = error.is_none();
     Ok(SampleResult {

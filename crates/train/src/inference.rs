@@ -98,6 +98,10 @@ pub enum Ending {
     /// the answer says so in words ([`empty_mask_response`]) instead of letting the agent write
     /// more steps, which cannot make the mask non-empty and were never trained on.
     EmptyMask,
+    /// A library function's result was undefined for its values (`ratio` with a zero
+    /// denominator, most often the volume of a mask the vision network left empty): the answer
+    /// says so in words ([`undefined_response`]), as for [`Ending::EmptyMask`].
+    Undefined,
 }
 
 /// A question answered.
@@ -231,7 +235,8 @@ impl<'m> Conversation<'m> {
             ..DecodeOptions::default()
         };
         let mut steps = Vec::new();
-        let mut empty_mask = None;
+        // The sentence a dead end (an empty mask, an undefined value) ends the answer with.
+        let mut dead_end = None;
         let ending = loop {
             if steps.len() >= self.options.max_steps {
                 break Ending::StepLimit;
@@ -273,8 +278,13 @@ impl<'m> Conversation<'m> {
             }
             if let Some(function) = outcome.error.as_ref().and_then(|e| e.empty_mask_in.clone()) {
                 let target = refused_target(&steps, outcome.error.as_ref().and_then(|e| e.line));
-                empty_mask = Some(empty_mask_response(&function, target.as_deref()));
+                dead_end = Some(empty_mask_response(&function, target.as_deref()));
                 break Ending::EmptyMask;
+            }
+            if let Some(error) = outcome.error.as_ref().filter(|e| e.undefined_in.is_some()) {
+                let function = error.undefined_in.as_deref().unwrap_or_default();
+                dead_end = Some(undefined_response(function, &error.message));
+                break Ending::Undefined;
             }
             if step.stop == StopReason::SequenceLimit {
                 break Ending::SequenceLimit;
@@ -293,7 +303,7 @@ impl<'m> Conversation<'m> {
         };
         self.turns += 1;
         let mut output = self.session.end_turn(self.turns);
-        if let Some(sentence) = empty_mask {
+        if let Some(sentence) = dead_end {
             if !output.response.is_empty() {
                 output.response.push('\n');
             }
@@ -395,6 +405,20 @@ pub fn empty_mask_response(function: &str, target: Option<&str>) -> String {
              with at least one voxel."
         ),
     }
+}
+
+/// The sentence an answer ends with when `function` refused values its result is undefined
+/// for; `message` is the refusal's (`ratio: the second value is 0, so the ratio is undefined`).
+pub fn undefined_response(function: &str, message: &str) -> String {
+    let reason = message
+        .strip_prefix(function)
+        .and_then(|m| m.strip_prefix(':'))
+        .unwrap_or(message)
+        .trim();
+    format!(
+        "Cannot answer: {function} is undefined here ({reason}); a value of 0 there is often the \
+         volume of a mask the vision network left empty."
+    )
 }
 
 /// The target of the mask refused on line `line` (1-based) of the last step: the
@@ -506,5 +530,26 @@ mod tests {
             }
         }
         assert!(empty_mask_response("centroid", Some("glioma")).contains("mask of the glioma"));
+    }
+
+    #[test]
+    fn an_undefined_value_is_explained_without_a_yes_or_no_word() {
+        let text = undefined_response(
+            "ratio",
+            "ratio: the second value is 0, so the ratio is undefined",
+        );
+        assert_eq!(
+            text,
+            "Cannot answer: ratio is undefined here (the second value is 0, so the ratio is \
+             undefined); a value of 0 there is often the volume of a mask the vision network \
+             left empty."
+        );
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect();
+        for word in ["yes", "no", "not", "absent", "present", "none"] {
+            assert!(!words.iter().any(|w| w == word), "{word} in {text}");
+        }
     }
 }

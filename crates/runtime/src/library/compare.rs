@@ -4,7 +4,7 @@
 //! the division-by-zero and sign conventions are fixed in one place.
 
 use super::number_arg;
-use crate::context::{refuse, CallResult, Context};
+use crate::context::{refuse, refuse_undefined, CallResult, Context};
 use crate::error::StepErrorKind;
 use rhai::{Dynamic, Engine};
 use std::sync::Arc;
@@ -66,10 +66,7 @@ pub(crate) fn register(engine: &mut Engine, ctx: &Arc<Context>) {
                     StepErrorKind::Library,
                     format!("{name}: the result is not a finite number"),
                 )),
-                None => Err(refuse(
-                    StepErrorKind::Library,
-                    format!("{name}: {undefined}"),
-                )),
+                None => Err(refuse_undefined(name, format!("{name}: {undefined}"))),
             }
         });
     }

@@ -364,6 +364,11 @@ pub fn failure(result: &Answer) -> Option<Exit> {
             EXIT_PROGRAM,
             "no answer: a measurement was asked of an empty mask (the response says which)",
         )),
+        (_, Ending::Undefined) => Some(Exit::new(
+            EXIT_PROGRAM,
+            "no answer: a computation was undefined for its values, e.g. a ratio to 0 (the \
+             response says which)",
+        )),
         (Some(e), _) => Some(Exit::new(
             EXIT_PROGRAM,
             format!("the program failed: {e}\nlast step:\n{last}"),
