@@ -9,7 +9,11 @@
 //! ```text
 //! cargo run --release -p train --example film_yield -- --steps 600 --threads 1          # bias
 //! cargo run --release -p train --example film_yield -- --steps 600 --threads 1 --film   # FiLM
+//! cargo run --release -p train --example film_yield -- --steps 600 --channels-top 32      # wider
 //! ```
+//!
+//! `--channels-top N` widens the full-resolution level (`small` has 16), the other question of
+//! docs/training.md: whether the shared network is short of capacity rather than of masks.
 //!
 //! Needs the fsaverage anatomy (`python3 scripts/fetch_anatomy.py`).
 
@@ -60,6 +64,7 @@ impl Steered {
 
 struct Args {
     film: bool,
+    channels_top: Option<usize>,
     steps: usize,
     eval_every: usize,
     threads: usize,
@@ -69,6 +74,7 @@ struct Args {
 fn parse_args() -> Result<Args> {
     let mut args = Args {
         film: false,
+        channels_top: None,
         steps: 600,
         eval_every: 150,
         threads: 1,
@@ -84,12 +90,14 @@ fn parse_args() -> Result<Args> {
         };
         match flag.as_str() {
             "--film" => args.film = true,
+            "--channels-top" => args.channels_top = Some(value("--channels-top")?),
             "--steps" => args.steps = value("--steps")?,
             "--eval-every" => args.eval_every = value("--eval-every")?.max(1),
             "--threads" => args.threads = value("--threads")?.max(1),
             "--seed" => args.seed = value("--seed")? as u64,
             other => bail!(
-                "unknown argument {other:?} (--film, --steps, --eval-every, --threads, --seed)"
+                "unknown argument {other:?} (--film, --channels-top, --steps, --eval-every, \
+                 --threads, --seed)"
             ),
         }
     }
@@ -143,10 +151,13 @@ fn main() -> Result<()> {
         })
         .collect::<std::result::Result<_, _>>()?;
 
+    let small = UnetConfig::preset("small")?;
     let config = UnetConfig {
         phi_scale: args.film,
-        ..UnetConfig::preset("small")?
+        channels_top: args.channels_top.unwrap_or(small.channels_top),
+        ..small
     };
+    config.validate()?;
     let device = Device::flex().autodiff();
     let net = Unet::new(&config, args.seed, &device)?;
     // ϕ of a trained agent: entries of order 1 (uniform on [-√3, √3], unit variance).
@@ -171,8 +182,8 @@ fn main() -> Result<()> {
     };
     let mut optimizer = AdamConfig::new().init();
     println!(
-        "# film={} steps={} seed={} targets={:?}",
-        args.film, args.steps, args.seed, TARGETS
+        "# film={} channels_top={} steps={} seed={} targets={:?}",
+        args.film, config.channels_top, args.steps, args.seed, TARGETS
     );
     println!("step,seconds,mean_loss,{},mean", TARGETS.join(","));
     let start = Instant::now();
