@@ -195,8 +195,8 @@ fn outside_embedding(path: &str, _container: &str) -> bool {
 /// `voxelprompt baseline train`): every weight the two share is the baseline's, while the ϕ
 /// parts of the mixing layers (which the baseline lacks) keep `unet`'s own, and so does the ε°
 /// projection when the widths differ. With ϕ = 0 the segmentation is exactly the baseline's.
-/// The sizes must match but for `name`, `phi_dim`, `phi_scale` and `embedding_dim`. Returns the number of
-/// tensors taken from the baseline.
+/// The sizes must match but for `name`, `phi_dim`, `phi_scale` and `embedding_dim`. Returns the
+/// number of tensors taken from the baseline.
 pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
     let header = read_header(dir)?;
     let bad = |message: String| VisionError::Checkpoint {

@@ -123,18 +123,15 @@ impl PhiMixing {
     pub fn forward_conditioned(a: Tensor<5>, conditioning: &StreamConditioning) -> Tensor<5> {
         let mixed = match conditioning.weights.as_slice() {
             [shared] => pointwise(a, shared.clone(), None),
-            per_stream => {
-                let streams = a.dims()[0];
-                Tensor::cat(
-                    (0..streams)
-                        .map(|s| {
-                            let weight = per_stream[s.min(per_stream.len() - 1)].clone();
-                            pointwise(a.clone().narrow(0, s, 1), weight, None)
-                        })
-                        .collect(),
-                    0,
-                )
-            }
+            // One weight per stream (FiLM): ϕ was checked against the streams, so they pair up.
+            per_stream => Tensor::cat(
+                per_stream
+                    .iter()
+                    .enumerate()
+                    .map(|(s, weight)| pointwise(a.clone().narrow(0, s, 1), weight.clone(), None))
+                    .collect(),
+                0,
+            ),
         };
         bias_silu(mixed, conditioning.bias.clone())
     }
