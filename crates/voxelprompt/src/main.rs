@@ -1,5 +1,6 @@
 //! `voxelprompt`: the command line of VoxelPrompt.
 
+mod allocator;
 mod cmd;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -86,6 +87,8 @@ fn command_name(matches: &ArgMatches) -> String {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists (clap, rayon): see the module for why and what it measured.
+    allocator::keep_freed_memory(|name| std::env::var(name).ok());
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
