@@ -130,6 +130,10 @@ pub(crate) struct State {
     pub response: String,
     /// Named output volumes (whole session), latest `show` of a name wins.
     pub outputs: Vec<OutputVolume>,
+    /// The masks given to `show` this turn, as the program held them (before placement on an
+    /// input grid): they are not evidence ([`crate::Session::end_turn`]). A weak reference keeps
+    /// the allocation, so a later mask cannot reuse the address and pass for a shown one.
+    pub shown_masks: Vec<Weak<Mask>>,
     /// Set by `stop()`.
     pub stopped: bool,
     /// `print`/`debug` text this step.

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use runtime::{Limits, Session, UnavailableBackend};
-//! use std::sync::Arc;
+//! use std::sync::{Arc, Weak};
 //! use voxel::{Geometry, Volume};
 //!
 //! let g = Geometry::from_spacing([4, 4, 4], [1.0; 3], [0.0; 3]).unwrap();
@@ -18,7 +18,7 @@
 //! assert_eq!(s.response(), "mean 0.500");
 //! ```
 
-use crate::context::{Context, OutputVolume};
+use crate::context::{Context, OutputData, OutputVolume};
 use crate::diagnose;
 use crate::error::{Result, RuntimeError, StepError, StepErrorKind};
 use crate::feedback::{feedback_text, FeedbackItem};
@@ -26,15 +26,15 @@ use crate::library::{self, LIBRARY};
 use crate::phi_binding::{rewrite, PHI_FN};
 use crate::sandbox::{build_engine, Clock, Limits};
 use crate::trace::{PhiSummary, StepTrace, Trace};
-use crate::values::{Phi, VolumeHandle};
+use crate::values::{MaskHandle, Phi, VolumeHandle};
 use crate::vision::VisionBackend;
 use rhai::{Dynamic, Engine, OptimizationLevel, Scope, AST};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use voxel::Image;
+use voxel::{Image, Mask};
 
 /// Longest input variable name.
 const MAX_INPUT_NAME_LEN: usize = 64;
@@ -71,6 +71,11 @@ pub struct RunOutput {
     pub stopped: bool,
     /// The first step error, if a step failed.
     pub error: Option<StepError>,
+    /// Evidence: the masks the program computed, kept in a variable and did not `show` (the
+    /// mask a volume or a yes/no answer was read from), each on its input scan's grid and named
+    /// after its variable, sorted by name. Not part of the answer; for a user who wants to
+    /// see what a number rests on.
+    pub evidence: Vec<OutputVolume>,
 }
 
 /// A summary of [`RunOutput`] without the voxels, for JSON reports.
@@ -117,6 +122,9 @@ pub struct Session {
     trace: Trace,
     stopped: bool,
     first_error: Option<StepError>,
+    /// The masks the variables held when this turn began (earlier turns' masks), which are not
+    /// this turn's evidence; weak, so their addresses stay taken.
+    masks_before_turn: Vec<Weak<Mask>>,
 }
 
 impl Session {
@@ -171,6 +179,7 @@ impl Session {
             trace: Trace::default(),
             stopped: false,
             first_error: None,
+            masks_before_turn: Vec::new(),
         })
     }
 
@@ -309,9 +318,9 @@ impl Session {
         let engine = &self.engine;
         let scope = &mut self.scope;
         let scope_len = scope.len();
-        let (response_len, outputs_before) = {
+        let (response_len, outputs_before, shown_len) = {
             let st = self.ctx.state();
-            (st.response.len(), st.outputs.clone())
+            (st.response.len(), st.outputs.clone(), st.shown_masks.len())
         };
         let run = catch_unwind(AssertUnwindSafe(|| {
             engine.run_ast_with_scope(scope, &merged)
@@ -342,6 +351,7 @@ impl Session {
             let mut st = self.ctx.state();
             st.response.truncate(response_len);
             st.outputs = outputs_before;
+            st.shown_masks.truncate(shown_len);
         }
         compact_scope(&mut self.scope);
         error
@@ -379,14 +389,17 @@ impl Session {
     /// new program rebinds `m`; script functions stay defined. The response, outputs, trace
     /// and the `stop()` flag start afresh.
     pub fn end_turn(&mut self, turn: usize) -> RunOutput {
+        let evidence = self.evidence();
         let output = {
             let mut st = self.ctx.state();
+            st.shown_masks.clear();
             RunOutput {
                 response: std::mem::take(&mut st.response),
                 outputs: std::mem::take(&mut st.outputs),
                 trace: std::mem::take(&mut self.trace),
                 stopped: self.stopped,
                 error: self.first_error.take(),
+                evidence,
             }
         };
         self.stopped = false;
@@ -401,7 +414,51 @@ impl Session {
             self.scope.push_dynamic(name, value);
         }
         compact_scope(&mut self.scope);
+        self.masks_before_turn = self
+            .scope
+            .iter_raw()
+            .filter_map(|(_, _, value)| {
+                value
+                    .read_lock::<MaskHandle>()
+                    .map(|m| Arc::downgrade(&m.0))
+            })
+            .collect();
         output
+    }
+
+    /// This turn's evidence (see [`RunOutput::evidence`]): masks held by plain variables (not
+    /// the inputs, not `NAME_TURN` aliases of earlier turns), made this turn, not shown, and on
+    /// an input's grid; at most [`Limits::max_outputs`] of them.
+    fn evidence(&self) -> Vec<OutputVolume> {
+        let st = self.ctx.state();
+        let known = |m: &Arc<Mask>| {
+            st.shown_masks
+                .iter()
+                .chain(&self.masks_before_turn)
+                .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(m)))
+        };
+        let mut evidence: Vec<OutputVolume> = Vec::new();
+        for (name, _, value) in self.scope.iter_raw() {
+            if is_turn_alias(name) || evidence.len() >= self.ctx.limits.max_outputs {
+                continue;
+            }
+            let Some(mask) = value.read_lock::<MaskHandle>().map(|m| m.0.clone()) else {
+                continue;
+            };
+            if known(&mask) || evidence.iter().any(|e| e.name == name) {
+                continue;
+            }
+            if let Some((grid_of, placed)) = library::outputs::mask_on_input_grid(&self.ctx, &mask)
+            {
+                evidence.push(OutputVolume {
+                    name: name.to_string(),
+                    grid_of,
+                    data: OutputData::Mask(placed),
+                });
+            }
+        }
+        evidence.sort_by(|a, b| a.name.cmp(&b.name));
+        evidence
     }
 
     /// The program variables now defined (inputs included), with the Rust type of each value.
@@ -414,6 +471,7 @@ impl Session {
 
     /// Ends the session and hands over what it produced.
     pub fn finish(self) -> RunOutput {
+        let evidence = self.evidence();
         let st = self.ctx.state();
         RunOutput {
             response: st.response.clone(),
@@ -421,6 +479,7 @@ impl Session {
             trace: self.trace.clone(),
             stopped: self.stopped,
             error: self.first_error.clone(),
+            evidence,
         }
     }
 }

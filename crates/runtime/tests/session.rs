@@ -610,3 +610,42 @@ fn a_conversation_keeps_each_programs_variables_under_its_turn() {
         "{names:?}"
     );
 }
+
+#[test]
+fn evidence_is_each_turns_unshown_masks_on_the_input_grid() {
+    let p = phantom();
+    let mut s = session(&p, Limits::default());
+    // A crop: the evidence must come back on the scan's own grid, voxel for voxel.
+    ok(
+        &mut s,
+        "let e = encode(scan_1); let m = generate(e, \"Left-Blob\"); let c = crop_to(m, m); \
+         let r = generate(e, \"Right-Blob\"); show(r, \"right\"); let v = volume(m); \
+         respond(\"yes\"); stop();",
+    );
+    let first = s.end_turn(1);
+    assert!(first.error.is_none(), "{:?}", first.error);
+    assert_eq!(first.outputs.len(), 1);
+    let names: Vec<&str> = first.evidence.iter().map(|e| e.name.as_str()).collect();
+    // `r` was shown, `v` is a number, `e` an encoding; `m` and its crop `c` are evidence.
+    assert_eq!(names, ["c", "m"], "{names:?}");
+    for e in &first.evidence {
+        assert_eq!(e.grid_of, "scan_1");
+        let runtime::OutputData::Mask(mask) = &e.data else {
+            panic!("{} is not a mask", e.name)
+        };
+        assert!(mask.geometry().same_grid(p.geometry(), 1e-6), "{}", e.name);
+        assert_eq!(mask.data(), p.mask(LEFT).data(), "{}", e.name);
+    }
+    // The next turn's evidence is its own: turn 1's masks (as `m`, `m_1`, `c_1`) are not in it.
+    ok(
+        &mut s,
+        "let b = generate(e, \"Box\"); read(volume(b)); respond(\"no\"); stop();",
+    );
+    let second = s.end_turn(2);
+    let names: Vec<&str> = second.evidence.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["b"], "{names:?}");
+    let runtime::OutputData::Mask(mask) = &second.evidence[0].data else {
+        panic!("b is not a mask")
+    };
+    assert_eq!(mask.data(), p.mask(BOX).data());
+}

@@ -12,6 +12,7 @@ use crate::values::{EncodingHandle, MaskHandle, VolumeHandle};
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 use std::sync::Arc;
 use std::time::Instant;
+use voxel::{Geometry, Mask};
 
 /// Longest output name; names become file stems.
 const MAX_NAME_LEN: usize = 64;
@@ -164,24 +165,12 @@ fn show(ctx: &Context, x: Dynamic, name: &str) -> CallResult<()> {
             )));
         }
     }
-    // Outputs go in the input scan's own grid: the first input whose grid is this volume's,
-    // else the first that this volume is a crop of.
-    let (grid_of, target) = ctx
-        .inputs
-        .iter()
-        .find(|(_, img)| img.geometry().same_grid(&geometry, 1e-3))
-        .or_else(|| {
-            ctx.inputs
-                .iter()
-                .find(|(_, img)| is_subgrid(img.geometry(), &geometry))
-        })
-        .map(|(n, img)| (n.clone(), img.geometry().clone()))
-        .ok_or_else(|| {
-            refuse(
-                StepErrorKind::Library,
-                "show: the volume is not on the grid of any input scan (or a crop of one)",
-            )
-        })?;
+    let (grid_of, target) = input_grid_of(ctx, &geometry).ok_or_else(|| {
+        refuse(
+            StepErrorKind::Library,
+            "show: the volume is not on the grid of any input scan (or a crop of one)",
+        )
+    })?;
     ctx.charge(target.num_voxels(), "show")?;
     let data = if let Some(v) = x.read_lock::<VolumeHandle>() {
         if v.0.geometry().same_grid(&target, 1e-3) {
@@ -197,6 +186,7 @@ fn show(ctx: &Context, x: Dynamic, name: &str) -> CallResult<()> {
             )
         }
     } else if let Some(m) = x.read_lock::<MaskHandle>() {
+        ctx.state().shown_masks.push(Arc::downgrade(&m.0));
         if m.0.geometry().same_grid(&target, 1e-3) {
             OutputData::Mask(m.0.clone())
         } else {
@@ -223,4 +213,29 @@ fn show(ctx: &Context, x: Dynamic, name: &str) -> CallResult<()> {
         None => st.outputs.push(out),
     }
     Ok(())
+}
+
+/// The input scan an output on `geometry` belongs to, with that scan's grid: the first input
+/// whose grid it is, else the first it is a crop of. Outputs are written on their input's grid.
+pub(crate) fn input_grid_of(ctx: &Context, geometry: &Geometry) -> Option<(String, Geometry)> {
+    ctx.inputs
+        .iter()
+        .find(|(_, img)| img.geometry().same_grid(geometry, 1e-3))
+        .or_else(|| {
+            ctx.inputs
+                .iter()
+                .find(|(_, img)| is_subgrid(img.geometry(), geometry))
+        })
+        .map(|(n, img)| (n.clone(), img.geometry().clone()))
+}
+
+/// `mask` on the grid of its input scan ([`input_grid_of`]), or `None` when it is on no input's
+/// grid. For the host (evidence), not a program: no step budget is charged.
+pub(crate) fn mask_on_input_grid(ctx: &Context, mask: &Arc<Mask>) -> Option<(String, Arc<Mask>)> {
+    let (grid_of, target) = input_grid_of(ctx, mask.geometry())?;
+    if mask.geometry().same_grid(&target, 1e-3) {
+        return Some((grid_of, mask.clone()));
+    }
+    let placed = place_on_grid(mask, &target, false)?.ok()?;
+    Some((grid_of, Arc::new(placed)))
 }

@@ -407,6 +407,7 @@ fn save_turn(loaded: &LoadedModel, inputs: Inputs, turn: &Turn, dir: &Path) -> R
         },
     )?;
     let mut files = answered.outputs;
+    files.extend(answered.evidence.into_iter().filter_map(|e| e.file));
     files.push(dir.join("report.json").display().to_string());
     Ok(files)
 }

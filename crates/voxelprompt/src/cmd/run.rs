@@ -127,6 +127,22 @@ pub struct Measurement {
     pub unit: &'static str,
 }
 
+/// A mask the answer rests on that the program did not show (`runtime::RunOutput::evidence`).
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceReport {
+    /// The program variable that held it.
+    pub variable: String,
+    /// What the agent asked the vision network for, from its `generate(… /* target */ …)`
+    /// comment, when the variable was made by `generate`.
+    pub target: Option<String>,
+    /// The input scan whose grid it is on.
+    pub grid_of: String,
+    /// Its volume on that grid, mL.
+    pub volume_ml: f64,
+    /// The NIfTI written, when the answer was written to a directory.
+    pub file: Option<String>,
+}
+
 #[derive(Serialize)]
 struct ModelReport {
     path: String,
@@ -155,6 +171,7 @@ struct Report<'a> {
     steps: &'a [train::inference::StepRecord],
     measurements: Vec<Measurement>,
     outputs: Vec<String>,
+    evidence: Vec<EvidenceReport>,
     model: ModelReport,
     version: &'static str,
     seconds: Timing,
@@ -220,6 +237,8 @@ pub struct Answered {
     pub json: String,
     /// Files written.
     pub outputs: Vec<String>,
+    /// The masks the answer rests on that the program did not show.
+    pub evidence: Vec<EvidenceReport>,
 }
 
 /// The scans of a question: as read, as given on the command line (or by a manifest), and how
@@ -277,11 +296,18 @@ pub fn write_answer(
     } = inputs;
     let given: Vec<&Path> = parsed.iter().map(|s| s.path.as_path()).collect();
     let t = Instant::now();
+    let mut evidence = evidence_reports(&result);
     let outputs = match output.dir {
         Some(dir) => {
             let mut written = write_outputs(dir, &result, scans, &given)?;
             if output.dicom_seg {
                 written.extend(write_dicom_segs(dir, &result, scans, parsed)?);
+            }
+            for (report, path) in evidence
+                .iter_mut()
+                .zip(write_evidence(dir, &result, scans, &given)?)
+            {
+                report.file = Some(path);
             }
             written
         }
@@ -306,6 +332,7 @@ pub fn write_answer(
         steps: &result.steps,
         measurements: measurements(&result.output.response),
         outputs: outputs.clone(),
+        evidence: evidence.clone(),
         model: ModelReport {
             path: loaded.path.display().to_string(),
             name: loaded.manifest.model.clone(),
@@ -341,8 +368,98 @@ pub fn write_answer(
         answer: result,
         json,
         outputs,
+        evidence,
     })
 }
+
+/// The answer's evidence masks as the report lists them (no files yet).
+pub fn evidence_reports(result: &Answer) -> Vec<EvidenceReport> {
+    result
+        .output
+        .evidence
+        .iter()
+        .filter_map(|e| match &e.data {
+            runtime::OutputData::Mask(mask) => Some(EvidenceReport {
+                variable: e.name.clone(),
+                target: generated_target(&result.steps, &e.name),
+                grid_of: e.grid_of.clone(),
+                volume_ml: mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0,
+                file: None,
+            }),
+            runtime::OutputData::Image(_) => None,
+        })
+        .collect()
+}
+
+/// The target of the last `let NAME = generate(… /* target */ …)` in the program, if any.
+fn generated_target(steps: &[train::inference::StepRecord], name: &str) -> Option<String> {
+    let head = format!("let {name} = generate(");
+    steps.iter().rev().find_map(|step| {
+        let start = step.code.rfind(&head)? + head.len();
+        let call = &step.code[start..];
+        let call = &call[..call.find(';').unwrap_or(call.len())];
+        let open = call.find("/*")? + 2;
+        let close = open + call[open..].find("*/")?;
+        let target = call[open..close].trim();
+        (!target.is_empty()).then(|| target.to_string())
+    })
+}
+
+/// Writes each evidence mask as `DIR/evidence/NAME.nii.gz` with a PNG overlay beside it;
+/// returns the NIfTI paths, in evidence order.
+pub fn write_evidence(
+    dir: &Path,
+    result: &Answer,
+    scans: &[Scan],
+    given: &[&Path],
+) -> Result<Vec<String>> {
+    let mut written = Vec::new();
+    if result.output.evidence.is_empty() {
+        return Ok(written);
+    }
+    let dir = dir.join(EVIDENCE_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for e in &result.output.evidence {
+        let runtime::OutputData::Mask(mask) = &e.data else {
+            continue;
+        };
+        let path = dir.join(format!("{}.nii.gz", e.name));
+        io::ensure_not_input(&path, given).map_err(|err| Exit::new(EXIT_BAD_INPUT, err))?;
+        io::write_mask(&path, mask)?;
+        if let Some(scan) = scans.iter().find(|s| s.name == e.grid_of) {
+            let png = dir.join(format!("{}.png", e.name));
+            io::ensure_not_input(&png, given).map_err(|err| Exit::new(EXIT_BAD_INPUT, err))?;
+            overlay_png(&png, &scan.image, mask)?;
+        }
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
+/// One line per evidence mask for people: what it is, its volume and its file.
+pub fn evidence_lines(evidence: &[EvidenceReport]) -> Vec<String> {
+    evidence
+        .iter()
+        .map(|e| {
+            let what = match &e.target {
+                Some(t) => format!("{} ({t})", e.variable),
+                None => e.variable.clone(),
+            };
+            let file = match &e.file {
+                Some(f) => format!(": {f}"),
+                None => " (--out DIR writes it)".to_string(),
+            };
+            format!(
+                "evidence, not shown by the program: {what}, {} mL on {}{file}",
+                runtime::format_number(e.volume_ml),
+                e.grid_of
+            )
+        })
+        .collect()
+}
+
+/// Subdirectory of an answer's directory for its evidence masks.
+pub const EVIDENCE_DIR: &str = "evidence";
 
 /// The numbers of an answer's text with their units, as the report lists them.
 pub fn measurements(response: &str) -> Vec<Measurement> {
@@ -418,6 +535,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
         for o in &done.outputs {
             println!("wrote {o}");
+        }
+        for line in evidence_lines(&done.evidence) {
+            println!("{line}");
         }
     }
     match failure(&done.answer) {
@@ -534,6 +654,86 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    /// The masks a yes/no or a volume rests on are written under `evidence/`, on the scan's
+    /// grid, voxel for voxel, with the target the agent named and their volume.
+    #[test]
+    fn evidence_masks_are_written_with_their_target_and_volume() {
+        let g = voxel::Geometry::from_spacing([20, 18, 16], [1.0, 1.2, 1.5], [0.0; 3]).unwrap();
+        let sphere = voxel::phantom::sphere_mask(&g, [10.0, 10.0, 12.0], 5.0);
+        let image = Arc::new(sphere.map(|v| if v { 1.0f32 } else { 0.2 }));
+        let scans = vec![Scan {
+            name: "t1".into(),
+            image,
+            modality: None,
+            date: None,
+        }];
+        let step = |code: &str| train::inference::StepRecord {
+            code: code.into(),
+            feedback: String::new(),
+            error: None,
+            decode_seconds: 0.0,
+            run_seconds: 0.0,
+            vision_seconds: 0.0,
+            phis: Vec::new(),
+        };
+        let evidence = |name: &str, mask: &voxel::Mask| runtime::OutputVolume {
+            name: name.into(),
+            grid_of: "t1".into(),
+            data: runtime::OutputData::Mask(Arc::new(mask.clone())),
+        };
+        let empty = sphere.map(|_| false);
+        let answer = Answer {
+            output: runtime::RunOutput {
+                response: "Yes: there is a haemorrhage.".into(),
+                outputs: vec![],
+                trace: runtime::Trace::default(),
+                stopped: true,
+                error: None,
+                evidence: vec![evidence("m", &sphere), evidence("none", &empty)],
+            },
+            steps: vec![
+                step("let e = encode(t1 <mod>);\nread(e);"),
+                step("let m = generate(e /* glioma */ <mod>);"),
+                step("let mm = generate(e /* arachnoid cyst */ <mod>);\nlet m = generate(e /* haemorrhage */ <mod>);\nread(volume(m));"),
+                step("let none = m & !m;\nrespond(\"Yes: there is a haemorrhage.\");\nstop();"),
+            ],
+            ending: Ending::Stopped,
+            seconds: 0.0,
+        };
+        let reports = evidence_reports(&answer);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0].variable, "m");
+        assert_eq!(reports[0].target.as_deref(), Some("haemorrhage"));
+        let expected_ml = sphere.count() as f64 * 1.0 * 1.2 * 1.5 / 1000.0;
+        assert!(
+            (reports[0].volume_ml - expected_ml).abs() < 1e-9,
+            "{reports:?}"
+        );
+        assert_eq!(reports[1].target, None);
+        assert_eq!(reports[1].volume_ml, 0.0);
+
+        let dir = tempfile::tempdir().unwrap();
+        let given = [Path::new("/nowhere/t1.nii.gz")];
+        let written = write_evidence(dir.path(), &answer, &scans, &given).unwrap();
+        let m_path = dir.path().join(EVIDENCE_DIR).join("m.nii.gz");
+        assert_eq!(written[0], m_path.display().to_string());
+        let back = io::read_labels(&m_path).unwrap();
+        assert!(back.geometry().same_grid(&g, 1e-6));
+        assert_eq!(back.mask_of(1).data(), sphere.data());
+        assert!(dir.path().join(EVIDENCE_DIR).join("m.png").is_file());
+
+        let mut with_files = reports.clone();
+        with_files[0].file = Some(written[0].clone());
+        let lines = evidence_lines(&with_files);
+        assert!(
+            lines[0].contains("m (haemorrhage), ")
+                && lines[0].contains(&format!("{} mL on t1", runtime::format_number(expected_ml)))
+                && lines[0].ends_with(&written[0]),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("--out DIR"), "{lines:?}");
+    }
+
     /// A mask shown on a DICOM input becomes a DICOM SEG that pydicom reads as one (the
     /// writer's geometry is tested in crates/dicom/tests/seg.rs); one on a NIfTI input gets none.
     #[test]
@@ -598,6 +798,7 @@ mod tests {
                 trace: runtime::Trace::default(),
                 stopped: true,
                 error: None,
+                evidence: vec![],
             },
             steps: Vec::new(),
             ending: Ending::Stopped,
