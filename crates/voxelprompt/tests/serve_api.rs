@@ -307,7 +307,7 @@ fn every_route_answers() {
     assert_eq!(streamed.last().unwrap().1["answer"], answer["answer"]);
 
     // Hand-written code draws a mask (zero instruction vectors for the markers).
-    let code = "let m = generate(encode(t1 <mod>) <mod>); \
+    let code = "let m = generate(encode(t1 <mod>) <mod>); let kept = union(m, m); \
                 respond(\"region: \" + volume(m) + \" mL\"); show(m, \"region\"); stop();";
     let (s, answer) = post_json(
         &server.url(&format!("/api/sessions/{id}/code")),
@@ -327,6 +327,17 @@ fn every_route_answers() {
     assert_eq!(kind_of("2/region.nii.gz").as_deref(), Some("mask"));
     assert_eq!(kind_of("2/region.png").as_deref(), Some("png"));
     assert_eq!(kind_of("2/report.json").as_deref(), Some("report"));
+    // A mask kept but not shown is evidence: a viewer layer of its own, with its overlay.
+    assert_eq!(kind_of("2/evidence/kept.nii.gz").as_deref(), Some("mask"));
+    assert_eq!(kind_of("2/evidence/kept.png").as_deref(), Some("png"));
+    let kept = files
+        .iter()
+        .find(|f| f["name"] == "2/evidence/kept.nii.gz")
+        .unwrap();
+    assert_eq!(kept["output"], "evidence: kept");
+    assert_eq!(kept["scan"], "t1");
+    assert_eq!(answer["evidence"][0]["variable"], "kept");
+    assert!(kind_of("2/evidence/m.nii.gz").is_none(), "{files:?}");
     let mask = files.iter().find(|f| f["kind"] == "mask").unwrap();
     assert_eq!(mask["scan"], "t1");
     let fetch = |name: &str| {
@@ -342,6 +353,9 @@ fn every_route_answers() {
     let (s, png, _) = fetch("2/region.png");
     assert_eq!(s, 200);
     assert_eq!(&png[..4], b"\x89PNG");
+    let (s, kept_nifti, _) = fetch("2/evidence/kept.nii.gz");
+    assert_eq!(s, 200);
+    assert_eq!(kept_nifti, nifti, "kept is m, voxel for voxel");
     let (s, report, _) = fetch("2/report.json");
     assert_eq!(s, 200);
     assert_eq!(json_of(&report)["answer"], answer["answer"]);

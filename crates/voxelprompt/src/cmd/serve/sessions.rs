@@ -14,7 +14,9 @@ use tokio::sync::broadcast;
 use train::inference::{Answer, AnswerOptions, Conversation, Scan};
 use voxel::io::WriteOptions;
 
-use crate::cmd::run::{failure, write_answer, Inputs, LoadedModel, OutputOptions, ScanArg};
+use crate::cmd::run::{
+    failure, write_answer, Inputs, LoadedModel, OutputOptions, ScanArg, EVIDENCE_DIR,
+};
 
 /// One server-sent event: its type (`start`, `step`, `answer`, `error`) and JSON data.
 #[derive(Clone, Debug)]
@@ -268,6 +270,33 @@ impl Session {
                     "scan": output.map(|o| o.2.clone()),
                 }));
                 served.insert(name, path);
+            }
+            // Evidence masks: layers of the viewer like shown masks, labelled as evidence.
+            for e in &answered.evidence {
+                let Some(nifti) = e.file.as_ref().map(PathBuf::from) else {
+                    continue;
+                };
+                let label = match &e.target {
+                    Some(t) => format!("evidence: {} ({t})", e.variable),
+                    None => format!("evidence: {}", e.variable),
+                };
+                let png = nifti.with_file_name(format!("{}.png", e.variable));
+                for (path, kind) in [(nifti, "mask"), (png, "png")] {
+                    let Some(leaf) = path.file_name().and_then(|f| f.to_str()) else {
+                        continue;
+                    };
+                    if !path.is_file() {
+                        continue;
+                    }
+                    let name = format!("{turn}/{EVIDENCE_DIR}/{leaf}");
+                    files.push(json!({
+                        "name": name,
+                        "kind": kind,
+                        "output": label,
+                        "scan": e.grid_of,
+                    }));
+                    served.insert(name, path);
+                }
             }
         }
         let mut report: Value = serde_json::from_str(&answered.json)?;

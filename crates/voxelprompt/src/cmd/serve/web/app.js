@@ -86,7 +86,7 @@ async function refreshViewer() {
     const opacity = parseFloat($("opacity").value);
     const volumes = [{ url: fileUrl(input.view), name: `${input.name}.nii.gz` }];
     for (const m of masks) {
-      volumes.push({ url: fileUrl(m.name), name: m.name.replace("/", "_"),
+      volumes.push({ url: fileUrl(m.name), name: m.name.replaceAll("/", "_"),
         colormap: m.colour[0], opacity, cal_min: 0.5, cal_max: 1 });
     }
     try { await state.nv.loadVolumes(volumes); } catch (e) {
@@ -236,7 +236,7 @@ function showAnswer(card, r) {
   const downloads = $("downloads");
   for (const f of r.files) {
     if (f.kind === "png" || f.kind === "trace") continue;
-    downloads.append(el("li", {}, el("a", { href: fileUrl(f.name), download: f.name.replace("/", "_") }, f.name), ` (${f.kind})`));
+    downloads.append(el("li", {}, el("a", { href: fileUrl(f.name), download: f.name.replaceAll("/", "_") }, f.name), ` (${f.kind})`));
     if (f.kind === "mask") {
       const png = r.files.find((g) => g.kind === "png" && g.output === f.output);
       state.masks.push({ name: f.name, output: f.output, scan: f.scan, turn: r.turn, png: png && png.name });
