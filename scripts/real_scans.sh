@@ -147,6 +147,36 @@ references = {
     ("fsaverage", "no_tumour"): (aseg_img, None, 0.0, "healthy average head: the answer is no"),
 }
 absent = {"no_haemorrhage", "no_tumour"}
+gm_map = data(anatomy / "mni152/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz").astype("float32")
+gm_map = gm_map / gm_map.max()
+# aseg id -> the vocabulary's structure name (first structure that lists the id).
+aseg_names = {}
+for s in vocab.get("structure", []):
+    for i in s.get("aseg", []):
+        aseg_names.setdefault(i, s["name"])
+
+def where(scan, mask, img):
+    """Where an evidence mask lies: its centroid (mm) and what it covers (fsaverage: the top
+    aseg structures; MNI152: nilearn's grey/white matter maps > 0.5)."""
+    n = int(mask.sum())
+    if n == 0:
+        return "empty"
+    ijk = np.argwhere(mask).mean(axis=0)
+    xyz = img.affine[:3, :3] @ ijk + img.affine[:3, 3]
+    centre = "centroid (" + ", ".join(f"{v:.0f}" for v in xyz) + ") mm"
+    if scan.startswith("fsaverage"):
+        ids, counts = np.unique(aseg[mask], return_counts=True)
+        by_name = {}
+        for i, c in zip(ids, counts):
+            name = aseg_names.get(int(i), "outside the brain" if i == 0 else f"aseg {i}")
+            by_name[name] = by_name.get(name, 0) + int(c)
+        top = sorted(by_name.items(), key=lambda kv: -kv[1])[:3]
+        parts = [f"{100 * c / n:.0f} % {name}" for name, c in top]
+    else:
+        gm, wm = gm_map[mask] > 0.5, wm_map[mask] > 0.5
+        parts = [f"{100 * gm.mean():.0f} % grey matter", f"{100 * wm.mean():.0f} % white matter",
+                 f"{100 * (~gm & ~wm).mean():.0f} % neither"]
+    return ", ".join(parts) + "; " + centre
 
 rows = []
 for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
@@ -180,6 +210,13 @@ for (scan, case), (like, ref, ref_ml, ref_text) in references.items():
             row["dice"] = round(2.0 * inter / total, 3) if total else 1.0
     if case in absent:
         row["correct"] = row["answer"].lower().startswith("no")
+        # The mask the yes/no was read from (run's evidence/), and where it lies.
+        evidence = json.loads(report.read_text()).get("evidence", []) if report.is_file() else []
+        files = [e["file"] for e in evidence if e.get("file")]
+        if files:
+            img = nib.load(files[0])
+            row["evidence"] = files[0]
+            row["where"] = where(scan, np.asarray(img.dataobj) != 0, img)
         # What the program measured of the absent lesion (its first number read).
         steps = json.loads(report.read_text())["steps"] if report.is_file() else []
         for s in steps:
@@ -205,6 +242,10 @@ for r in rows:
     score = fmt(r["dice"]) if "correct" not in r else ("right" if r["correct"] else "wrong")
     lines.append(f"| {r['scan']} | {r['case'].replace('_', ' ')} | {r['answer'].replace('|', '/')} | "
                  f"{fmt(r['prediction_ml'])} | {fmt(r['reference_ml'])} | {score} | {r['reference']} |")
+wheres = [r for r in rows if r.get("where")]
+if wheres:
+    lines += ["", "Where the masks of the absent lesions lie (the evidence `run --out` writes):", ""]
+    lines += [f"- {r['scan']}, {r['case'].replace('_', ' ')}: {r['where']}" for r in wheres]
 (out / "real_scans.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
