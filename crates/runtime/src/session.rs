@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use runtime::{Limits, Session, UnavailableBackend};
-//! use std::sync::{Arc, Weak};
+//! use std::sync::Arc;
 //! use voxel::{Geometry, Volume};
 //!
 //! let g = Geometry::from_spacing([4, 4, 4], [1.0; 3], [0.0; 3]).unwrap();
@@ -426,9 +426,10 @@ impl Session {
         output
     }
 
-    /// This turn's evidence (see [`RunOutput::evidence`]): masks held by plain variables (not
-    /// the inputs, not `NAME_TURN` aliases of earlier turns), made this turn, not shown, and on
-    /// an input's grid; at most [`Limits::max_outputs`] of them.
+    /// This turn's evidence (see [`RunOutput::evidence`]): masks held by variables, made this
+    /// turn (so neither earlier turns' masks nor their `NAME_TURN` aliases, whatever the
+    /// program's own names look like), not shown, and on an input's grid; at most
+    /// [`Limits::max_outputs`] of them.
     fn evidence(&self) -> Vec<OutputVolume> {
         let st = self.ctx.state();
         let known = |m: &Arc<Mask>| {
@@ -439,8 +440,8 @@ impl Session {
         };
         let mut evidence: Vec<OutputVolume> = Vec::new();
         for (name, _, value) in self.scope.iter_raw() {
-            if is_turn_alias(name) || evidence.len() >= self.ctx.limits.max_outputs {
-                continue;
+            if evidence.len() >= self.ctx.limits.max_outputs {
+                break;
             }
             let Some(mask) = value.read_lock::<MaskHandle>().map(|m| m.0.clone()) else {
                 continue;

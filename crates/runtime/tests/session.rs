@@ -637,13 +637,14 @@ fn evidence_is_each_turns_unshown_masks_on_the_input_grid() {
         assert_eq!(mask.data(), p.mask(LEFT).data(), "{}", e.name);
     }
     // The next turn's evidence is its own: turn 1's masks (as `m`, `m_1`, `c_1`) are not in it.
+    // A program's own name that looks like an alias (`lesion_2`) is evidence like any other.
     ok(
         &mut s,
-        "let b = generate(e, \"Box\"); read(volume(b)); respond(\"no\"); stop();",
+        "let b = generate(e, \"Box\"); let lesion_2 = b; read(volume(b)); respond(\"no\"); stop();",
     );
     let second = s.end_turn(2);
     let names: Vec<&str> = second.evidence.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["b"], "{names:?}");
+    assert_eq!(names, ["b", "lesion_2"], "{names:?}");
     let runtime::OutputData::Mask(mask) = &second.evidence[0].data else {
         panic!("b is not a mask")
     };
