@@ -423,17 +423,32 @@ pub fn write_evidence(
         let runtime::OutputData::Mask(mask) = &e.data else {
             continue;
         };
-        let path = dir.join(format!("{}.nii.gz", e.name));
-        io::ensure_not_input(&path, given).map_err(|err| Exit::new(EXIT_BAD_INPUT, err))?;
-        io::write_mask(&path, mask)?;
-        if let Some(scan) = scans.iter().find(|s| s.name == e.grid_of) {
-            let png = dir.join(format!("{}.png", e.name));
-            io::ensure_not_input(&png, given).map_err(|err| Exit::new(EXIT_BAD_INPUT, err))?;
-            overlay_png(&png, &scan.image, mask)?;
-        }
-        written.push(path.display().to_string());
+        write_mask_and_overlay(&dir, &e.name, mask, &e.grid_of, scans, given)?;
+        written.push(dir.join(format!("{}.nii.gz", e.name)).display().to_string());
     }
     Ok(written)
+}
+
+/// Writes `DIR/NAME.nii.gz` and, when `grid_of` names one of `scans`, the overlay
+/// `DIR/NAME.png` over it; returns the PNG's path if one was written. Neither may be an input.
+fn write_mask_and_overlay(
+    dir: &Path,
+    name: &str,
+    mask: &voxel::Mask,
+    grid_of: &str,
+    scans: &[Scan],
+    given: &[&Path],
+) -> Result<Option<String>> {
+    let path = dir.join(format!("{name}.nii.gz"));
+    io::ensure_not_input(&path, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+    io::write_mask(&path, mask)?;
+    let Some(scan) = scans.iter().find(|s| s.name == grid_of) else {
+        return Ok(None);
+    };
+    let png = dir.join(format!("{name}.png"));
+    io::ensure_not_input(&png, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
+    overlay_png(&png, &scan.image, mask)?;
+    Ok(Some(png.display().to_string()))
 }
 
 /// One line per evidence mask for people: what it is, its volume and its file.
@@ -564,13 +579,8 @@ pub fn write_outputs(
                 io::write_image(&path, img, &WriteOptions::default())?
             }
             runtime::OutputData::Mask(mask) => {
-                io::write_mask(&path, mask)?;
-                if let Some(scan) = scans.iter().find(|s| s.name == out.grid_of) {
-                    let png = dir.join(format!("{}.png", out.name));
-                    io::ensure_not_input(&png, given).map_err(|e| Exit::new(EXIT_BAD_INPUT, e))?;
-                    overlay_png(&png, &scan.image, mask)?;
-                    written.push(png.display().to_string());
-                }
+                let png = write_mask_and_overlay(dir, &out.name, mask, &out.grid_of, scans, given)?;
+                written.extend(png);
             }
         }
         written.push(path.display().to_string());
