@@ -421,15 +421,17 @@ pub fn undefined_response(function: &str, message: &str) -> String {
     )
 }
 
-/// The target of the mask refused on line `line` (1-based) of the last step: the
-/// `/* target */` comment of the `let NAME = generate(…)` that made a variable named on that
-/// line, when exactly one target is named so. A mask derived from a generated one
-/// (`left(m)`) has no such comment, and gets none.
-fn refused_target(steps: &[StepRecord], line: Option<usize>) -> Option<String> {
-    let error_line = steps.last()?.code.lines().nth(line?.checked_sub(1)?)?;
-    let mut generated: Vec<(&str, &str)> = Vec::new();
-    for code_line in steps.iter().flat_map(|s| s.code.lines()) {
-        let Some((name, rest)) = code_line
+/// Every `let NAME = generate(… /* target */ …)` of a program's steps as `(NAME, target)`, in
+/// program order (a later one of a name rebinds it). One statement per line or several
+/// separated by `;`.
+pub fn generated_targets(steps: &[StepRecord]) -> Vec<(&str, &str)> {
+    let mut generated = Vec::new();
+    let statements = steps
+        .iter()
+        .flat_map(|s| s.code.lines())
+        .flat_map(|l| l.split(';'));
+    for statement in statements {
+        let Some((name, rest)) = statement
             .trim()
             .strip_prefix("let ")
             .and_then(|l| l.split_once('='))
@@ -443,6 +445,16 @@ fn refused_target(steps: &[StepRecord], line: Option<usize>) -> Option<String> {
             generated.push((name.trim(), rest[open + 2..close].trim()));
         }
     }
+    generated
+}
+
+/// The target of the mask refused on line `line` (1-based) of the last step: the
+/// `/* target */` comment of the `let NAME = generate(…)` that made a variable named on that
+/// line, when exactly one target is named so. A mask derived from a generated one
+/// (`left(m)`) has no such comment, and gets none.
+fn refused_target(steps: &[StepRecord], line: Option<usize>) -> Option<String> {
+    let error_line = steps.last()?.code.lines().nth(line?.checked_sub(1)?)?;
+    let generated = generated_targets(steps);
     let named: Vec<&str> = error_line
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .collect();

@@ -393,16 +393,11 @@ pub fn evidence_reports(result: &Answer) -> Vec<EvidenceReport> {
 
 /// The target of the last `let NAME = generate(… /* target */ …)` in the program, if any.
 fn generated_target(steps: &[train::inference::StepRecord], name: &str) -> Option<String> {
-    let head = format!("let {name} = generate(");
-    steps.iter().rev().find_map(|step| {
-        let start = step.code.rfind(&head)? + head.len();
-        let call = &step.code[start..];
-        let call = &call[..call.find(';').unwrap_or(call.len())];
-        let open = call.find("/*")? + 2;
-        let close = open + call[open..].find("*/")?;
-        let target = call[open..close].trim();
-        (!target.is_empty()).then(|| target.to_string())
-    })
+    train::inference::generated_targets(steps)
+        .into_iter()
+        .rev()
+        .find(|(n, t)| *n == name && !t.is_empty())
+        .map(|(_, t)| t.to_string())
 }
 
 /// Writes each evidence mask as `DIR/evidence/NAME.nii.gz` with a PNG overlay beside it;
