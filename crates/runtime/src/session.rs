@@ -74,7 +74,9 @@ pub struct RunOutput {
     /// Evidence: the masks the program computed, kept in a variable and did not `show` (the
     /// mask a volume or a yes/no answer was read from), each on its input scan's grid and named
     /// after its variable, sorted by name. Not part of the answer; for a user who wants to
-    /// see what a number rests on.
+    /// see what a number rests on. Filled by [`Session::end_turn`] (the answers of a
+    /// conversation); [`Session::finish`] leaves it empty, so programs run only for their
+    /// values (task oracles, `exec`) do not pay for placing masks nobody reads.
     pub evidence: Vec<OutputVolume>,
 }
 
@@ -430,7 +432,7 @@ impl Session {
     /// turn (so neither earlier turns' masks nor their `NAME_TURN` aliases, whatever the
     /// program's own names look like), not shown, and on an input's grid; at most
     /// [`Limits::max_outputs`] of them.
-    fn evidence(&self) -> Vec<OutputVolume> {
+    pub fn evidence(&self) -> Vec<OutputVolume> {
         let st = self.ctx.state();
         let known = |m: &Arc<Mask>| {
             st.shown_masks
@@ -470,9 +472,9 @@ impl Session {
             .collect()
     }
 
-    /// Ends the session and hands over what it produced.
+    /// Ends the session and hands over what it produced (no evidence: call [`Session::evidence`]
+    /// first where it is wanted).
     pub fn finish(self) -> RunOutput {
-        let evidence = self.evidence();
         let st = self.ctx.state();
         RunOutput {
             response: st.response.clone(),
@@ -480,7 +482,7 @@ impl Session {
             trace: self.trace.clone(),
             stopped: self.stopped,
             error: self.first_error.clone(),
-            evidence,
+            evidence: Vec::new(),
         }
     }
 }

@@ -649,4 +649,8 @@ fn evidence_is_each_turns_unshown_masks_on_the_input_grid() {
         panic!("b is not a mask")
     };
     assert_eq!(mask.data(), p.mask(BOX).data());
+    // A session ended with `finish` (oracles, `exec`) leaves it to the caller.
+    ok(&mut s, "let k = generate(e, \"Box\"); stop();");
+    assert_eq!(s.evidence().len(), 1);
+    assert!(s.finish().evidence.is_empty());
 }
