@@ -51,6 +51,8 @@ struct TrainingState {
     phi: Vec<(Phi, Tensor<2>)>,
     eps: Vec<(Vec<f32>, Tensor<2>)>,
     generated: Vec<Generated>,
+    /// Every encoding made, in call order (the extra targets reuse the first).
+    encodings: Vec<EncodingHandle>,
 }
 
 /// The vision network behind the runtime's [`VisionBackend`] (see the module docs).
@@ -150,6 +152,29 @@ impl UnetBackend {
         self.state()
             .map(|mut s| std::mem::take(&mut s.generated))
             .unwrap_or_default()
+    }
+
+    /// The first encoding this training backend made, if any: the extra targets of a joint
+    /// sample are generated from it ([`crate::joint::sample_loss_with_extras`]).
+    pub fn first_encoding(&self) -> Option<EncodingHandle> {
+        self.state()?.encodings.first().cloned()
+    }
+
+    /// Generates from `encoding` under `phi` for the training loss alone: the probabilities
+    /// stay on the network's grid with their graph (nothing is restored onto the inputs'
+    /// grids, no program sees them). Training backends only.
+    pub fn generate_for_loss(
+        &self,
+        encoding: &EncodingHandle,
+        phi: &Phi,
+    ) -> runtime::Result<Generated> {
+        if self.training.is_none() {
+            return Err(vision_error("generate_for_loss needs a training backend"));
+        }
+        let started = Instant::now();
+        let result = self.generate_on_grid(encoding, phi);
+        self.add_vision_seconds(started);
+        result
     }
 
     /// Seconds spent inside `encode` and `generate` since the last call.
@@ -281,14 +306,19 @@ impl UnetBackend {
             encoding,
             grid,
         };
-        Ok(EncodingHandle::new(
+        let handle = EncodingHandle::new(
             volumes.to_vec(),
             phi.to_vec(),
             Some(Arc::new(Mutex::new(record))),
-        ))
+        );
+        if let Some(mut state) = self.state() {
+            state.encodings.push(handle.clone());
+        }
+        Ok(handle)
     }
 
-    fn generate_inner(&self, encoding: &EncodingHandle, phi: &Phi) -> runtime::Result<Vec<Image>> {
+    /// The generator's output for `phi` on the encoding's conformed grid, with its graph.
+    fn generate_on_grid(&self, encoding: &EncodingHandle, phi: &Phi) -> runtime::Result<Generated> {
         let record = self
             .record(encoding)?
             .lock()
@@ -300,16 +330,21 @@ impl UnetBackend {
             .generate_logits(&record.encoding, &phi_rows)
             .map_err(vision_error)?;
         let probabilities = burn::tensor::activation::sigmoid(logits.clone());
-        let on_grid =
-            tensor_to_images(probabilities.clone(), &record.grid).map_err(vision_error)?;
+        Ok(Generated {
+            phi: *phi,
+            streams: encoding.streams().to_vec(),
+            grid: record.grid.clone(),
+            probabilities,
+            logits,
+        })
+    }
+
+    fn generate_inner(&self, encoding: &EncodingHandle, phi: &Phi) -> runtime::Result<Vec<Image>> {
+        let generated = self.generate_on_grid(encoding, phi)?;
+        let on_grid = tensor_to_images(generated.probabilities.clone(), &generated.grid)
+            .map_err(vision_error)?;
         if let Some(mut state) = self.state() {
-            state.generated.push(Generated {
-                phi: *phi,
-                streams: encoding.streams().to_vec(),
-                grid: record.grid.clone(),
-                probabilities,
-                logits,
-            });
+            state.generated.push(generated);
         }
         on_grid
             .iter()

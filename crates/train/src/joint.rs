@@ -17,7 +17,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use runtime::library::vision_calls::MASK_THRESHOLD;
 use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
 use tasks::oracle::{oracle_phis, oracle_session};
-use tasks::program::ModMeaning;
+use tasks::program::{GenerateTarget, ModMeaning};
 use tasks::TaskSample;
 use vision::tensor::images_to_tensor;
 use voxel::Image;
@@ -110,6 +110,9 @@ pub struct MaskScore {
     pub dice: f64,
     /// The soft Dice loss the sample was trained with.
     pub soft_dice_loss: f64,
+    /// Whether the mask was one of the sample's extra targets
+    /// ([`sample_loss_with_extras`]), not a `generate` of its program.
+    pub extra: bool,
 }
 
 impl MaskScore {
@@ -136,6 +139,7 @@ impl MaskScore {
                 2.0 * both as f64 / sum as f64
             },
             soft_dice_loss,
+            extra: false,
         }
     }
 }
@@ -213,6 +217,23 @@ pub fn volume_infos(sample: &TaskSample) -> Vec<VolumeInfo> {
 
 /// The loss of `sample` under teacher forcing (see the module docs).
 pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleLoss> {
+    sample_loss_with_extras(ctx, sample, &[])
+}
+
+/// [`sample_loss`] with one more mask per target of `extras`, generated from the sample's first
+/// encoding: after the program, the agent reads one more step,
+/// `let extra = generate(e /* target */ <mod>);`, whose ϕ steers the generator over the
+/// features the program's `encode` already computed. Each costs the generator's forward and
+/// backward passes and a few tokens of the agent, not a synthesised subject and an encoder
+/// pass, and a lesion class the subject lacks asks for an empty mask: what "is there a
+/// haemorrhage?" on a healthy head needs. The extra steps are not part of the program: no
+/// cross-entropy is taken on them. A target whose truth is unknown on the encoded volumes
+/// (a derived volume of several sessions) is left out.
+pub fn sample_loss_with_extras(
+    ctx: &LossContext<'_>,
+    sample: &TaskSample,
+    extras: &[GenerateTarget],
+) -> Result<SampleLoss> {
     let net = ctx.net;
     let tok = ctx.tokenizer;
     let device = net.agent.device();
@@ -324,6 +345,56 @@ pub fn sample_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<SampleL
     let started = Instant::now();
     let hidden = Tensor::cat(hidden_chunks, 1);
     let cross_entropy = program_cross_entropy(net, &seq, hidden, sample)?;
+    seconds.loss += started.elapsed().as_secs_f64();
+
+    if let (false, Some(encoding)) = (extras.is_empty(), backend.first_encoding()) {
+        let variable = encoding_variable(sample);
+        let max_len = net.agent.config().max_seq_len;
+        for target in extras {
+            let started = Instant::now();
+            let code = format!(
+                "let extra = generate({variable} {}<mod>);",
+                tasks::program::target_note(&target.description)
+            );
+            seq.push_step(tok, &code)?;
+            if seq.len() > max_len {
+                break;
+            }
+            let chunk = &seq.tokens()[processed..];
+            let x = net
+                .agent
+                .input_embeddings(chunk, 1, chunk.len(), &[], None)?;
+            let hidden = net.agent.forward_hidden(x, Some(&mut cache))?;
+            let positions: Vec<usize> = seq
+                .phi_positions()
+                .into_iter()
+                .filter(|&p| p >= processed)
+                .map(|p| p - processed)
+                .collect();
+            processed = seq.len();
+            let rows = net.agent.phi_at(hidden, &positions)?;
+            seconds.agent_forward += started.elapsed().as_secs_f64();
+            let Some(rows) = rows else { continue };
+            let Some(phi) = backend.register_phi(rows)?.first().copied() else {
+                continue;
+            };
+            let generated = backend.generate_for_loss(&encoding, &phi)?;
+            seconds.vision_forward += backend.take_vision_seconds();
+            let started = Instant::now();
+            // The truth of a derived volume of several sessions is unknown: no term.
+            if let Ok((dice, bce, mut score)) =
+                target_terms(ctx, sample, &input_sessions, target, &generated)
+            {
+                score.extra = true;
+                masks.push(score);
+                dice_terms.push(dice);
+                bce_terms.push(bce);
+            }
+            seconds.loss += started.elapsed().as_secs_f64();
+        }
+    }
+
+    let started = Instant::now();
     let generated = dice_terms.len();
     let mut total = cross_entropy.clone();
     let mut dice_value = 0.0;
@@ -551,6 +622,18 @@ fn mask_terms(
     let Some(ModMeaning::Generate { target }) = step.mods.get(marker) else {
         return Ok(None);
     };
+    target_terms(ctx, sample, input_sessions, target, generated).map(Some)
+}
+
+/// The Dice and binary cross-entropy losses (each `[1]`) of `generated` against `target`'s
+/// true mask on each of its streams, and its score.
+fn target_terms(
+    ctx: &LossContext<'_>,
+    sample: &TaskSample,
+    input_sessions: &[(Arc<Image>, usize)],
+    target: &GenerateTarget,
+    generated: &Generated,
+) -> Result<(Tensor<1>, Tensor<1>, MaskScore)> {
     let mut carried = Vec::with_capacity(generated.streams.len());
     for stream in &generated.streams {
         let mask =
@@ -571,7 +654,24 @@ fn mask_terms(
         &vision::tensor::tensor_values(truth)?,
         scalar(dice.clone())?,
     );
-    Ok(Some((dice, bce, score)))
+    Ok((dice, bce, score))
+}
+
+/// The variable the first `encode` of `sample`'s program is kept in (`e` in every family's
+/// program, the fallback too).
+fn encoding_variable(sample: &TaskSample) -> String {
+    sample
+        .program
+        .iter()
+        .flat_map(|step| step.code.split(';'))
+        .find_map(|statement| {
+            let (left, right) = statement.split_once('=')?;
+            right.trim_start().starts_with("encode(").then_some(())?;
+            let name = left.trim().strip_prefix("let ")?.trim();
+            (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .unwrap_or_else(|| "e".to_string())
 }
 
 /// The single value of a `[1]` tensor.

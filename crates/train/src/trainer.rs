@@ -38,12 +38,16 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use synth::{SynthConfig, Vocabulary};
+use tasks::program::{GenerateTarget, ModMeaning};
 use tasks::scenario::Scenario;
+use tasks::truth::MaskDef;
 use tasks::{Catalogue, TaskError, TaskSample, TemplateSplit};
 
 use crate::averaging::AverageState;
 use crate::error::{Result, TrainError};
-use crate::joint::{program_loss, sample_loss, LossContext, MaskScore, StageSeconds};
+use crate::joint::{
+    program_loss, sample_loss, sample_loss_with_extras, LossContext, MaskScore, StageSeconds,
+};
 use crate::model::{JointNet, Model, ModelConfig};
 use crate::phi_namer::{PhiNamer, NAMER_FILE};
 use agent::AgentModel;
@@ -124,6 +128,12 @@ pub struct JointSettings {
     /// `segment_anatomy`) or an active lesion class (`segment_lesion`).
     #[serde(default)]
     pub joint_targets: BTreeMap<String, f64>,
+    /// More masks per joint sample: this many targets drawn from `joint_targets` by weight
+    /// (without repeats, none the program already generates) are generated from the sample's
+    /// first encoding and scored too ([`crate::joint::sample_loss_with_extras`]); a lesion class
+    /// the subject lacks asks for an empty mask (absent: 0, the paper's one mask per `generate`).
+    #[serde(default)]
+    pub extra_targets: usize,
     /// Decay per optimiser step of the moving average of the weights ([`crate::averaging`]),
     /// which is then what is validated, kept as the best and shipped (absent: no average;
     /// the current weights are).
@@ -171,6 +181,7 @@ impl JointSettings {
             joint_families: BTreeMap::new(),
             joint_targets: BTreeMap::new(),
             joint_target_fraction: 0.0,
+            extra_targets: 0,
             validate_every: 0,
             ..JointSettings::builtin()?
         })
@@ -263,6 +274,14 @@ impl JointSettings {
                 "joint_target_fraction > 0 needs [joint_targets] with a positive weight".into(),
             );
         }
+        if self.extra_targets > 0
+            && self
+                .joint_targets
+                .values()
+                .all(|&w| w <= 0.0 || !w.is_finite())
+        {
+            return bad("extra_targets > 0 needs [joint_targets] with a positive weight".into());
+        }
         if let Some(d) = self.weight_average_decay {
             if !(d > 0.0 && d < 1.0) {
                 return bad(format!("weight_average_decay {d} must be in (0, 1)"));
@@ -336,7 +355,41 @@ pub struct JointSampler {
     /// `[joint_targets]`: (target name, the family that segments it, weight).
     joint_targets: Vec<(String, &'static str, f64)>,
     joint_target_fraction: f64,
+    /// `extra_targets` and what each of `joint_targets` asks for as an extra target.
+    extra_targets: usize,
+    extra_pool: Vec<(GenerateTarget, f64)>,
     run_seed: u64,
+}
+
+/// What `[joint_targets]` entry `name` (of `family`, as [`weighted_targets`] found it) asks for
+/// as an extra target: a vocabulary target's labels, or every lesion of a class (empty in a
+/// subject without one).
+fn extra_target(cat: &Catalogue, name: &str, family: &str) -> Result<GenerateTarget> {
+    let (description, mask) = match cat.class_index(name) {
+        Some(c) if family == "segment_lesion" => {
+            let entry = cat.class(c)?.entry;
+            (
+                entry.canonical.to_string(),
+                MaskDef::AnyLesion {
+                    components: entry.proper.to_vec(),
+                },
+            )
+        }
+        _ => {
+            let target = cat.target(cat.target_index(name)?)?;
+            (
+                target.name.clone(),
+                MaskDef::Anatomy {
+                    ids: target.anatomy_ids(),
+                },
+            )
+        }
+    };
+    Ok(GenerateTarget {
+        name: "extra".into(),
+        description,
+        mask,
+    })
 }
 
 /// The targets of `table` with the family that asks for each (`segment_anatomy` for a
@@ -447,14 +500,49 @@ impl JointSampler {
             )?)
         };
         let joint_targets = weighted_targets(first, &settings.joint_targets)?;
+        let extra_pool = joint_targets
+            .iter()
+            .map(|(name, family, w)| Ok((extra_target(first, name, family)?, *w)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(JointSampler {
             catalogues,
             families,
             joint_families,
             joint_targets,
             joint_target_fraction: settings.joint_target_fraction,
+            extra_targets: settings.extra_targets,
+            extra_pool,
             run_seed,
         })
+    }
+
+    /// The extra targets of joint training sample `index` (`extra_targets` of them, fewer
+    /// when the pool runs out): drawn by weight without repeats from a stream of their own,
+    /// leaving out the targets `sample`'s program generates itself.
+    pub fn extra_targets(&self, sample: &TaskSample, index: u64) -> Vec<GenerateTarget> {
+        if self.extra_targets == 0 {
+            return Vec::new();
+        }
+        let own: Vec<&str> = sample
+            .mods()
+            .filter_map(|m| match m {
+                ModMeaning::Generate { target } => Some(target.description.as_str()),
+                ModMeaning::Encode { .. } => None,
+            })
+            .collect();
+        let mut pool: Vec<&(GenerateTarget, f64)> = self
+            .extra_pool
+            .iter()
+            .filter(|(t, _)| !own.contains(&t.description.as_str()))
+            .collect();
+        let seed = sample_seed(SeedPurpose::Training, self.run_seed ^ 0xe7a5_7a46, index);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut extras = Vec::with_capacity(self.extra_targets);
+        while extras.len() < self.extra_targets && !pool.is_empty() {
+            let pick = pick_weighted(&mut rng, pool.iter().map(|(_, w)| *w));
+            extras.push(pool.remove(pick).0.clone());
+        }
+        extras
     }
 
     /// The catalogues, one per anatomy.
@@ -745,10 +833,19 @@ struct SampleGradients {
     seconds: StageSeconds,
 }
 
+/// A training sample as an optimiser step takes it.
+struct Drawn {
+    sample: TaskSample,
+    /// Program pretraining (oracle vision, cross-entropy only).
+    program_only: bool,
+    /// Its extra targets ([`JointSampler::extra_targets`]; none for a program-only one).
+    extras: Vec<GenerateTarget>,
+}
+
 /// One row of `masks.csv`: a scored `generate` call of a training sample.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MaskRow {
-    /// The task family of the sample.
+    /// The task family of the sample, prefixed `extra:` for one of its extra targets.
     pub family: String,
     /// The sample's seed (redraws it).
     pub seed: u64,
@@ -780,14 +877,14 @@ impl MaskRow {
 /// Forward and backward on one sample with `ctx.net` (the model or a replica of it).
 fn sample_gradients(
     ctx: &LossContext,
-    sample: &TaskSample,
-    program_only: bool,
+    drawn: &Drawn,
     accumulation: f64,
 ) -> Result<SampleGradients> {
-    let mut loss = if program_only {
+    let sample = &drawn.sample;
+    let mut loss = if drawn.program_only {
         program_loss(ctx, sample)?
     } else {
-        sample_loss(ctx, sample)?
+        sample_loss_with_extras(ctx, sample, &drawn.extras)?
     };
     let started = Instant::now();
     let mut grads = loss.total.clone().div_scalar(accumulation).backward();
@@ -812,7 +909,11 @@ fn sample_gradients(
             .masks
             .into_iter()
             .map(|score| MaskRow {
-                family: sample.family.clone(),
+                family: if score.extra {
+                    format!("extra:{}", sample.family)
+                } else {
+                    sample.family.clone()
+                },
                 seed: sample.seed,
                 score,
             })
@@ -941,26 +1042,25 @@ impl JointTrainer {
 
     /// Forward and backward on every sample of one optimiser step (`accumulation` of them,
     /// with whether each is a program-only one), then the step.
-    fn train_step(&mut self, batch: &[(TaskSample, bool)], sums: &mut StepSums) -> Result<()> {
+    fn train_step(&mut self, batch: &[Drawn], sums: &mut StepSums) -> Result<()> {
         let settings = &self.state.settings;
         let scale = settings.accumulation as f64;
         let naming = settings.phi_name_weight > 0.0;
-        let per_sample =
-            |net: &JointNet, namer: &PhiNamer, sample: &TaskSample, program_only: bool| {
-                let ctx = LossContext {
-                    net,
-                    tokenizer: &self.model.tokenizer,
-                    preprocessing: &self.model.config.preprocessing,
-                    dice_weight: settings.dice_weight,
-                    bce_weight: settings.bce_weight,
-                    phi_namer: naming.then_some((namer, settings.phi_name_weight)),
-                };
-                sample_gradients(&ctx, sample, program_only, scale)
+        let per_sample = |net: &JointNet, namer: &PhiNamer, drawn: &Drawn| {
+            let ctx = LossContext {
+                net,
+                tokenizer: &self.model.tokenizer,
+                preprocessing: &self.model.config.preprocessing,
+                dice_weight: settings.dice_weight,
+                bce_weight: settings.bce_weight,
+                phi_namer: naming.then_some((namer, settings.phi_name_weight)),
             };
+            sample_gradients(&ctx, drawn, scale)
+        };
         let results: Vec<SampleGradients> = if self.replica_devices.is_empty() {
             batch
                 .iter()
-                .map(|(s, p)| per_sample(&self.model.net, &self.namer, s, *p))
+                .map(|d| per_sample(&self.model.net, &self.namer, d))
                 .collect::<Result<_>>()?
         } else {
             let main = self.model.net.agent.device();
@@ -976,8 +1076,7 @@ impl JointTrainer {
                 replicas,
                 batch.len(),
                 |(net, namer), j, emit| {
-                    let (sample, program_only) = &batch[j];
-                    let mut g = per_sample(net, namer, sample, *program_only)?;
+                    let mut g = per_sample(net, namer, &batch[j])?;
                     g.agent = g.agent.to_device(&main, &net.agent);
                     g.vision = g.vision.to_device(&main, &net.vision);
                     g.namer = g.namer.map(|n| n.to_device(&main, &*namer));
@@ -1319,7 +1418,7 @@ pub fn train(
 
         let mut sums = StepSums::default();
         // The samples of the step being gathered, with whether each is program-only.
-        let mut batch: Vec<(TaskSample, bool)> = Vec::new();
+        let mut batch: Vec<Drawn> = Vec::new();
         while trainer.state.step < max_steps {
             if stop.load(Ordering::Relaxed) {
                 interrupted = true;
@@ -1335,7 +1434,17 @@ pub fn train(
             trainer.state.next_sample = k + 1;
             let Some(sample) = sample else { continue };
             sums.stages.synthesis += synth_s;
-            batch.push((sample, is_program_only(settings, seed, k)));
+            let program_only = is_program_only(settings, seed, k);
+            let extras = if program_only {
+                Vec::new()
+            } else {
+                sampler.extra_targets(&sample, k)
+            };
+            batch.push(Drawn {
+                sample,
+                program_only,
+                extras,
+            });
             if batch.len() < settings.accumulation {
                 continue;
             }

@@ -8,7 +8,7 @@ use agent::AgentTokenizer;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use tasks::Catalogue;
-use train::joint::{program_loss, sample_loss, LossContext};
+use train::joint::{program_loss, sample_loss, sample_loss_with_extras, LossContext};
 use train::model::{Model, ModelConfig, WeightsPrecision};
 use train::phi_namer::{marker_names, PhiNamer};
 use train::preprocess::{Modality, Preprocessing};
@@ -905,6 +905,143 @@ fn a_share_of_joint_samples_asks_for_the_focus_targets() {
     assert!(e.contains("joint_targets"), "{e}");
 }
 
+/// The settings of the extra-target tests: white matter and glioma, two extras per sample.
+fn extra_target_settings() -> JointSettings {
+    let mut settings = tiny_settings();
+    settings.joint_targets = [
+        ("white matter".to_string(), 1.0),
+        ("glioma".to_string(), 1.0),
+    ]
+    .into_iter()
+    .collect();
+    settings.extra_targets = 2;
+    settings
+}
+
+/// Extra targets are generated from the program's own encoding: each adds one scored mask
+/// whose truth is the target in the sample's subject (a white matter of the subject's volume;
+/// an empty glioma in a subject without one), adds its Dice to the loss and nothing to the
+/// cross-entropy, and reaches the ϕ head.
+#[test]
+fn extra_targets_are_scored_masks_of_the_programs_encoding() {
+    let settings = extra_target_settings();
+    let model = tiny_model(&settings);
+    let net = model.net.clone().train();
+    let ctx = loss_context(&net, &model, None);
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 5).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let sample = cat.sample("segment_anatomy", 5).unwrap();
+    assert!(
+        sample.truth.session(0).unwrap().records.is_empty(),
+        "a healthy subject"
+    );
+    let extras = sampler.extra_targets(&sample, 0);
+    let names: Vec<&str> = extras.iter().map(|t| t.description.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.contains(&"white matter") && names.contains(&"glioma"),
+        "{names:?}"
+    );
+
+    let plain = sample_loss(&ctx, &sample).unwrap();
+    let loss = sample_loss_with_extras(&ctx, &sample, &extras).unwrap();
+    assert_eq!(loss.generated, plain.generated + 2);
+    assert!(
+        (loss.cross_entropy - plain.cross_entropy).abs() < 1e-6,
+        "no cross-entropy on the extra steps: {} vs {}",
+        loss.cross_entropy,
+        plain.cross_entropy
+    );
+    let extra: Vec<_> = loss.masks.iter().filter(|m| m.extra).collect();
+    assert_eq!(extra.len(), 2);
+    assert!(loss.masks.iter().filter(|m| !m.extra).count() == plain.masks.len());
+    let glioma = extra.iter().find(|m| m.target == "glioma").unwrap();
+    assert_eq!(glioma.truth_voxels, 0, "no glioma in this subject");
+    // The extra white matter's truth is the subject's white matter: its volume on the network's
+    // grid (4 mm voxels; pooled over the encoded streams) within 15 % of the label map's.
+    let wm = extra.iter().find(|m| m.target == "white matter").unwrap();
+    let ids = cat.vocab().require("white matter").unwrap().anatomy_ids();
+    let truth_ml =
+        voxel::measure::volume_ml(&sample.truth.session(0).unwrap().labels.mask_of_any(&ids));
+    let voxel_ml = model.config.preprocessing.spacing_mm.powi(3) / 1000.0;
+    let grid_ml = wm.truth_voxels as f64 * voxel_ml / sample.inputs.len() as f64;
+    assert!(
+        (grid_ml / truth_ml - 1.0).abs() < 0.15,
+        "white matter {grid_ml:.1} mL on the grid against {truth_ml:.1} mL"
+    );
+    let extra_dice: f64 = extra.iter().map(|m| m.soft_dice_loss).sum();
+    assert!(
+        (loss.dice - plain.dice - extra_dice).abs() < 1e-4,
+        "Σ Dice {} = {} + {}",
+        loss.dice,
+        plain.dice,
+        extra_dice
+    );
+
+    // The extras' Dice alone reaches the ϕ head through the ϕ of the extra steps.
+    let only_extras = sample_loss_with_extras(&ctx, &sample, &extras[..1]).unwrap();
+    let grads = (only_extras.dice_loss.unwrap() - plain.dice_loss.unwrap()).backward();
+    let g = net
+        .agent
+        .phi_head
+        .proj
+        .weight
+        .val()
+        .grad(&grads)
+        .expect("a ϕ head gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(
+        g.iter().any(|&x| x != 0.0),
+        "the extra's Dice trains the ϕ head"
+    );
+}
+
+/// The extras of a sample are drawn without repeats, leave out what its program generates,
+/// follow the weights and are the same for the same index.
+#[test]
+fn extra_targets_are_drawn_by_weight_without_the_programs_own() {
+    let mut settings = extra_target_settings();
+    settings
+        .joint_targets
+        .insert("lateral ventricle".into(), 2.0);
+    settings.extra_targets = 1;
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 7).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let keep = |s: &tasks::scenario::Scenario| cat.scenario_asks_for(s, "white matter");
+    let wm = cat
+        .sample_where("segment_anatomy", 3, tasks::TemplateSplit::Training, &keep)
+        .unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for k in 0..400 {
+        let extras = sampler.extra_targets(&wm, k);
+        assert_eq!(extras.len(), 1);
+        assert_eq!(extras, sampler.extra_targets(&wm, k), "repeatable");
+        *counts.entry(extras[0].description.clone()).or_insert(0) += 1;
+    }
+    assert!(!counts.contains_key("white matter"), "{counts:?}");
+    let ventricle = counts["lateral ventricle"] as f64;
+    let glioma = counts["glioma"] as f64;
+    assert!(
+        (ventricle / glioma - 2.0).abs() < 0.5,
+        "weights 2 : 1, drawn {counts:?}"
+    );
+    settings.extra_targets = 5;
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 7).unwrap();
+    let extras = sampler.extra_targets(&wm, 3);
+    let mut names: Vec<_> = extras.iter().map(|t| t.description.clone()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["glioma", "lateral ventricle"],
+        "the pool less the program's own"
+    );
+    settings.joint_targets.clear();
+    let e = settings.validate("test").unwrap_err().to_string();
+    assert!(e.contains("extra_targets"), "{e}");
+}
+
 /// Data-parallel training on two replicas (here both on the CPU) takes the same optimiser
 /// steps as one device: the replicas' gradients are summed in sample order.
 #[test]
@@ -912,6 +1049,9 @@ fn two_replicas_train_like_one_device() {
     let mut settings = tiny_settings();
     settings.program_only_fraction = 0.5;
     settings.accumulation = 3;
+    // With an extra target per joint sample, so the replicas draw and score those too.
+    settings.joint_targets = [("white matter".to_string(), 1.0)].into_iter().collect();
+    settings.extra_targets = 1;
     let model = tiny_model(&settings);
     let device = Device::flex();
     let stop = AtomicBool::new(false);
@@ -931,6 +1071,13 @@ fn two_replicas_train_like_one_device() {
     let (one, one_model) = run("one", vec![device.clone()]);
     let (two, two_model) = run("two", vec![device.clone(), device.clone()]);
     assert_eq!(one.len(), 4);
+    let masks = std::fs::read_to_string(root.path().join("one/masks.csv")).unwrap();
+    assert!(
+        masks
+            .lines()
+            .any(|l| l.contains(",extra:") && l.contains("\"white matter\"")),
+        "extra targets are logged as such: {masks}"
+    );
     assert!(
         one.iter().any(|r| r.generated > 0.0),
         "joint samples included"

@@ -9,10 +9,11 @@
 //! `NAME WEIGHTS-ID`) and a report of other weights is refused, so a run's current weights can
 //! never go out with its average's evaluation, or one checkpoint with another's.
 //!
-//! The shipped model is replaced only when the new one passes at least as many of the held-out
-//! samples both evaluations hold as the old one, or fewer by no more than chance gives (exact
-//! McNemar p ≥ [`train::eval_comparison::END_TO_END_TIE_P`]) while it runs as many programs to
-//! `stop()`, answers as many characterisation questions and has the higher mean Dice over the
+//! The shipped model is replaced only when no paired count of the evaluation (end-to-end
+//! passes, programs run to `stop()`, characterisation answers) is lower than the old one's
+//! beyond chance (exact McNemar p < [`train::eval_comparison::TIE_P`]), and the new one passes at
+//! least as many of the held-out samples both evaluations hold, or fewer within chance while it
+//! has the higher mean Dice over the
 //! segmentation targets (`--force` overrides), so git history does not fill with checkpoints
 //! that are no better; evaluations that do not hold every sample of the
 //! shipped one (another seed or build) are refused, as their rates are not comparable. Before
@@ -79,8 +80,8 @@ fn read_eval(report: &Path) -> Result<EvalSummary> {
 
 /// Why the rule keeps the shipped model, if it does ([`EvalComparison::ship_verdict`]): the
 /// two evaluations must share every sample of the shipped one (success rates of two different
-/// sample sets say little at this size), and the candidate must pass at least as many of them,
-/// or be within chance of it end to end and better on every other experiment.
+/// sample sets say little at this size), no paired count may be lower beyond chance, and the
+/// candidate must pass at least as many of them, or fewer within chance and segment better.
 ///
 /// [`EvalComparison::ship_verdict`]: train::eval_comparison::EvalComparison::ship_verdict
 fn refusal(c: &EvalComparison, out: &Path) -> Option<String> {
@@ -91,8 +92,8 @@ fn refusal(c: &EvalComparison, out: &Path) -> Option<String> {
         }
         ShipVerdict::TiedEndToEndBetterElsewhere => {
             println!(
-                "the rule: fewer end-to-end passes but within chance, and better on every other \
-                 experiment"
+                "the rule: fewer end-to-end passes but within chance, no other count lower beyond \
+                 chance, and a higher mean Dice"
             );
             None
         }
