@@ -335,11 +335,13 @@ fn every_route_answers() {
         .find(|f| f["name"] == "2/evidence/kept.nii.gz")
         .unwrap();
     assert_eq!(kept["output"], "evidence: kept");
+    assert_eq!(kept["evidence"], true, "the page lists it hidden");
     assert_eq!(kept["scan"], "t1");
     assert_eq!(answer["evidence"][0]["variable"], "kept");
     assert!(kind_of("2/evidence/m.nii.gz").is_none(), "{files:?}");
     let mask = files.iter().find(|f| f["kind"] == "mask").unwrap();
     assert_eq!(mask["scan"], "t1");
+    assert_eq!(mask["evidence"], false, "a shown mask is drawn");
     let fetch = |name: &str| {
         send(
             agent()

@@ -268,10 +268,12 @@ impl Session {
                     "kind": kind,
                     "output": output.map(|o| o.0.clone()),
                     "scan": output.map(|o| o.2.clone()),
+                    "evidence": false,
                 }));
                 served.insert(name, path);
             }
-            // Evidence masks: layers of the viewer like shown masks, labelled as evidence.
+            // Evidence masks: layers of the viewer like shown masks, marked as evidence (the page
+            // lists them hidden: the program did not show them).
             for e in &answered.evidence {
                 let Some(nifti) = e.file.as_ref().map(PathBuf::from) else {
                     continue;
@@ -294,6 +296,7 @@ impl Session {
                         "kind": kind,
                         "output": label,
                         "scan": e.grid_of,
+                        "evidence": true,
                     }));
                     served.insert(name, path);
                 }

@@ -1,5 +1,7 @@
 // The VoxelPrompt page: upload scans into a session, ask, stream each answer's steps, draw every
-// mask over its scan (niivue when /vendor/niivue.js is installed, else the server's PNGs).
+// mask over its scan (niivue when /vendor/niivue.js is installed, else the server's PNGs). Each
+// mask has a checkbox in the legend; the evidence masks (kept by a program but not shown: what a
+// "yes" or a volume rests on) start unticked, so the view shows what the program showed.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -72,15 +74,20 @@ function viewerFallback(why = "") {
 async function refreshViewer() {
   if (!state.session) return;
   const bg = $("background").value;
-  const masks = state.masks.filter((m) => !m.scan || m.scan === bg);
+  const onScan = state.masks.filter((m) => !m.scan || m.scan === bg);
   const legend = $("legend");
   legend.replaceChildren();
-  masks.forEach((m, i) => {
+  onScan.forEach((m, i) => {
     const colour = COLOURS[i % COLOURS.length];
     m.colour = colour;
-    legend.append(el("li", {}, el("span", { class: "swatch", style: `background:${colour[1]}` }),
+    const box = el("input", { type: "checkbox" });
+    box.checked = m.visible;
+    box.onchange = () => { m.visible = box.checked; refreshViewer(); };
+    legend.append(el("li", m.evidence ? { class: "evidence" } : {}, box,
+      el("span", { class: "swatch", style: `background:${colour[1]}` }),
       `${m.output} (turn ${m.turn})`));
   });
+  const masks = onScan.filter((m) => m.visible);
   if (state.viewer === "niivue") {
     const input = state.session.inputs.find((s) => s.name === bg);
     const opacity = parseFloat($("opacity").value);
@@ -239,7 +246,8 @@ function showAnswer(card, r) {
     downloads.append(el("li", {}, el("a", { href: fileUrl(f.name), download: f.name.replaceAll("/", "_") }, f.name), ` (${f.kind})`));
     if (f.kind === "mask") {
       const png = r.files.find((g) => g.kind === "png" && g.output === f.output);
-      state.masks.push({ name: f.name, output: f.output, scan: f.scan, turn: r.turn, png: png && png.name });
+      state.masks.push({ name: f.name, output: f.output, scan: f.scan, turn: r.turn, png: png && png.name,
+        evidence: f.evidence === true, visible: f.evidence !== true });
     }
   }
   updateCsv();
