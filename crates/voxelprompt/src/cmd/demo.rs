@@ -24,7 +24,10 @@ use train::inference::{AnswerOptions, Scan};
 use voxel::io::{self, WriteOptions};
 
 use crate::cmd::args::ModelArgs;
-use crate::cmd::run::{answer_into, Inputs, LoadedModel, OutputOptions, ScanArg};
+use crate::cmd::run::{
+    answer_into, evidence_lines, EvidenceReport, Inputs, LoadedModel, OutputOptions, ScanArg,
+    EVIDENCE_DIR,
+};
 use crate::cmd::say;
 
 /// Arguments of `demo`.
@@ -154,6 +157,9 @@ struct CaseResult {
     passed: Option<bool>,
     /// Files the answer wrote (report.json comes beside them).
     outputs: Vec<String>,
+    /// The masks the answer rests on that its program did not show, written under
+    /// `CASE/evidence/`.
+    evidence: Vec<EvidenceReport>,
     seconds: f64,
 }
 
@@ -348,6 +354,7 @@ fn synthetic_case(
         verdict: Some(verdict),
         passed: Some(output.error.is_none() && check.passed),
         outputs: done.outputs.clone(),
+        evidence: done.evidence.clone(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -397,6 +404,7 @@ fn real_case(
         verdict: None,
         passed: None,
         outputs: done.outputs.clone(),
+        evidence: done.evidence.clone(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -415,6 +423,9 @@ fn print_case(r: &CaseResult) {
     if let Some(v) = &r.verdict {
         say!("verdict:  {v}");
     }
+    for line in evidence_lines(&r.evidence) {
+        say!("{line}");
+    }
     say!(
         "({:.1} s; report, masks and pictures in {})",
         r.seconds,
@@ -427,6 +438,45 @@ fn or_none(text: &str) -> &str {
         "(no answer)"
     } else {
         text
+    }
+}
+
+/// `text` as one cell of a markdown table.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A case's answer as summary.md's table shows it, with the evidence masks it rests on (what each
+/// was asked to be, linked to its file, and its volume).
+fn answer_cell(r: &CaseResult) -> String {
+    let evidence: Vec<String> = r
+        .evidence
+        .iter()
+        .map(|e| {
+            let what = e.target.as_deref().unwrap_or(&e.variable);
+            let link = e
+                .file
+                .as_deref()
+                .and_then(|f| Path::new(f).file_name())
+                .map(|leaf| {
+                    format!(
+                        "[{what}]({}/{EVIDENCE_DIR}/{})",
+                        r.case,
+                        leaf.to_string_lossy()
+                    )
+                })
+                .unwrap_or_else(|| what.to_string());
+            format!("{link} {} mL", runtime::format_number(e.volume_ml))
+        })
+        .collect();
+    if evidence.is_empty() {
+        cell(&r.shown_answer())
+    } else {
+        format!(
+            "{} (evidence: {})",
+            cell(&r.shown_answer()),
+            cell(&evidence.join(", "))
+        )
     }
 }
 
@@ -450,14 +500,14 @@ fn summary_markdown(
         "| case | question | answer | truth (real scans: reference) | verdict | s |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
-    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
     for r in results {
+        let answer = answer_cell(r);
         let _ = writeln!(
             s,
             "| [{0}]({0}/report.json) | {1} | {2} | {3} | {4} | {5:.1} |",
             r.case,
             cell(&r.prompt),
-            cell(&r.shown_answer()),
+            answer,
             cell(r.truth.as_deref().or(r.reference.as_deref()).unwrap_or("—")),
             cell(r.verdict.as_deref().unwrap_or("—")),
             r.seconds
@@ -475,6 +525,39 @@ mod tests {
     fn image(values: Vec<f32>) -> Image {
         let g = Geometry::from_spacing([4, 4, 4], [2.0; 3], [0.0; 3]).unwrap();
         Image::new(g, values).unwrap()
+    }
+
+    /// A "yes" on a real scan comes with the mask it rests on, linked in summary.md.
+    #[test]
+    fn the_summary_links_the_evidence_beside_the_answer() {
+        let mut case = CaseResult {
+            case: "real_mni152_haemorrhage".into(),
+            dir: "/tmp/demo/real_mni152_haemorrhage".into(),
+            prompt: "Is there any haemorrhage?".into(),
+            inputs: "t1".into(),
+            answer: "Yes: there is a haemorrhage.".into(),
+            error: None,
+            truth: None,
+            reference: None,
+            verdict: None,
+            passed: None,
+            outputs: vec![],
+            evidence: vec![EvidenceReport {
+                variable: "m".into(),
+                target: Some("haemorrhage".into()),
+                grid_of: "t1".into(),
+                volume_ml: 9.6,
+                file: Some("/tmp/demo/real_mni152_haemorrhage/evidence/m.nii.gz".into()),
+            }],
+            seconds: 1.0,
+        };
+        assert_eq!(
+            answer_cell(&case),
+            "Yes: there is a haemorrhage. (evidence: \
+             [haemorrhage](real_mni152_haemorrhage/evidence/m.nii.gz) 9.600 mL)"
+        );
+        case.evidence.clear();
+        assert_eq!(answer_cell(&case), "Yes: there is a haemorrhage.");
     }
 
     #[test]
