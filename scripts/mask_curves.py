@@ -5,7 +5,9 @@ masks.csv (written by `voxelprompt train`, one row per scored `generate` call of
 sample) holds the target, the true and predicted voxel counts (probability >= 0.5) and the
 thresholded Dice. This prints, per target with at least MIN rows, the mean Dice and the median
 ratio of predicted to true volume in windows of WINDOW optimiser steps, and one line per
-family; a ratio far above 1 is the blob failure mode, 0 an empty mask.
+family; a ratio far above 1 is the blob failure mode, 0 an empty mask. Masks with nothing to
+find (a lesion class the subject lacks: lesion_presence's negatives, the extra targets of
+`extra_targets`) are kept out of those and get a table of their own: the share left empty.
 
 Usage: scripts/mask_curves.py RUN [--window 200] [--min 5] [--from STEP]
 """
@@ -65,14 +67,35 @@ def main() -> int:
             print(f"{name[:32]:32s} " + " ".join(cell(by_window[w]) for w in windows)
                   + " " + cell(rs))
 
+    empty = [r for r in rows if int(r["truth_voxels"]) == 0]
+    rows = [r for r in rows if int(r["truth_voxels"]) > 0]
     table(lambda r: r["target"])
     print()
     table(lambda r: "family: " + r["family"])
-    empty = [r for r in rows if int(r["truth_voxels"]) == 0]
     if empty:
         found = sum(int(r["predicted_voxels"]) == 0 for r in empty)
-        print(f"\nnothing to find: {len(empty)} masks, {found} left empty")
+        print(f"\nnothing to find: {len(empty)} masks, {found} left empty; "
+              f"cells: share left empty / median voxels found (n)")
+        groups = collections.defaultdict(list)
+        for r in empty:
+            groups[r["target"]].append(r)
+        for name, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            if len(rs) < args.min:
+                continue
+            by_window = collections.defaultdict(list)
+            for r in rs:
+                by_window[window(r)].append(r)
+            print(f"{name[:32]:32s} " + " ".join(empty_cell(by_window[w]) for w in windows)
+                  + " " + empty_cell(rs))
     return 0
+
+
+def empty_cell(rs):
+    if not rs:
+        return f"{'':>18s}"
+    left = sum(int(r["predicted_voxels"]) == 0 for r in rs) / len(rs)
+    found = statistics.median(int(r["predicted_voxels"]) for r in rs)
+    return f"{left:.2f} / {found:>5.0f} ({len(rs):>3d})".rjust(18)
 
 
 if __name__ == "__main__":
