@@ -381,14 +381,16 @@ pub fn sample_loss_with_extras(
             let generated = backend.generate_for_loss(&encoding, &phi)?;
             seconds.vision_forward += backend.take_vision_seconds();
             let started = Instant::now();
-            // The truth of a derived volume of several sessions is unknown: no term.
-            if let Ok((dice, bce, mut score)) =
-                target_terms(ctx, sample, &input_sessions, target, &generated)
-            {
-                score.extra = true;
-                masks.push(score);
-                dice_terms.push(dice);
-                bce_terms.push(bce);
+            match target_terms(ctx, sample, &input_sessions, target, &generated) {
+                Ok((dice, bce, mut score)) => {
+                    score.extra = true;
+                    masks.push(score);
+                    dice_terms.push(dice);
+                    bce_terms.push(bce);
+                }
+                // The truth of a derived volume of several sessions is unknown: no term.
+                Err(TrainError::Task(tasks::TaskError::Mask(_))) => {}
+                Err(e) => return Err(e),
             }
             seconds.loss += started.elapsed().as_secs_f64();
         }
