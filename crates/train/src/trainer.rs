@@ -37,7 +37,7 @@ use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use synth::{SynthConfig, Vocabulary};
+use synth::{Hemisphere, SynthConfig, Vocabulary};
 use tasks::program::{GenerateTarget, ModMeaning};
 use tasks::scenario::Scenario;
 use tasks::truth::MaskDef;
@@ -355,41 +355,58 @@ pub struct JointSampler {
     /// `[joint_targets]`: (target name, the family that segments it, weight).
     joint_targets: Vec<(String, &'static str, f64)>,
     joint_target_fraction: f64,
-    /// `extra_targets` and what each of `joint_targets` asks for as an extra target.
+    /// `extra_targets` and what each of `joint_targets` asks for as an extra target (its
+    /// variants, [`extra_variants`]) with its weight.
     extra_targets: usize,
-    extra_pool: Vec<(GenerateTarget, f64)>,
+    extra_pool: Vec<(Vec<GenerateTarget>, f64)>,
     run_seed: u64,
 }
 
 /// What `[joint_targets]` entry `name` (of `family`, as [`weighted_targets`] found it) asks for
-/// as an extra target: a vocabulary target's labels, or every lesion of a class (empty in a
-/// subject without one).
-fn extra_target(cat: &Catalogue, name: &str, family: &str) -> Result<GenerateTarget> {
-    let (description, mask) = match cat.class_index(name) {
-        Some(c) if family == "segment_lesion" => {
-            let entry = cat.class(c)?.entry;
-            (
-                entry.canonical.to_string(),
-                MaskDef::AnyLesion {
-                    components: entry.proper.to_vec(),
-                },
-            )
-        }
-        _ => {
-            let target = cat.target(cat.target_index(name)?)?;
-            (
-                target.name.clone(),
-                MaskDef::Anatomy {
-                    ids: target.anatomy_ids(),
-                },
-            )
-        }
-    };
-    Ok(GenerateTarget {
+/// as an extra target: every lesion of a class (empty in a subject without one), or a vocabulary
+/// target's labels, followed by its left and right halves when the vocabulary has them (an
+/// extra asks for one of them at random: the same scan's masks of "thalamus", "left thalamus"
+/// and "right thalamus" are what teaches a ϕ its side).
+fn extra_variants(cat: &Catalogue, name: &str, family: &str) -> Result<Vec<GenerateTarget>> {
+    let extra = |description: String, mask: MaskDef| GenerateTarget {
         name: "extra".into(),
         description,
         mask,
-    })
+    };
+    if let (Some(c), "segment_lesion") = (cat.class_index(name), family) {
+        let entry = cat.class(c)?.entry;
+        return Ok(vec![extra(
+            entry.canonical.to_string(),
+            MaskDef::AnyLesion {
+                components: entry.proper.to_vec(),
+            },
+        )]);
+    }
+    let target = cat.target(cat.target_index(name)?)?;
+    let mut variants = vec![extra(
+        target.name.clone(),
+        MaskDef::Anatomy {
+            ids: target.anatomy_ids(),
+        },
+    )];
+    if target.hemisphere == Hemisphere::Both {
+        for (side, hemisphere) in [("left", Hemisphere::Left), ("right", Hemisphere::Right)] {
+            let half = cat
+                .target_index(&format!("{side} {}", target.name))
+                .and_then(|i| cat.target(i))
+                .ok()
+                .filter(|h| h.hemisphere == hemisphere);
+            if let Some(half) = half {
+                variants.push(extra(
+                    half.name.clone(),
+                    MaskDef::Anatomy {
+                        ids: half.anatomy_ids(),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(variants)
 }
 
 /// The targets of `table` with the family that asks for each (`segment_anatomy` for a
@@ -502,7 +519,7 @@ impl JointSampler {
         let joint_targets = weighted_targets(first, &settings.joint_targets)?;
         let extra_pool = joint_targets
             .iter()
-            .map(|(name, family, w)| Ok((extra_target(first, name, family)?, *w)))
+            .map(|(name, family, w)| Ok((extra_variants(first, name, family)?, *w)))
             .collect::<Result<Vec<_>>>()?;
         Ok(JointSampler {
             catalogues,
@@ -517,8 +534,9 @@ impl JointSampler {
     }
 
     /// The extra targets of joint training sample `index` (`extra_targets` of them, fewer
-    /// when the pool runs out): drawn by weight without repeats from a stream of their own,
-    /// leaving out the targets `sample`'s program generates itself.
+    /// when the pool runs out): `[joint_targets]` entries drawn by weight without repeats from a
+    /// stream of their own, each as one of its variants at random (a bilateral target or its
+    /// left or right half), leaving out the targets `sample`'s program generates itself.
     pub fn extra_targets(&self, sample: &TaskSample, index: u64) -> Vec<GenerateTarget> {
         if self.extra_targets == 0 {
             return Vec::new();
@@ -530,17 +548,25 @@ impl JointSampler {
                 ModMeaning::Encode { .. } => None,
             })
             .collect();
-        let mut pool: Vec<&(GenerateTarget, f64)> = self
+        let mut pool: Vec<(Vec<&GenerateTarget>, f64)> = self
             .extra_pool
             .iter()
-            .filter(|(t, _)| !own.contains(&t.description.as_str()))
+            .map(|(variants, w)| {
+                let left: Vec<&GenerateTarget> = variants
+                    .iter()
+                    .filter(|t| !own.contains(&t.description.as_str()))
+                    .collect();
+                (left, *w)
+            })
+            .filter(|(variants, _)| !variants.is_empty())
             .collect();
         let seed = sample_seed(SeedPurpose::Training, self.run_seed ^ 0xe7a5_7a46, index);
         let mut rng = StdRng::seed_from_u64(seed);
         let mut extras = Vec::with_capacity(self.extra_targets);
         while extras.len() < self.extra_targets && !pool.is_empty() {
             let pick = pick_weighted(&mut rng, pool.iter().map(|(_, w)| *w));
-            extras.push(pool.remove(pick).0.clone());
+            let (variants, _) = pool.remove(pick);
+            extras.push(variants[rng.random_range(0..variants.len())].clone());
         }
         extras
     }
