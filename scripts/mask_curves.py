@@ -54,9 +54,9 @@ def main() -> int:
         ratio = f"{statistics.median(ratios):.2f}" if ratios else "-"
         return f"{dice:.2f} / {ratio:>5s} ({len(rs):>3d})".rjust(18)
 
-    def table(key):
+    def table(key, selected=None, show=cell):
         groups = collections.defaultdict(list)
-        for r in rows:
+        for r in rows if selected is None else selected:
             groups[key(r)].append(r)
         for name, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             if len(rs) < args.min:
@@ -64,29 +64,19 @@ def main() -> int:
             by_window = collections.defaultdict(list)
             for r in rs:
                 by_window[window(r)].append(r)
-            print(f"{name[:32]:32s} " + " ".join(cell(by_window[w]) for w in windows)
-                  + " " + cell(rs))
+            print(f"{name[:32]:32s} " + " ".join(show(by_window[w]) for w in windows)
+                  + " " + show(rs))
 
     empty = [r for r in rows if int(r["truth_voxels"]) == 0]
-    rows = [r for r in rows if int(r["truth_voxels"]) > 0]
-    table(lambda r: r["target"])
+    found = [r for r in rows if int(r["truth_voxels"]) > 0]
+    table(lambda r: r["target"], found)
     print()
-    table(lambda r: "family: " + r["family"])
+    table(lambda r: "family: " + r["family"], found)
     if empty:
-        found = sum(int(r["predicted_voxels"]) == 0 for r in empty)
-        print(f"\nnothing to find: {len(empty)} masks, {found} left empty; "
+        left = sum(int(r["predicted_voxels"]) == 0 for r in empty)
+        print(f"\nnothing to find: {len(empty)} masks, {left} left empty; "
               f"cells: share left empty / median voxels found (n)")
-        groups = collections.defaultdict(list)
-        for r in empty:
-            groups[r["target"]].append(r)
-        for name, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            if len(rs) < args.min:
-                continue
-            by_window = collections.defaultdict(list)
-            for r in rs:
-                by_window[window(r)].append(r)
-            print(f"{name[:32]:32s} " + " ".join(empty_cell(by_window[w]) for w in windows)
-                  + " " + empty_cell(rs))
+        table(lambda r: r["target"], empty, empty_cell)
     return 0
 
 

@@ -271,24 +271,14 @@ pub fn sample_loss_with_extras(
         seq.push_step(tok, &step.code)?;
         let started = Instant::now();
         let chunk = &seq.tokens()[processed..];
-        let vol_positions: Vec<usize> = seq
-            .vol_positions()
-            .into_iter()
-            .filter(|&p| p >= processed)
-            .map(|p| p - processed)
-            .collect();
+        let vol_positions = chunk_positions(seq.vol_positions(), processed);
         let eps =
             (!pending_eps.is_empty()).then(|| Tensor::cat(std::mem::take(&mut pending_eps), 0));
         let x = net
             .agent
             .input_embeddings(chunk, 1, chunk.len(), &vol_positions, eps)?;
         let hidden = net.agent.forward_hidden(x, Some(&mut cache))?;
-        let phi_positions: Vec<usize> = seq
-            .phi_positions()
-            .into_iter()
-            .filter(|&p| p >= processed)
-            .map(|p| p - processed)
-            .collect();
+        let phi_positions = chunk_positions(seq.phi_positions(), processed);
         let phi_rows = net.agent.phi_at(hidden.clone(), &phi_positions)?;
         processed = seq.len();
         hidden_chunks.push(hidden);
@@ -365,12 +355,7 @@ pub fn sample_loss_with_extras(
                 .agent
                 .input_embeddings(chunk, 1, chunk.len(), &[], None)?;
             let hidden = net.agent.forward_hidden(x, Some(&mut cache))?;
-            let positions: Vec<usize> = seq
-                .phi_positions()
-                .into_iter()
-                .filter(|&p| p >= processed)
-                .map(|p| p - processed)
-                .collect();
+            let positions = chunk_positions(seq.phi_positions(), processed);
             processed = seq.len();
             let rows = net.agent.phi_at(hidden, &positions)?;
             seconds.agent_forward += started.elapsed().as_secs_f64();
@@ -657,6 +642,16 @@ fn target_terms(
         scalar(dice.clone())?,
     );
     Ok((dice, bce, score))
+}
+
+/// The `positions` of a sequence from `processed` on, counted from there (the chunk the next
+/// forward pass reads).
+fn chunk_positions(positions: Vec<usize>, processed: usize) -> Vec<usize> {
+    positions
+        .into_iter()
+        .filter(|&p| p >= processed)
+        .map(|p| p - processed)
+        .collect()
 }
 
 /// The variable the first `encode` of `sample`'s program is kept in (`e` in every family's
