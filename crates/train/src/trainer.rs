@@ -362,6 +362,18 @@ pub struct JointSampler {
     run_seed: u64,
 }
 
+/// Share of the extra targets drawn as a lesion class the subject lacks that are kept (the
+/// others give way to the next draw). Kept all, such negatives outnumbered the masks of present
+/// lesions ~2 to 1 per class in small-9 (session 20).
+const ABSENT_LESION_EXTRA_KEEP: f64 = 0.5;
+
+/// Whether `mask` is a lesion class `sample`'s subject has in none of its sessions.
+fn is_absent_lesion(sample: &TaskSample, mask: &MaskDef) -> bool {
+    matches!(mask, MaskDef::AnyLesion { .. })
+        && (0..sample.truth.sessions.len())
+            .all(|k| sample.truth.mask(mask, k).map_or(true, |m| m.count() == 0))
+}
+
 /// What `[joint_targets]` entry `name` (of `family`, as [`weighted_targets`] found it) asks for
 /// as an extra target: every lesion of a class (empty in a subject without one), or a vocabulary
 /// target's labels, followed by its left and right halves when the vocabulary has them (an
@@ -536,7 +548,8 @@ impl JointSampler {
     /// The extra targets of joint training sample `index` (`extra_targets` of them, fewer
     /// when the pool runs out): `[joint_targets]` entries drawn by weight without repeats from a
     /// stream of their own, each as one of its variants at random (a bilateral target or its
-    /// left or right half), leaving out the targets `sample`'s program generates itself.
+    /// left or right half), leaving out the targets `sample`'s program generates itself and
+    /// half of the lesion classes its subject lacks ([`ABSENT_LESION_EXTRA_KEEP`]).
     pub fn extra_targets(&self, sample: &TaskSample, index: u64) -> Vec<GenerateTarget> {
         if self.extra_targets == 0 {
             return Vec::new();
@@ -566,7 +579,11 @@ impl JointSampler {
         while extras.len() < self.extra_targets && !pool.is_empty() {
             let pick = pick_weighted(&mut rng, pool.iter().map(|(_, w)| *w));
             let (variants, _) = pool.remove(pick);
-            extras.push(variants[rng.random_range(0..variants.len())].clone());
+            let target = variants[rng.random_range(0..variants.len())];
+            let keep = rng.random::<f64>() < ABSENT_LESION_EXTRA_KEEP;
+            if keep || !is_absent_lesion(sample, &target.mask) {
+                extras.push(target.clone());
+            }
         }
         extras
     }
