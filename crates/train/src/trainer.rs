@@ -134,6 +134,11 @@ pub struct JointSettings {
     /// the subject lacks asks for an empty mask (absent: 0, the paper's one mask per `generate`).
     #[serde(default)]
     pub extra_targets: usize,
+    /// Share of the extra targets drawn as a lesion class the subject lacks that are kept (the
+    /// others give way to the next draw; absent: 0.5). Kept all, such negatives outnumbered the
+    /// masks of present lesions ~2 to 1 per class in small-9 and erased them (session 20).
+    #[serde(default = "default_absent_lesion_share")]
+    pub extra_absent_lesion_share: f64,
     /// Decay per optimiser step of the moving average of the weights ([`crate::averaging`]),
     /// which is then what is validated, kept as the best and shipped (absent: no average;
     /// the current weights are).
@@ -144,6 +149,10 @@ pub struct JointSettings {
     /// same function (absent: false). One way: a network that has FiLM keeps it.
     #[serde(default)]
     pub vision_phi_scale: bool,
+}
+
+fn default_absent_lesion_share() -> f64 {
+    0.5
 }
 
 impl JointSettings {
@@ -182,6 +191,7 @@ impl JointSettings {
             joint_targets: BTreeMap::new(),
             joint_target_fraction: 0.0,
             extra_targets: 0,
+            extra_absent_lesion_share: default_absent_lesion_share(),
             validate_every: 0,
             ..JointSettings::builtin()?
         })
@@ -274,6 +284,12 @@ impl JointSettings {
                 "joint_target_fraction > 0 needs [joint_targets] with a positive weight".into(),
             );
         }
+        if !(0.0..=1.0).contains(&self.extra_absent_lesion_share) {
+            return bad(format!(
+                "extra_absent_lesion_share {} must be in [0, 1]",
+                self.extra_absent_lesion_share
+            ));
+        }
         if self.extra_targets > 0
             && self
                 .joint_targets
@@ -358,14 +374,10 @@ pub struct JointSampler {
     /// `extra_targets` and what each of `joint_targets` asks for as an extra target (its
     /// variants, [`extra_variants`]) with its weight.
     extra_targets: usize,
+    extra_absent_lesion_share: f64,
     extra_pool: Vec<(Vec<GenerateTarget>, f64)>,
     run_seed: u64,
 }
-
-/// Share of the extra targets drawn as a lesion class the subject lacks that are kept (the
-/// others give way to the next draw). Kept all, such negatives outnumbered the masks of present
-/// lesions ~2 to 1 per class in small-9 (session 20).
-const ABSENT_LESION_EXTRA_KEEP: f64 = 0.5;
 
 /// Whether `mask` is a lesion class `sample`'s subject has in none of its sessions.
 fn is_absent_lesion(sample: &TaskSample, mask: &MaskDef) -> bool {
@@ -540,6 +552,7 @@ impl JointSampler {
             joint_targets,
             joint_target_fraction: settings.joint_target_fraction,
             extra_targets: settings.extra_targets,
+            extra_absent_lesion_share: settings.extra_absent_lesion_share,
             extra_pool,
             run_seed,
         })
@@ -549,7 +562,7 @@ impl JointSampler {
     /// when the pool runs out): `[joint_targets]` entries drawn by weight without repeats from a
     /// stream of their own, each as one of its variants at random (a bilateral target or its
     /// left or right half), leaving out the targets `sample`'s program generates itself and
-    /// half of the lesion classes its subject lacks ([`ABSENT_LESION_EXTRA_KEEP`]).
+    /// all but `extra_absent_lesion_share` of the lesion classes its subject lacks.
     pub fn extra_targets(&self, sample: &TaskSample, index: u64) -> Vec<GenerateTarget> {
         if self.extra_targets == 0 {
             return Vec::new();
@@ -580,7 +593,7 @@ impl JointSampler {
             let pick = pick_weighted(&mut rng, pool.iter().map(|(_, w)| *w));
             let (variants, _) = pool.remove(pick);
             let target = variants[rng.random_range(0..variants.len())];
-            let keep = rng.random::<f64>() < ABSENT_LESION_EXTRA_KEEP;
+            let keep = rng.random::<f64>() < self.extra_absent_lesion_share;
             if keep || !is_absent_lesion(sample, &target.mask) {
                 extras.push(target.clone());
             }

@@ -1074,6 +1074,10 @@ fn extra_targets_are_drawn_by_weight_without_the_programs_own() {
         "{names:?}"
     );
     assert!(!names.contains(&"white matter"), "{names:?}");
+    settings.extra_absent_lesion_share = 1.5;
+    let e = settings.validate("test").unwrap_err().to_string();
+    assert!(e.contains("extra_absent_lesion_share"), "{e}");
+    settings.extra_absent_lesion_share = 0.5;
     settings.joint_targets.clear();
     let e = settings.validate("test").unwrap_err().to_string();
     assert!(e.contains("extra_targets"), "{e}");
