@@ -51,8 +51,9 @@ struct TrainingState {
     phi: Vec<(Phi, Tensor<2>)>,
     eps: Vec<(Vec<f32>, Tensor<2>)>,
     generated: Vec<Generated>,
-    /// Every encoding made, in call order (the extra targets reuse the first).
-    encodings: Vec<EncodingHandle>,
+    /// The first encoding made (the extra targets reuse it; later ones are not kept, so a
+    /// program that drops one frees it).
+    first_encoding: Option<EncodingHandle>,
 }
 
 /// The vision network behind the runtime's [`VisionBackend`] (see the module docs).
@@ -157,7 +158,7 @@ impl UnetBackend {
     /// The first encoding this training backend made, if any: the extra targets of a joint
     /// sample are generated from it ([`crate::joint::sample_loss_with_extras`]).
     pub fn first_encoding(&self) -> Option<EncodingHandle> {
-        self.state()?.encodings.first().cloned()
+        self.state()?.first_encoding.clone()
     }
 
     /// Generates from `encoding` under `phi` for the training loss alone: the probabilities
@@ -312,7 +313,7 @@ impl UnetBackend {
             Some(Arc::new(Mutex::new(record))),
         );
         if let Some(mut state) = self.state() {
-            state.encodings.push(handle.clone());
+            state.first_encoding.get_or_insert_with(|| handle.clone());
         }
         Ok(handle)
     }
