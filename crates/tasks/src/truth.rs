@@ -46,6 +46,14 @@ pub enum MaskDef {
     },
 }
 
+impl MaskDef {
+    /// Whether the mask is lesion voxels (one lesion's or a class's), not anatomy or a
+    /// lesion's surroundings.
+    pub fn is_lesion(&self) -> bool {
+        matches!(self, MaskDef::Lesion { .. } | MaskDef::AnyLesion { .. })
+    }
+}
+
 /// The truth of one session.
 #[derive(Clone, Debug)]
 pub struct SessionTruth {

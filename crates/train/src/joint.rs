@@ -156,6 +156,9 @@ pub struct LossContext<'a> {
     pub dice_weight: f64,
     /// Weight of the binary cross-entropy of generated volumes (0: Dice alone, as the paper).
     pub bce_weight: f64,
+    /// Cap of a lesion mask's foreground weight in that cross-entropy
+    /// ([`crate::loss::weighted_bce_with_logits_loss`]; 1: the plain voxel mean).
+    pub lesion_positive_weight_max: f64,
     /// The training-only probe reading each generator's target name from its ϕ, and the
     /// weight of its loss (`None`: no such term, as in validation).
     pub phi_namer: Option<(&'a PhiNamer, f64)>,
@@ -633,8 +636,17 @@ fn target_terms(
     let refs: Vec<&Image> = carried.iter().collect();
     let truth = images_to_tensor(&refs, &generated.probabilities.device())?;
     let dice = soft_dice_loss(generated.probabilities.clone(), truth.clone()).reshape([1]);
-    let bce =
-        crate::loss::bce_with_logits_loss(generated.logits.clone(), truth.clone()).reshape([1]);
+    let positive_weight_max = if target.mask.is_lesion() {
+        ctx.lesion_positive_weight_max
+    } else {
+        1.0
+    };
+    let bce = crate::loss::weighted_bce_with_logits_loss(
+        generated.logits.clone(),
+        truth.clone(),
+        positive_weight_max,
+    )
+    .reshape([1]);
     let score = MaskScore::of(
         &target.description,
         &vision::tensor::tensor_values(generated.probabilities.clone())?,

@@ -144,6 +144,7 @@ fn loss_context<'a>(
         preprocessing: &model.config.preprocessing,
         dice_weight: 0.1,
         bce_weight: 0.0,
+        lesion_positive_weight_max: 1.0,
         phi_namer,
     }
 }
@@ -1002,6 +1003,33 @@ fn extra_targets_are_scored_masks_of_the_programs_encoding() {
     );
 }
 
+/// `lesion_positive_weight_max` weighs the cross-entropy of lesion masks only: an anatomy
+/// sample's loss is the same under any cap, a lesion sample's is not (the weighting itself is
+/// checked by hand in `loss`).
+#[test]
+fn the_lesion_foreground_weight_reaches_lesion_masks_only() {
+    let settings = tiny_settings();
+    let model = tiny_model(&settings);
+    let net = model.net.clone().train();
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 5).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let bce = |sample: &tasks::TaskSample, cap: f64| {
+        let mut ctx = loss_context(&net, &model, None);
+        ctx.lesion_positive_weight_max = cap;
+        let loss = sample_loss(&ctx, sample).unwrap();
+        assert!(loss.generated > 0, "{}", sample.family);
+        loss.bce
+    };
+    let anatomy = cat.sample("segment_anatomy", 5).unwrap();
+    assert_eq!(bce(&anatomy, 1.0), bce(&anatomy, 20.0));
+    let lesion = (0..20)
+        .map(|seed| cat.sample("segment_lesion", seed).unwrap())
+        .find(|s| !s.truth.session(0).unwrap().records.is_empty())
+        .expect("a segment_lesion sample with a lesion");
+    let (plain, weighted) = (bce(&lesion, 1.0), bce(&lesion, 20.0));
+    assert!((plain - weighted).abs() > 1e-5, "{plain} vs {weighted}");
+}
+
 /// The extras of a sample are drawn without repeats, leave out what its program generates and
 /// half of the lesion classes its subject lacks, follow the weights, ask for a bilateral target
 /// or one of its halves, and are the same for the same index.
@@ -1212,6 +1240,37 @@ fn the_settings_that_continue_the_shipped_model_parse() {
         (fresh.dice_weight, fresh.bce_weight, fresh.phi_name_weight)
     );
     assert_eq!(s.anatomy, fresh.anatomy);
+}
+
+/// With `plateau_lowers_vision` the mask side's rates follow a halved agent rate; without,
+/// they stay as configured.
+#[test]
+fn the_plateau_rule_lowers_the_vision_rates_only_when_told_to() {
+    let mut s = JointSettings::builtin().unwrap();
+    s.learning_rate = 1e-4;
+    s.vision_learning_rate = Some(4e-4);
+    s.phi_learning_rate = Some(1e-3);
+    s.plateau_lowers_vision = true;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    assert!(close(s.vision_rate(5e-5), 2e-4));
+    assert!(close(s.phi_rate(5e-5), 5e-4));
+    s.plateau_lowers_vision = false;
+    assert!(close(s.vision_rate(5e-5), 4e-4));
+    assert!(close(s.phi_rate(5e-5), 1e-3));
+    s.vision_learning_rate = None;
+    assert!(close(s.vision_rate(5e-5), 1e-4));
+    // The setting and the lesion weight cap parse and are checked.
+    let text = include_str!("../../../configs/train/continue.toml");
+    let c = JointSettings::from_toml_str(text, "continue.toml").unwrap();
+    assert!(!c.plateau_lowers_vision && c.lesion_positive_weight_max > 1.0);
+    let fresh = JointSettings::builtin().unwrap();
+    assert!(fresh.plateau_lowers_vision && fresh.lesion_positive_weight_max == 1.0);
+    let bad = text.replace(
+        "lesion_positive_weight_max = 20.0",
+        "lesion_positive_weight_max = 0.5",
+    );
+    let e = JointSettings::from_toml_str(&bad, "bad.toml").unwrap_err();
+    assert!(e.to_string().contains("lesion_positive_weight_max"), "{e}");
 }
 
 #[test]
