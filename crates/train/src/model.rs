@@ -193,6 +193,16 @@ impl JointNet {
         .with_stable_ids()
     }
 
+    /// The same networks with a side gate in the vision network ([`Unet::with_side_gate`]):
+    /// the function is unchanged, the gate's weights start at zero.
+    pub fn with_vision_side_gate(self) -> JointNet {
+        JointNet {
+            agent: self.agent,
+            vision: self.vision.with_side_gate(),
+        }
+        .with_stable_ids()
+    }
+
     /// The same module with every parameter's id derived from its path, so optimiser state
     /// (keyed by parameter id) saved in one process matches the parameters of another.
     pub fn with_stable_ids(self) -> JointNet {
@@ -280,6 +290,18 @@ impl Model {
         config.vision.phi_scale = true;
         Model {
             net: self.net.with_vision_phi_scale(),
+            config,
+            tokenizer: self.tokenizer,
+        }
+    }
+
+    /// The model with a side gate in its vision network ([`JointNet::with_vision_side_gate`]),
+    /// its configuration saying so.
+    pub fn with_vision_side_gate(self) -> Model {
+        let mut config = self.config;
+        config.vision.side_gate = true;
+        Model {
+            net: self.net.with_vision_side_gate(),
             config,
             tokenizer: self.tokenizer,
         }

@@ -161,6 +161,11 @@ pub struct JointSettings {
     /// same function (absent: false). One way: a network that has FiLM keeps it.
     #[serde(default)]
     pub vision_phi_scale: bool,
+    /// Give the vision network a side gate (ϕ's offsets of the logits on either side of the
+    /// head's midline, [`vision::side_gate`]) if it lacks it, with zero weights so training goes
+    /// on from the same function (absent: false). One way, as `vision_phi_scale`.
+    #[serde(default)]
+    pub vision_side_gate: bool,
 }
 
 fn default_absent_lesion_share() -> f64 {
@@ -228,6 +233,21 @@ impl JointSettings {
         match self.phi_name_learning_rate {
             Some(v) => agent_learning_rate * v / self.learning_rate,
             None => self.phi_rate(agent_learning_rate),
+        }
+    }
+
+    /// `model` with the parts these settings add to a vision network that lacks them
+    /// (`vision_phi_scale`, `vision_side_gate`), each starting where it changes nothing.
+    pub fn upgrade_model(&self, model: Model) -> Model {
+        let model = if self.vision_phi_scale {
+            model.with_vision_phi_scale()
+        } else {
+            model
+        };
+        if self.vision_side_gate {
+            model.with_vision_side_gate()
+        } else {
+            model
         }
     }
 
@@ -1036,11 +1056,7 @@ impl JointTrainer {
         device: &Device,
     ) -> Result<JointTrainer> {
         settings.validate("joint settings")?;
-        let model = if settings.vision_phi_scale {
-            model.with_vision_phi_scale()
-        } else {
-            model
-        };
+        let model = settings.upgrade_model(model);
         // `train()` turns on autodiff with each parameter's recorded training state; a model
         // built or loaded on a plain device only records it.
         let model = Model {
@@ -1393,11 +1409,7 @@ impl JointTrainer {
             && average_dir.is_dir()
         {
             let (average, _) = Model::load(&average_dir, device)?;
-            trainer.average = Some(if state.settings.vision_phi_scale {
-                average.net.with_vision_phi_scale()
-            } else {
-                average.net
-            });
+            trainer.average = Some(state.settings.upgrade_model(average).net);
         } else {
             state.average = None;
         }

@@ -1274,7 +1274,7 @@ fn the_plateau_rule_lowers_the_vision_rates_only_when_told_to() {
 }
 
 #[test]
-fn a_run_given_film_goes_on_from_the_same_weights_and_learns_the_scale() {
+fn a_run_given_film_and_a_side_gate_goes_on_from_the_same_weights_and_learns_them() {
     let mut settings = tiny_settings();
     settings.program_only_fraction = 0.0;
     settings.weight_average_decay = Some(0.9);
@@ -1290,14 +1290,15 @@ fn a_run_given_film_goes_on_from_the_same_weights_and_learns_the_scale() {
     let mut t = JointTrainer::new(tiny_model(&settings), settings.clone(), 3, &device).unwrap();
     trainer::train(&mut t, &job(3), &stop, |_| {}).unwrap();
     let before = t.model();
-    assert!(!before.config.vision.phi_scale);
+    assert!(!before.config.vision.phi_scale && !before.config.vision.side_gate);
     drop(t);
 
     let mut film = settings;
     film.vision_phi_scale = true;
+    film.vision_side_gate = true;
     let mut resumed = JointTrainer::resume_with(&run, &device, Some(film)).unwrap();
     let upgraded = resumed.model();
-    assert!(upgraded.config.vision.phi_scale);
+    assert!(upgraded.config.vision.phi_scale && upgraded.config.vision.side_gate);
     let first_conv = |m: &Model| m.net.vision.encoder.blocks[0].convs[0].weight.val();
     assert_eq!(
         (first_conv(&before) - first_conv(&upgraded))
@@ -1318,10 +1319,25 @@ fn a_run_given_film_goes_on_from_the_same_weights_and_learns_the_scale() {
             .max()
             .into_scalar::<f32>()
     };
+    let gate = |m: &Model| {
+        m.net
+            .vision
+            .side_gate
+            .as_ref()
+            .expect("a side gate")
+            .weight
+            .val()
+            .abs()
+            .max()
+            .into_scalar::<f32>()
+    };
     assert_eq!(scale(&upgraded), 0.0);
-    assert!(resumed.validated_model().config.vision.phi_scale);
+    assert_eq!(gate(&upgraded), 0.0);
+    let validated = resumed.validated_model();
+    assert!(validated.config.vision.phi_scale && validated.net.vision.side_gate.is_some());
     trainer::train(&mut resumed, &job(6), &stop, |_| {}).unwrap();
     assert!(scale(&resumed.model()) > 0.0, "the scale learns from zero");
+    assert!(gate(&resumed.model()) > 0.0, "the gate learns from zero");
     drop(resumed);
     // The checkpoint is a FiLM model now, and resumes as one without the setting.
     let again = JointTrainer::resume(&run, &device).unwrap();
@@ -1329,4 +1345,5 @@ fn a_run_given_film_goes_on_from_the_same_weights_and_learns_the_scale() {
     assert!(again.model().config.vision.phi_scale);
     let (saved, _) = Model::load(&run.join("checkpoint").join("model"), &device).unwrap();
     assert!(saved.config.vision.phi_scale && scale(&saved) > 0.0);
+    assert!(saved.config.vision.side_gate && gate(&saved) > 0.0);
 }

@@ -195,7 +195,7 @@ fn outside_embedding(path: &str, _container: &str) -> bool {
 /// `voxelprompt baseline train`): every weight the two share is the baseline's, while the ϕ
 /// parts of the mixing layers (which the baseline lacks) keep `unet`'s own, and so does the ε°
 /// projection when the widths differ. With ϕ = 0 the segmentation is exactly the baseline's.
-/// The sizes must match but for `name`, `phi_dim`, `phi_scale` and `embedding_dim`. Returns the
+/// The sizes must match but for `name`, `phi_dim`, `phi_scale`, `side_gate` and `embedding_dim`. Returns the
 /// number of tensors taken from the baseline.
 pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
     let header = read_header(dir)?;
@@ -216,6 +216,7 @@ pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
         name: ours.name.clone(),
         phi_dim: ours.phi_dim,
         phi_scale: ours.phi_scale,
+        side_gate: ours.side_gate,
         embedding_dim: ours.embedding_dim,
         ..header.config.clone()
     };
@@ -246,6 +247,7 @@ pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
         .filter(|name| {
             !name.contains("phi_weight")
                 && !name.contains("phi_scale_weight")
+                && !name.starts_with("side_gate.")
                 && outside_embedding(name, "")
         })
         .collect();

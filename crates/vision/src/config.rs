@@ -41,6 +41,11 @@ pub struct UnetConfig {
     /// before it existed (whose configurations omit it).
     #[serde(default, skip_serializing_if = "is_false")]
     pub phi_scale: bool,
+    /// Whether ϕ also offsets the logits on either side of the head's midline
+    /// ([`crate::side_gate`]). Off in the paper's network and in the models trained before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub side_gate: bool,
     /// Width b of the stream-attention queries, keys and values.
     pub attention_width: usize,
     /// Width d of the ε° embedding (the agent's hidden width).

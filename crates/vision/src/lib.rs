@@ -39,6 +39,7 @@ pub mod phi_mixing;
 pub mod pool;
 pub mod profile;
 pub mod schedule;
+pub mod side_gate;
 pub mod stream_attention;
 pub mod streamed;
 pub mod tensor;

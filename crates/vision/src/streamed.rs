@@ -298,6 +298,13 @@ impl Unet {
         let phi = phi.clone().inner();
         let streams = scans.dims()[0];
         check_phi(&phi, streams, self.config.phi_dim)?;
+        let side = match &net.side_gate {
+            Some(_) => Some(crate::side_gate::SideFrame::of_scans(
+                &scans,
+                spacing_mm[0],
+            )?),
+            None => None,
+        };
         let device = scans.device();
         let input = prepare_input(scans, spacing_mm, &self.config)?;
         let schedule = &input.schedule;
@@ -387,7 +394,10 @@ impl Unet {
         let mut x0 = 0;
         while x0 < padded_shape[0] {
             let x1 = (x0 + step).min(padded_shape[0]);
-            let logits = net.generator.head.forward(decoded.slab(x0, x1, &device));
+            let mut logits = net.generator.head.forward(decoded.slab(x0, x1, &device));
+            if let (Some(gate), Some(frame)) = (&net.side_gate, &side) {
+                logits = gate.apply(logits, &phi, frame, x0);
+            }
             probabilities.write_slab(x0, sigmoid(logits))?;
             x0 = x1;
         }

@@ -19,6 +19,7 @@ use crate::init::SeededInit;
 use crate::pool::max_pool_x2;
 use crate::profile;
 use crate::schedule::NativeSchedule;
+use crate::side_gate::{SideFrame, SideGate};
 use crate::upsample::upsample_linear_x2;
 
 /// The down arm: one [`LevelBlock`] per level with max pooling in between.
@@ -47,6 +48,9 @@ pub struct Unet {
     pub generator: Generator,
     /// Linear map from the deepest channels to the agent width d (ε°).
     pub embedding: Linear,
+    /// ϕ's offsets of the logits on either side of the midline ([`crate::side_gate`]); absent
+    /// unless the network was built with `side_gate`.
+    pub side_gate: Option<SideGate>,
     /// The sizes this network was built with.
     #[module(skip)]
     pub config: UnetConfig,
@@ -63,6 +67,8 @@ pub struct Encoding {
     pub schedule: NativeSchedule,
     /// The caller's spatial size, before padding.
     pub input_shape: [usize; 3],
+    /// Each stream's midline, when the network has a side gate.
+    pub side: Option<SideFrame>,
 }
 
 /// Result of [`Unet::forward`].
@@ -281,10 +287,14 @@ impl Unet {
             weight: init.linear_uniform([deep, config.embedding_dim], deep, device),
             bias: Some(SeededInit::constant([config.embedding_dim], 0.0, device)),
         };
+        let side_gate = phi_dim
+            .filter(|_| config.side_gate)
+            .map(|p| SideGate::new(p, device));
         Ok(Self {
             encoder,
             generator,
             embedding,
+            side_gate,
             config: config.clone(),
         })
     }
@@ -313,6 +323,19 @@ impl Unet {
         self
     }
 
+    /// This network with a side gate ([`crate::side_gate`]) where it lacks it, with zero
+    /// weights: it computes what it computed before and can learn the sides from here. A
+    /// network that has one already, or has no ϕ, is returned as it is.
+    pub fn with_side_gate(mut self) -> Self {
+        if self.config.side_gate {
+            return self;
+        }
+        self.config.side_gate = true;
+        let device = self.embedding.weight.val().device();
+        self.side_gate = Some(SideGate::new(self.config.phi_dim, &device));
+        self
+    }
+
     /// Encodes `scans` (`[S, 1, X, Y, Z]`, spacing in mm) under instruction `phi` (`[S, phi_dim]`).
     pub fn encode(
         &self,
@@ -331,6 +354,10 @@ impl Unet {
         spacing_mm: [f64; 3],
         phi: Option<&Tensor<2>>,
     ) -> Result<Encoding> {
+        let side = match (&self.side_gate, phi) {
+            (Some(_), Some(_)) => Some(SideFrame::of_scans(&scans, spacing_mm[0])?),
+            _ => None,
+        };
         let input = prepare_input(scans, spacing_mm, &self.config)?;
         let features = self.encoder.forward(input.padded, &input.schedule, phi);
         let deepest = features[features.len() - 1].clone();
@@ -340,6 +367,7 @@ impl Unet {
             features,
             schedule: input.schedule,
             input_shape: input.input_shape,
+            side,
         })
     }
 
@@ -366,7 +394,11 @@ impl Unet {
         let logits = self
             .generator
             .forward(&encoding.features, &encoding.schedule, phi);
-        crop(logits, encoding.input_shape)
+        let logits = crop(logits, encoding.input_shape);
+        match (&self.side_gate, phi, &encoding.side) {
+            (Some(gate), Some(phi), Some(frame)) => gate.apply(logits, phi, frame, 0),
+            _ => logits,
+        }
     }
 
     /// Encodes and generates with the same ϕ: probabilities `[S, 1, X, Y, Z]` and ε° `[S, d]`.

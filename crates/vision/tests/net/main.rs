@@ -14,4 +14,5 @@ mod native_space;
 mod norm_op;
 mod resampling;
 mod shapes;
+mod side_gate;
 mod streamed;
