@@ -692,6 +692,7 @@ fn check_batch_tables(summary: &serde_json::Value, out: &Path) {
     for (count, path, file) in [
         ("measurements", "measurements_csv", "measurements.csv"),
         ("failures", "failures_csv", "failures.csv"),
+        ("answers", "answers_csv", "answers.csv"),
     ] {
         let table = out.join(file);
         assert_eq!(summary[path], p(&table));

@@ -79,8 +79,11 @@ struct BatchSummary {
     measurements: usize,
     /// Rows of failures.csv (over every shard's folders).
     failures: usize,
+    /// Rows of answers.csv (over every shard's folders).
+    answers: usize,
     measurements_csv: String,
     failures_csv: String,
+    answers_csv: String,
 }
 
 /// One subject/session to answer.
@@ -390,13 +393,20 @@ pub fn run(args: &BatchArgs) -> Result<()> {
         }
     });
     bar.finish_and_clear();
-    let (measurements, failures) = write_tables(&jobs, &args.out)?;
-    let (measurements_csv, failures_csv) = (
+    let Tables {
+        measurements,
+        failures,
+        answers,
+    } = write_tables(&jobs, &args.out)?;
+    let (measurements_csv, failures_csv, answers_csv) = (
         args.out.join("measurements.csv"),
         args.out.join("failures.csv"),
+        args.out.join("answers.csv"),
     );
     crate::cmd::say!(
-        "{} measurement(s) in {}, {} failure(s) in {}",
+        "{} answer(s) in {}, {} measurement(s) in {}, {} failure(s) in {}",
+        answers,
+        answers_csv.display(),
         measurements,
         measurements_csv.display(),
         failures,
@@ -413,8 +423,10 @@ pub fn run(args: &BatchArgs) -> Result<()> {
             failed: failed_here,
             measurements,
             failures,
+            answers,
             measurements_csv: measurements_csv.display().to_string(),
             failures_csv: failures_csv.display().to_string(),
+            answers_csv: answers_csv.display().to_string(),
         })?;
     }
     if failed_here > 0 {
@@ -483,11 +495,19 @@ fn quantity_of_unit(unit: &str) -> &'static str {
     }
 }
 
-/// Rebuilds measurements.csv and failures.csv from every job folder; returns their row counts.
-fn write_tables(jobs: &[Job], out: &Path) -> Result<(usize, usize)> {
+/// Row counts of the tables [`write_tables`] wrote.
+struct Tables {
+    measurements: usize,
+    failures: usize,
+    answers: usize,
+}
+
+/// Rebuilds measurements.csv, answers.csv and failures.csv from every job folder.
+fn write_tables(jobs: &[Job], out: &Path) -> Result<Tables> {
     let mut m = String::from("subject,session,quantity,structure,value,unit\n");
+    let mut a = String::from("subject,session,answer,ending,evidence\n");
     let mut f = String::from("subject,session,error\n");
-    let (mut nm, mut nf) = (0, 0);
+    let (mut nm, mut na, mut nf) = (0, 0, 0);
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for job in jobs {
         let dir = job.dir(out);
@@ -499,10 +519,11 @@ fn write_tables(jobs: &[Job], out: &Path) -> Result<(usize, usize)> {
             for r in report["measurements"].as_array().unwrap_or(&empty) {
                 let unit = r["unit"].as_str().unwrap_or("");
                 let value = r["value"].as_f64().unwrap_or(f64::NAN);
-                // Which structure a number belongs to is not attributed yet: the answer's text
-                // (report.json) says it.
+                // A volume is attributed when it is one mask's (run::measurements); other
+                // numbers are told apart by the answer's text (answers.csv).
+                let structure = r["structure"].as_str().map(quote).unwrap_or_default();
                 m.push_str(&format!(
-                    "{},{},{},,{value},{}\n",
+                    "{},{},{},{structure},{value},{}\n",
                     quote(&job.subject),
                     quote(&session),
                     quantity_of_unit(unit),
@@ -510,6 +531,33 @@ fn write_tables(jobs: &[Job], out: &Path) -> Result<(usize, usize)> {
                 ));
                 nm += 1;
             }
+            let evidence: Vec<String> = report["evidence"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .map(|e| {
+                    let what = e["target"]
+                        .as_str()
+                        .or(e["variable"].as_str())
+                        .unwrap_or("mask");
+                    let ml = runtime::feedback::format_number(
+                        e["volume_ml"].as_f64().unwrap_or(f64::NAN),
+                    );
+                    match e["file"].as_str() {
+                        Some(file) => format!("{what} {ml} mL ({file})"),
+                        None => format!("{what} {ml} mL"),
+                    }
+                })
+                .collect();
+            a.push_str(&format!(
+                "{},{},{},{},{}\n",
+                quote(&job.subject),
+                quote(&session),
+                quote(report["answer"].as_str().unwrap_or("")),
+                quote(report["ending"].as_str().unwrap_or("")),
+                quote(&evidence.join("; "))
+            ));
+            na += 1;
         }
         if let Ok(text) = std::fs::read_to_string(dir.join("error.txt")) {
             f.push_str(&format!(
@@ -521,9 +569,17 @@ fn write_tables(jobs: &[Job], out: &Path) -> Result<(usize, usize)> {
             nf += 1;
         }
     }
-    for (name, text) in [("measurements.csv", m), ("failures.csv", f)] {
+    for (name, text) in [
+        ("measurements.csv", m),
+        ("answers.csv", a),
+        ("failures.csv", f),
+    ] {
         let path = out.join(name);
         io::atomic_write(&path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     }
-    Ok((nm, nf))
+    Ok(Tables {
+        measurements: nm,
+        failures: nf,
+        answers: na,
+    })
 }

@@ -249,7 +249,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
                     ending: t.answer.ending,
                     error: output.error.as_ref().map(|e| e.to_string()),
                     shown: output.outputs.iter().map(|o| o.name.as_str()).collect(),
-                    measurements: measurements(&output.response),
+                    measurements: measurements(&t.answer),
                     files,
                     seconds: t.answer.seconds,
                 }

@@ -125,6 +125,10 @@ pub struct Measurement {
     pub value: f64,
     /// Its unit (`mL`, `mm`, `%`, …; empty for a plain number).
     pub unit: &'static str,
+    /// The structure a volume is of, when it is the volume of exactly one of the answer's
+    /// masks (shown or evidence) as the answer prints it: the target the agent asked the
+    /// vision network for, else the mask's name.
+    pub structure: Option<String>,
 }
 
 /// A mask the answer rests on that the program did not show (`runtime::RunOutput::evidence`).
@@ -330,7 +334,7 @@ pub fn write_answer(
             })
             .collect(),
         steps: &result.steps,
-        measurements: measurements(&result.output.response),
+        measurements: measurements(&result),
         outputs: outputs.clone(),
         evidence: evidence.clone(),
         model: ModelReport {
@@ -472,14 +476,54 @@ pub fn evidence_lines(evidence: &[EvidenceReport]) -> Vec<String> {
 pub const EVIDENCE_DIR: &str = "evidence";
 
 /// The numbers of an answer's text with their units, as the report lists them.
-pub fn measurements(response: &str) -> Vec<Measurement> {
-    tasks::checker::parse_numbers(response)
+pub fn measurements(result: &Answer) -> Vec<Measurement> {
+    let masks = mask_volumes(result);
+    tasks::checker::parse_numbers(&result.output.response)
         .into_iter()
         .map(|(value, unit)| Measurement {
             value,
             unit: unit.text(),
+            structure: (unit.text() == "mL")
+                .then(|| structure_of_volume(value, &masks))
+                .flatten(),
         })
         .collect()
+}
+
+/// Every mask of the answer (shown, then evidence) as (what it is, volume in mL): the target
+/// of the `generate` that made its variable when there is one, else its name.
+fn mask_volumes(result: &Answer) -> Vec<(String, f64)> {
+    let output = &result.output;
+    output
+        .outputs
+        .iter()
+        .chain(&output.evidence)
+        .filter_map(|o| match &o.data {
+            runtime::OutputData::Mask(mask) => Some((
+                generated_target(&result.steps, &o.name)
+                    .unwrap_or_else(|| o.name.replace('_', " ")),
+                mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0,
+            )),
+            runtime::OutputData::Image(_) => None,
+        })
+        .collect()
+}
+
+/// The one structure among `masks` whose volume the answer prints as `value` (the runtime's
+/// number format), or `None` when none or several different ones do.
+fn structure_of_volume(value: f64, masks: &[(String, f64)]) -> Option<String> {
+    let printed = runtime::feedback::format_number(value);
+    let mut found: Option<&String> = None;
+    for (what, volume_ml) in masks {
+        if runtime::feedback::format_number(*volume_ml) != printed {
+            continue;
+        }
+        match found {
+            Some(other) if other != what => return None,
+            _ => found = Some(what),
+        }
+    }
+    found.cloned()
 }
 
 /// Why an answer is not a success, as an exit-code error; `None` when it finished cleanly.
@@ -737,6 +781,71 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[1].contains("--out DIR"), "{lines:?}");
+    }
+
+    /// A volume in the answer is attributed to the one mask (shown or evidence) whose volume
+    /// the runtime prints as that number: by the `generate` target of its variable, else by its
+    /// name; a number no mask has, one two different masks share, or one in another unit, is
+    /// not attributed.
+    #[test]
+    fn volumes_are_attributed_to_the_mask_they_measure() {
+        let g = voxel::Geometry::from_spacing([20, 18, 16], [1.0, 1.2, 1.5], [0.0; 3]).unwrap();
+        let big = voxel::phantom::sphere_mask(&g, [10.0, 10.0, 12.0], 5.0);
+        let small = voxel::phantom::sphere_mask(&g, [10.0, 10.0, 12.0], 3.0);
+        let ml = |m: &voxel::Mask| m.count() as f64 * 1.8 / 1000.0;
+        let volume = |name: &str, mask: &voxel::Mask| runtime::OutputVolume {
+            name: name.into(),
+            grid_of: "t1".into(),
+            data: runtime::OutputData::Mask(Arc::new(mask.clone())),
+        };
+        let fmt = runtime::format_number;
+        let response = format!(
+            "Left: {} mL, right: {} mL, ratio {} %, other {} mL.",
+            fmt(ml(&big)),
+            fmt(ml(&small)),
+            fmt(ml(&small)),
+            fmt(ml(&big) + 1.0)
+        );
+        let step = |code: &str| train::inference::StepRecord {
+            code: code.into(),
+            feedback: String::new(),
+            error: None,
+            decode_seconds: 0.0,
+            run_seconds: 0.0,
+            vision_seconds: 0.0,
+            phis: Vec::new(),
+        };
+        let mut answer = Answer {
+            output: runtime::RunOutput {
+                response: response.clone(),
+                outputs: vec![volume("right_hippocampus", &small)],
+                trace: runtime::Trace::default(),
+                stopped: true,
+                error: None,
+                evidence: vec![volume("l", &big)],
+            },
+            steps: vec![step("let l = generate(e /* left hippocampus */ <mod>);")],
+            ending: Ending::Stopped,
+            seconds: 0.0,
+        };
+        let got: Vec<(f64, &str, Option<String>)> = measurements(&answer)
+            .into_iter()
+            .map(|m| (m.value, m.unit, m.structure))
+            .collect();
+        let structures: Vec<Option<&str>> = got.iter().map(|g| g.2.as_deref()).collect();
+        assert_eq!(
+            structures,
+            [
+                Some("left hippocampus"),
+                Some("right hippocampus"),
+                None,
+                None
+            ],
+            "{response}: {got:?}"
+        );
+        // Two different masks of the printed volume: which one is meant is not known.
+        answer.output.outputs.push(volume("other", &big));
+        assert_eq!(measurements(&answer)[0].structure, None);
     }
 
     /// A mask shown on a DICOM input becomes a DICOM SEG that pydicom reads as one (the
