@@ -4,8 +4,8 @@
 //! alike, and telling them apart takes features that span from the structure to the midline.
 //! The joint model trained without help marked both thalami for "right thalamus" (29 mL against
 //! 9 in the evaluation of session 19) after thousands of steps. The gate adds to every logit
-//! `a_left(ϕ)·left(x) + a_right(ϕ)·right(x)`, where `(a_left, a_right) = ϕ·W` (one `[phi_dim, 2]`
-//! weight, no bias: a side is a property of the instruction, not of the voxel) and `left`,
+//! `a_left(ϕ)·left(x) + a_right(ϕ)·right(x)`, where `(a_left, a_right) = g·ϕ·W` (one `[phi_dim, 2]`
+//! weight and a fixed gain [`SIDE_GATE_GAIN`], no bias: a side is a property of the instruction, not of the voxel) and `left`,
 //! `right = 1 − left` are a smooth step across the head's midline along the first axis of the
 //! conformed grid (which runs from left to right: the scans are reoriented to RAS before the
 //! network sees them). For "left thalamus" ϕ can learn a large negative `a_right` and the
@@ -26,6 +26,12 @@ use crate::tensor::tensor_values;
 /// Width of the step across the midline, mm: the step is `σ((x − midline) / this)`, so a voxel
 /// 3 mm from the midline is 95 % on its side.
 pub const SIDE_STEP_MM: f64 = 1.0;
+
+/// Factor on the gate's offsets, `(a_left, a_right) = GAIN · ϕ·W`. Adam moves each weight by
+/// about the learning rate a step, so at the vision rate (4e-4) an unscaled gate took ~130
+/// steps to reach weights of 0.01 (small9e, session 21), thousands of steps short of the
+/// offsets of several logits that take a side away; scaled, it needs a tenth of the steps.
+pub const SIDE_GATE_GAIN: f64 = 10.0;
 
 /// Where each stream's midline lies, for the gate.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +127,10 @@ impl SideGate {
     ) -> Tensor<5> {
         let [streams, _, rows, _, _] = logits.dims();
         let device = logits.device();
-        let offsets = phi.clone().matmul(self.weight.val());
+        let offsets = phi
+            .clone()
+            .matmul(self.weight.val())
+            .mul_scalar(SIDE_GATE_GAIN);
         let left = offsets
             .clone()
             .narrow(1, 0, 1)

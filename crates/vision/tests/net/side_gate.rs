@@ -5,7 +5,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
-use vision::side_gate::{SideFrame, SIDE_STEP_MM};
+use vision::side_gate::{SideFrame, SIDE_GATE_GAIN, SIDE_STEP_MM};
 use vision::{StreamOptions, Unet, UnetConfig};
 
 use crate::common::{device, max_abs_diff, random2, random5, tiny};
@@ -34,12 +34,13 @@ fn slab_phantom(streams: &[(usize, usize)], shape: [usize; 3]) -> Tensor<5> {
 }
 
 /// `net` whose gate gives ϕ's first component the right side's offset `right` and its second
-/// the left side's `left`.
+/// the left side's `left` (offsets, after the gain).
 fn with_gate(mut net: Unet, left: f32, right: f32) -> Unet {
     let phi_dim = net.config().phi_dim;
+    let gain = SIDE_GATE_GAIN as f32;
     let mut weight = vec![0.0f32; phi_dim * 2];
-    weight[1] = right; // row 0 (ϕ₀), column 1 (right)
-    weight[2] = left; // row 1 (ϕ₁), column 0 (left)
+    weight[1] = right / gain; // row 0 (ϕ₀), column 1 (right)
+    weight[2] = left / gain; // row 1 (ϕ₁), column 0 (left)
     let tensor = Tensor::from_data(TensorData::new(weight, [phi_dim, 2]), &device());
     net.side_gate.as_mut().expect("a gated network").weight = Param::from_tensor(tensor);
     net
