@@ -84,6 +84,22 @@ pub struct StepRecord {
     pub phis: Vec<runtime::Phi>,
 }
 
+impl StepRecord {
+    /// A step of `code` alone: no feedback, error, timing or ϕ (what a program read from text
+    /// is, and what tests build answers from).
+    pub fn of_code(code: &str) -> StepRecord {
+        StepRecord {
+            code: code.to_string(),
+            feedback: String::new(),
+            error: None,
+            decode_seconds: 0.0,
+            run_seconds: 0.0,
+            vision_seconds: 0.0,
+            phis: Vec::new(),
+        }
+    }
+}
+
 /// Why answering ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -478,15 +494,7 @@ mod tests {
     use super::*;
 
     fn step(code: &str) -> StepRecord {
-        StepRecord {
-            code: code.to_string(),
-            feedback: String::new(),
-            error: None,
-            decode_seconds: 0.0,
-            run_seconds: 0.0,
-            vision_seconds: 0.0,
-            phis: Vec::new(),
-        }
+        StepRecord::of_code(code)
     }
 
     #[test]

@@ -6,9 +6,12 @@ use burn::module::Param;
 use burn::tensor::activation::{silu, tanh};
 use burn::tensor::Device;
 use vision::conv::pointwise_matmul;
-use vision::{StreamOptions, Unet, UnetConfig};
+use vision::{Unet, UnetConfig};
 
-use crate::common::{device, max_abs_diff, random2, random5, tiny};
+use crate::common::{
+    assert_learns_from_zero, assert_same_as_plain_when_fresh, assert_streams_like_whole,
+    assert_upgrade_keeps_function_and_round_trips, device, max_abs_diff, random2, random5, tiny,
+};
 
 fn tiny_film() -> UnetConfig {
     UnetConfig {
@@ -39,16 +42,9 @@ fn with_random_scales(mut net: Unet, device: &Device) -> Unet {
 
 #[test]
 fn film_starts_as_the_network_without_it() {
-    let device = device();
-    let plain = Unet::new(&tiny(), 5, &device).unwrap();
-    let film = Unet::new(&tiny_film(), 5, &device).unwrap();
+    let plain = Unet::new(&tiny(), 5, &device()).unwrap();
     assert!(plain.encoder.blocks[0].mixing.phi_scale_weight.is_none());
-    let scans = random5([2, 1, 9, 8, 7], 6, &device);
-    let phi = random2([2, 32], 7, &device);
-    let a = plain.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let b = film.forward(scans, [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(a.probabilities, b.probabilities), 0.0);
-    assert_eq!(max_abs_diff(a.embedding, b.embedding), 0.0);
+    assert_same_as_plain_when_fresh(&tiny_film());
 }
 
 #[test]
@@ -81,61 +77,32 @@ fn film_mixing_is_the_scaled_and_shifted_layer() {
 
 #[test]
 fn film_weights_learn_from_zero() {
-    let device = device().autodiff();
-    let net = Unet::new(&tiny_film(), 5, &device).unwrap();
-    let scans = random5([2, 1, 8, 9, 7], 1, &device);
-    let target = random5([2, 1, 8, 9, 7], 2, &device)
-        .greater_elem(0.5)
-        .float();
-    let phi = random2([2, 32], 3, &device);
-    let probabilities = net.forward(scans, [1.0; 3], &phi).unwrap().probabilities;
-    let loss = (probabilities - target).powf_scalar(2.0).mean();
-    let grads = loss.backward();
-    for block in net.encoder.blocks.iter().chain(&net.generator.blocks) {
-        let weight = block.mixing.phi_scale_weight.as_ref().unwrap().val();
-        let grad = weight.grad(&grads).expect("the FiLM weight has a gradient");
-        assert!(grad.abs().sum().into_scalar::<f32>() > 0.0);
-    }
+    assert_learns_from_zero(&tiny_film(), |net| {
+        net.encoder
+            .blocks
+            .iter()
+            .chain(&net.generator.blocks)
+            .map(|block| block.mixing.phi_scale_weight.as_ref().unwrap().val())
+            .collect()
+    });
 }
 
 #[test]
 fn film_streams_like_the_whole_volume_pass() {
-    let device = device();
-    let net = with_random_scales(Unet::new(&tiny_film(), 5, &device).unwrap(), &device);
-    let scans = random5([2, 1, 21, 13, 10], 31, &device);
-    let phi = random2([2, 32], 32, &device);
-    let whole = net.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let options = StreamOptions {
-        slab_rows: Some(3),
-        ..StreamOptions::default()
-    };
-    let streamed = net
-        .forward_streamed(scans, [1.0; 3], &phi, &options)
-        .unwrap();
-    let diff = max_abs_diff(whole.probabilities, streamed.probabilities);
-    assert!(diff < 1e-5, "probabilities differ by {diff}");
+    let net = with_random_scales(Unet::new(&tiny_film(), 5, &device()).unwrap(), &device());
+    assert_streams_like_whole(&net, [21, 13, 10], [1.0; 3], 3);
 }
 
 #[test]
 fn a_network_given_film_keeps_its_function_and_round_trips() {
-    let device = device();
-    let plain = Unet::new(&tiny(), 5, &device).unwrap();
-    let scans = random5([1, 1, 9, 8, 7], 6, &device);
-    let phi = random2([1, 32], 7, &device);
-    let before = plain.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let upgraded = plain.with_phi_scale();
-    assert!(upgraded.config().phi_scale);
-    let after = upgraded.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(before.probabilities, after.probabilities), 0.0);
-
-    // Saved and loaded, with the scale learnt away from zero: the same network.
-    let trained = with_random_scales(upgraded, &device);
-    let dir = tempfile::tempdir().unwrap();
-    vision::checkpoint::save(&trained, dir.path()).unwrap();
-    let loaded: Unet = vision::checkpoint::load(dir.path(), &device).unwrap();
-    let a = trained.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let b = loaded.forward(scans, [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(a.probabilities, b.probabilities), 0.0);
+    assert_upgrade_keeps_function_and_round_trips(
+        |plain| {
+            let upgraded = plain.with_phi_scale();
+            assert!(upgraded.config().phi_scale);
+            upgraded
+        },
+        |upgraded| with_random_scales(upgraded, &device()),
+    );
     // A network without FiLM writes no `phi_scale`, so configurations from before it stay
     // byte for byte what they were.
     assert!(!tiny().to_json().contains("phi_scale"));

@@ -6,9 +6,12 @@
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use vision::side_gate::{SideFrame, SIDE_GATE_GAIN, SIDE_STEP_MM};
-use vision::{StreamOptions, Unet, UnetConfig};
+use vision::{Unet, UnetConfig};
 
-use crate::common::{device, max_abs_diff, random2, random5, tiny};
+use crate::common::{
+    assert_learns_from_zero, assert_same_as_plain_when_fresh, assert_streams_like_whole,
+    assert_upgrade_keeps_function_and_round_trips, device, random5, tiny,
+};
 
 fn tiny_gated() -> UnetConfig {
     UnetConfig {
@@ -48,16 +51,11 @@ fn with_gate(mut net: Unet, left: f32, right: f32) -> Unet {
 
 #[test]
 fn the_gate_starts_as_the_network_without_it() {
-    let device = device();
-    let plain = Unet::new(&tiny(), 5, &device).unwrap();
-    assert!(plain.side_gate.is_none());
-    let gated = Unet::new(&tiny_gated(), 5, &device).unwrap();
-    let scans = random5([2, 1, 9, 8, 7], 6, &device);
-    let phi = random2([2, 32], 7, &device);
-    let a = plain.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let b = gated.forward(scans, [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(a.probabilities, b.probabilities), 0.0);
-    assert_eq!(max_abs_diff(a.embedding, b.embedding), 0.0);
+    assert!(Unet::new(&tiny(), 5, &device())
+        .unwrap()
+        .side_gate
+        .is_none());
+    assert_same_as_plain_when_fresh(&tiny_gated());
 }
 
 /// The midline is the centre of the head along x wherever the head lies in the field of view,
@@ -136,58 +134,27 @@ fn a_gate_erases_one_side_of_a_mask() {
 
 #[test]
 fn the_gate_learns_from_zero() {
-    let device = device().autodiff();
-    let net = Unet::new(&tiny_gated(), 5, &device).unwrap();
-    let scans = random5([2, 1, 8, 9, 7], 1, &device);
-    let target = random5([2, 1, 8, 9, 7], 2, &device)
-        .greater_elem(0.5)
-        .float();
-    let phi = random2([2, 32], 3, &device);
-    let probabilities = net.forward(scans, [1.0; 3], &phi).unwrap().probabilities;
-    let loss = (probabilities - target).powf_scalar(2.0).mean();
-    let grads = loss.backward();
-    let weight = net.side_gate.as_ref().unwrap().weight.val();
-    let grad = weight.grad(&grads).expect("the gate has a gradient");
-    assert!(grad.abs().sum().into_scalar::<f32>() > 0.0);
+    assert_learns_from_zero(&tiny_gated(), |net| {
+        vec![net.side_gate.as_ref().unwrap().weight.val()]
+    });
 }
 
 #[test]
 fn the_gate_streams_like_the_whole_volume_pass() {
-    let device = device();
-    let net = with_gate(Unet::new(&tiny_gated(), 5, &device).unwrap(), 3.0, -2.0);
-    let scans = random5([2, 1, 21, 13, 10], 31, &device);
-    let phi = random2([2, 32], 32, &device);
-    let whole = net.forward(scans.clone(), [1.5, 1.0, 1.0], &phi).unwrap();
-    let options = StreamOptions {
-        slab_rows: Some(3),
-        ..StreamOptions::default()
-    };
-    let streamed = net
-        .forward_streamed(scans, [1.5, 1.0, 1.0], &phi, &options)
-        .unwrap();
-    let diff = max_abs_diff(whole.probabilities, streamed.probabilities);
-    assert!(diff < 1e-5, "probabilities differ by {diff}");
+    let net = with_gate(Unet::new(&tiny_gated(), 5, &device()).unwrap(), 3.0, -2.0);
+    assert_streams_like_whole(&net, [21, 13, 10], [1.5, 1.0, 1.0], 3);
 }
 
 #[test]
 fn a_network_given_a_gate_keeps_its_function_and_round_trips() {
-    let device = device();
-    let plain = Unet::new(&tiny(), 5, &device).unwrap();
-    let scans = random5([1, 1, 9, 8, 7], 6, &device);
-    let phi = random2([1, 32], 7, &device);
-    let before = plain.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let upgraded = plain.with_side_gate();
-    assert!(upgraded.config().side_gate);
-    let after = upgraded.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(before.probabilities, after.probabilities), 0.0);
-
-    let trained = with_gate(upgraded, 1.5, -2.5);
-    let dir = tempfile::tempdir().unwrap();
-    vision::checkpoint::save(&trained, dir.path()).unwrap();
-    let loaded: Unet = vision::checkpoint::load(dir.path(), &device).unwrap();
-    let a = trained.forward(scans.clone(), [1.0; 3], &phi).unwrap();
-    let b = loaded.forward(scans, [1.0; 3], &phi).unwrap();
-    assert_eq!(max_abs_diff(a.probabilities, b.probabilities), 0.0);
+    assert_upgrade_keeps_function_and_round_trips(
+        |plain| {
+            let upgraded = plain.with_side_gate();
+            assert!(upgraded.config().side_gate);
+            upgraded
+        },
+        |upgraded| with_gate(upgraded, 1.5, -2.5),
+    );
     assert!(!tiny().to_json().contains("side_gate"));
     assert!(tiny_gated().to_json().contains("\"side_gate\": true"));
 }

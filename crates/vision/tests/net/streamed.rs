@@ -1,26 +1,9 @@
 //! Memory-bounded full-resolution inference equals the whole-volume forward pass.
 
-use vision::StreamOptions;
-
-use crate::common::{device, max_abs_diff, random2, random5, tiny_net};
+use crate::common::{assert_streams_like_whole, device, tiny_net};
 
 fn check(shape: [usize; 3], spacing_mm: [f64; 3], slab_rows: usize) {
-    let device = device();
-    let net = tiny_net(&device);
-    let scans = random5([2, 1, shape[0], shape[1], shape[2]], 31, &device);
-    let phi = random2([2, 32], 32, &device);
-    let whole = net.forward(scans.clone(), spacing_mm, &phi).unwrap();
-    let options = StreamOptions {
-        slab_rows: Some(slab_rows),
-        ..StreamOptions::default()
-    };
-    let streamed = net
-        .forward_streamed(scans, spacing_mm, &phi, &options)
-        .unwrap();
-    assert_eq!(streamed.probabilities.dims(), whole.probabilities.dims());
-    let diff = max_abs_diff(whole.probabilities, streamed.probabilities);
-    assert!(diff < 1e-5, "probabilities differ by {diff}");
-    assert!(max_abs_diff(whole.embedding, streamed.embedding) < 1e-4);
+    assert_streams_like_whole(&tiny_net(&device()), shape, spacing_mm, slab_rows);
 }
 
 #[test]

@@ -716,15 +716,7 @@ mod tests {
             modality: None,
             date: None,
         }];
-        let step = |code: &str| train::inference::StepRecord {
-            code: code.into(),
-            feedback: String::new(),
-            error: None,
-            decode_seconds: 0.0,
-            run_seconds: 0.0,
-            vision_seconds: 0.0,
-            phis: Vec::new(),
-        };
+        let step = train::inference::StepRecord::of_code;
         let evidence = |name: &str, mask: &voxel::Mask| runtime::OutputVolume {
             name: name.into(),
             grid_of: "t1".into(),
@@ -806,15 +798,7 @@ mod tests {
             fmt(ml(&small)),
             fmt(ml(&big) + 1.0)
         );
-        let step = |code: &str| train::inference::StepRecord {
-            code: code.into(),
-            feedback: String::new(),
-            error: None,
-            decode_seconds: 0.0,
-            run_seconds: 0.0,
-            vision_seconds: 0.0,
-            phis: Vec::new(),
-        };
+        let step = train::inference::StepRecord::of_code;
         let mut answer = Answer {
             output: runtime::RunOutput {
                 response: response.clone(),
