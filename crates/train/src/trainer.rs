@@ -166,6 +166,9 @@ pub struct JointSettings {
     /// on from the same function (absent: false). One way, as `vision_phi_scale`.
     #[serde(default)]
     pub vision_side_gate: bool,
+    /// Weight of the side gate's teaching term ([`crate::joint::side_gate_term`]; absent: 0).
+    #[serde(default)]
+    pub side_gate_weight: f64,
 }
 
 fn default_absent_lesion_share() -> f64 {
@@ -334,6 +337,12 @@ impl JointSettings {
             return bad(format!(
                 "lesion_positive_weight_max {} must be at least 1",
                 self.lesion_positive_weight_max
+            ));
+        }
+        if !(self.side_gate_weight >= 0.0 && self.side_gate_weight.is_finite()) {
+            return bad(format!(
+                "side_gate_weight {} must be 0 or more",
+                self.side_gate_weight
             ));
         }
         if !(0.0..=1.0).contains(&self.extra_absent_lesion_share) {
@@ -838,6 +847,9 @@ pub struct LogRow {
     /// Mean naming loss of the target names read from ϕ ([`crate::phi_namer`]), over the
     /// samples with a generator marker (`None`: none had one, or there is no namer).
     pub phi_name: Option<f64>,
+    /// Mean side gate teaching term ([`crate::joint::side_gate_term`]) over the samples with
+    /// a generator marker (`None`: none had one, or the term is off).
+    pub side_gate: Option<f64>,
     /// Mean program steps that reported an error, per sample.
     pub step_errors: f64,
     /// Validation loss, when this step validated.
@@ -849,14 +861,14 @@ pub struct LogRow {
 }
 
 /// The CSV header of `train.csv`.
-pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated,free_running_success,phi_name";
+pub const CSV_HEADER: &str = "step,samples,seconds,learning_rate,loss,cross_entropy,dice,step_errors,validation,synthesis_s,agent_forward_s,runtime_s,vision_forward_s,loss_s,backward_s,bce,generated,free_running_success,phi_name,side_gate";
 
 impl LogRow {
     /// The row as CSV.
     pub fn csv(&self) -> String {
         let s = &self.stages;
         format!(
-            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{},{}",
+            "{},{},{:.1},{:e},{:.5},{:.5},{:.5},{:.3},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.5},{:.2},{},{},{}",
             self.step,
             self.samples,
             self.seconds,
@@ -880,6 +892,9 @@ impl LogRow {
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_default(),
             self.phi_name
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_default(),
+            self.side_gate
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_default()
         )
@@ -931,6 +946,7 @@ struct SampleGradients {
     namer: Option<GradientsParams>,
     loss: f64,
     phi_name: Option<f64>,
+    side_gate: Option<f64>,
     cross_entropy: f64,
     dice: f64,
     bce: f64,
@@ -1008,6 +1024,7 @@ fn sample_gradients(
         namer,
         loss: crate::joint::scalar(loss.total)?,
         phi_name: loss.phi_name,
+        side_gate: loss.side,
         cross_entropy: loss.cross_entropy,
         dice: loss.dice,
         bce: loss.bce,
@@ -1042,6 +1059,9 @@ struct StepSums {
     /// Σ naming loss and the samples it was measured on.
     phi_name: f64,
     named: usize,
+    /// Σ side gate term and the samples it was measured on.
+    side_gate: f64,
+    sided: usize,
     step_errors: f64,
     stages: StageSeconds,
     masks: Vec<MaskRow>,
@@ -1158,6 +1178,7 @@ impl JointTrainer {
                 dice_weight: settings.dice_weight,
                 bce_weight: settings.bce_weight,
                 lesion_positive_weight_max: settings.lesion_positive_weight_max,
+                side_gate_weight: settings.side_gate_weight,
                 phi_namer: naming.then_some((namer, settings.phi_name_weight)),
             };
             sample_gradients(&ctx, drawn, scale)
@@ -1205,6 +1226,10 @@ impl JointTrainer {
             if let Some(v) = g.phi_name {
                 sums.phi_name += v;
                 sums.named += 1;
+            }
+            if let Some(v) = g.side_gate {
+                sums.side_gate += v;
+                sums.sided += 1;
             }
             sums.n += 1;
             sums.loss += g.loss;
@@ -1260,6 +1285,7 @@ impl JointTrainer {
             dice_weight: self.state.settings.dice_weight,
             bce_weight: self.state.settings.bce_weight,
             lesion_positive_weight_max: self.state.settings.lesion_positive_weight_max,
+            side_gate_weight: 0.0,
             // The validation loss measures what is shipped; the namer is not.
             phi_namer: None,
         };
@@ -1588,6 +1614,7 @@ pub fn train(
                 bce: sums.bce / n,
                 generated: sums.generated / n,
                 phi_name: (sums.named > 0).then(|| sums.phi_name / sums.named as f64),
+                side_gate: (sums.sided > 0).then(|| sums.side_gate / sums.sided as f64),
                 step_errors: sums.step_errors / n,
                 validation: validation_loss,
                 free_running,

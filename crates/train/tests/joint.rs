@@ -145,6 +145,7 @@ fn loss_context<'a>(
         dice_weight: 0.1,
         bce_weight: 0.0,
         lesion_positive_weight_max: 1.0,
+        side_gate_weight: 0.0,
         phi_namer,
     }
 }
@@ -1346,4 +1347,89 @@ fn a_run_given_film_and_a_side_gate_goes_on_from_the_same_weights_and_learns_the
     let (saved, _) = Model::load(&run.join("checkpoint").join("model"), &device).unwrap();
     assert!(saved.config.vision.phi_scale && scale(&saved) > 0.0);
     assert!(saved.config.vision.side_gate && gate(&saved) > 0.0);
+}
+
+/// The side gate's teaching term, by hand: offsets `10·ϕ·W` against `−8` on the side a lateral
+/// target is not on and 0 elsewhere, squared in units of 8 and averaged.
+#[test]
+fn the_side_gate_term_is_the_squared_offset_error() {
+    use burn::module::Param;
+    use synth::Hemisphere;
+    use train::joint::{side_gate_term, target_side};
+    let device = Device::flex();
+    let mut gate = vision::side_gate::SideGate::new(2, &device);
+    gate.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![0.1f32, -0.2, 0.3, 0.0], [2, 2]),
+        &device,
+    ));
+    let rows = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 1.0, 1.0], [3, 2]),
+        &device,
+    );
+    // Offsets (1, −2), (6, 0), (4, −2) against (0, −8), (−8, 0), (0, 0).
+    let sides = [Hemisphere::Left, Hemisphere::Right, Hemisphere::Both];
+    let got: f32 = side_gate_term(&gate, rows, &sides).into_scalar();
+    let want = (1.0 + 36.0 + 196.0 + 0.0 + 16.0 + 4.0) / 64.0 / 6.0;
+    assert!((f64::from(got) - want).abs() < 1e-6, "{got} vs {want}");
+
+    let target = |description: &str| tasks::program::GenerateTarget {
+        name: "m".into(),
+        description: description.into(),
+        mask: tasks::truth::MaskDef::Anatomy { ids: Vec::new() },
+    };
+    assert_eq!(target_side(&target("left hippocampus")), Hemisphere::Left);
+    assert_eq!(target_side(&target("right thalamus")), Hemisphere::Right);
+    assert_eq!(target_side(&target("thalamus")), Hemisphere::Both);
+    assert_eq!(
+        target_side(&target("the larger metastasis")),
+        Hemisphere::Both
+    );
+}
+
+/// With a side gate and `side_gate_weight`, a program-only sample and a joint one that generate
+/// a lateral target give the term, and its gradient reaches the gate; without the weight, none.
+#[test]
+fn lateral_targets_teach_the_side_gate() {
+    let mut settings = tiny_settings();
+    settings.vision_side_gate = true;
+    let model = settings.upgrade_model(tiny_model(&settings));
+    let net = model.net.clone().train();
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 5).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let lateral = (0..40)
+        .map(|seed| cat.sample("segment_anatomy", seed).unwrap())
+        .find(|s| {
+            s.mods().any(|m| match m {
+                tasks::program::ModMeaning::Generate { target } => {
+                    train::joint::target_side(target) != synth::Hemisphere::Both
+                }
+                _ => false,
+            })
+        })
+        .expect("a segment_anatomy sample with a lateral target");
+    let mut ctx = loss_context(&net, &model, None);
+    assert_eq!(program_loss(&ctx, &lateral).unwrap().side, None);
+    ctx.side_gate_weight = 0.1;
+    for loss in [
+        program_loss(&ctx, &lateral).unwrap(),
+        sample_loss(&ctx, &lateral).unwrap(),
+    ] {
+        // A fresh gate gives 0: the term is the lateral targets' share of (8/8)² / 2.
+        let side = loss.side.expect("the term");
+        assert!(side > 0.0 && side <= 0.5, "{side}");
+        let grads = loss.total.backward();
+        let g = net
+            .vision
+            .side_gate
+            .as_ref()
+            .unwrap()
+            .weight
+            .val()
+            .grad(&grads)
+            .expect("a gate gradient")
+            .abs()
+            .sum()
+            .into_scalar::<f32>();
+        assert!(g > 0.0);
+    }
 }

@@ -116,6 +116,13 @@ impl SideGate {
         }
     }
 
+    /// The offsets `(a_left, a_right)` of each row of `phi` (`[S, phi_dim]` → `[S, 2]`).
+    pub fn offsets(&self, phi: &Tensor<2>) -> Tensor<2> {
+        phi.clone()
+            .matmul(self.weight.val())
+            .mul_scalar(SIDE_GATE_GAIN)
+    }
+
     /// `logits` (`[S, 1, rows, Y, Z]`, rows `x0..` of the first axis) with each stream's side
     /// offsets added under `phi` (`[S, phi_dim]`).
     pub fn apply(
@@ -127,10 +134,7 @@ impl SideGate {
     ) -> Tensor<5> {
         let [streams, _, rows, _, _] = logits.dims();
         let device = logits.device();
-        let offsets = phi
-            .clone()
-            .matmul(self.weight.val())
-            .mul_scalar(SIDE_GATE_GAIN);
+        let offsets = self.offsets(phi);
         let left = offsets
             .clone()
             .narrow(1, 0, 1)
