@@ -111,6 +111,11 @@ pub struct EvalComparison {
     pub segmentation: Vec<TargetChange>,
     /// Experiment 2, answers right (questions in both, paired by index).
     pub characterisation: Option<PairedOutcomes>,
+    /// Why programs did not run to `stop()`: samples by cause in each evaluation, `(old, new)`
+    /// (a report without the breakdown counts none). An empty mask the program measured is a
+    /// cause of the vision network's, a syntax error one of the agent's: "ran to stop()" alone
+    /// does not tell them apart.
+    pub not_ran: BTreeMap<String, (usize, usize)>,
 }
 
 /// What identifies a sample across evaluations: the same family, anatomy and seed draw the same
@@ -172,6 +177,21 @@ impl Report {
                 format!("`{field}` is missing or not true/false"),
             )
         })
+    }
+
+    /// The report's `not_ran` breakdown (samples by cause; empty when it has none).
+    fn not_ran(&self) -> Result<BTreeMap<String, usize>> {
+        let Some(map) = self.json["not_ran"].as_object() else {
+            return Ok(BTreeMap::new());
+        };
+        map.iter()
+            .map(|(cause, n)| {
+                let n = n.as_u64().ok_or_else(|| {
+                    report_error(&self.path, format!("`not_ran` of {cause:?} is not a count"))
+                })?;
+                Ok((cause.clone(), n as usize))
+            })
+            .collect()
     }
 
     fn numbers(&self, value: &Value, field: &str) -> Result<Vec<f64>> {
@@ -308,6 +328,13 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
         }
     }
     let characterisation = (!answers.is_empty()).then(|| PairedOutcomes::count(answers));
+    let mut not_ran: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (cause, n) in old.not_ran()? {
+        not_ran.entry(cause).or_default().0 = n;
+    }
+    for (cause, n) in new.not_ran()? {
+        not_ran.entry(cause).or_default().1 = n;
+    }
 
     Ok(EvalComparison {
         old_model: old.string(&old.json, "model")?,
@@ -319,6 +346,7 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
         success_by_family,
         segmentation,
         characterisation,
+        not_ran,
     })
 }
 
@@ -371,6 +399,15 @@ impl EvalComparison {
             );
             for (family, o) in changed {
                 let _ = writeln!(md, "- {family}: {} → {} of {}", o.old, o.new, o.pairs);
+            }
+        }
+        if !self.not_ran.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nWhy programs did not run to stop() (samples by cause, old → new):\n"
+            );
+            for (cause, (o, n)) in &self.not_ran {
+                let _ = writeln!(md, "- {cause}: {o} → {n}");
             }
         }
         if !self.segmentation.is_empty() {
@@ -583,6 +620,7 @@ mod tests {
             "segmentation": [{"target": "white matter", "model_dice": [0.5, 0.6, 0.7]},
                              {"target": "thalamus", "model_dice": [0.0, 0.0]}],
             "characterisation": [{"family": "signal_intensity", "model_correct": [1.0, 0.0, 0.0]}],
+            "not_ran": {"error (syntax) Expecting": 1},
         });
         let new = serde_json::json!({
             "model": "small new",
@@ -590,6 +628,7 @@ mod tests {
                         sample("volume", 1, false, false)],
             "segmentation": [{"target": "white matter", "model_dice": [0.6, 0.8, 0.7]}],
             "characterisation": [{"family": "signal_intensity", "model_correct": [1.0, 1.0, 1.0]}],
+            "not_ran": {"error (library) mean": 1},
         });
         let (old_path, new_path) = (dir.path().join("old.json"), dir.path().join("new.json"));
         std::fs::write(&old_path, old.to_string()).unwrap();
@@ -612,9 +651,13 @@ mod tests {
         assert!((c.segmentation[0].old_mean - 0.6).abs() < 1e-12);
         let ch = c.characterisation.unwrap();
         assert_eq!((ch.old, ch.new, ch.new_only), (1, 3, 2));
-        assert!(c
-            .markdown()
-            .contains("| end-to-end success | 2 | 2 | 1 | 1 | 1.000 |"));
+        let md = c.markdown();
+        assert!(md.contains("| end-to-end success | 2 | 2 | 1 | 1 | 1.000 |"));
+        assert!(
+            md.contains("- error (library) mean: 0 → 1")
+                && md.contains("- error (syntax) Expecting: 1 → 0"),
+            "{md}"
+        );
     }
 
     fn outcomes(old_only: usize, new_only: usize, both: usize, pairs: usize) -> PairedOutcomes {
@@ -648,6 +691,7 @@ mod tests {
                 dice("hippocampus", 0.0, 0.0),
             ],
             characterisation: Some(outcomes(1, 4, 10, 30)),
+            not_ran: BTreeMap::new(),
         }
     }
 
