@@ -303,11 +303,9 @@ pub fn sample_loss_with_extras(
                     naming_meanings.extend(step.mods.iter());
                 }
                 if teach_sides && rows.dims()[0] == step.mods.len() {
-                    for (k, meaning) in step.mods.iter().enumerate() {
-                        if let ModMeaning::Generate { target } = meaning {
-                            side_rows.push(rows.clone().narrow(0, k, 1));
-                            sides.push(target_side(target));
-                        }
+                    if let Some((generators, their_sides)) = generator_rows(&rows, &step.mods) {
+                        side_rows.push(generators);
+                        sides.extend(their_sides);
                     }
                 }
                 backend.register_phi(rows)?
@@ -455,6 +453,28 @@ pub fn sample_loss_with_extras(
     })
 }
 
+/// The rows of `rows` (one ϕ per marker of `meanings`) whose marker is a generator, with the
+/// side each one's target asks for; `None` when no marker is one.
+fn generator_rows<'m>(
+    rows: &Tensor<2>,
+    meanings: impl IntoIterator<Item = &'m ModMeaning>,
+) -> Option<(Tensor<2>, Vec<Hemisphere>)> {
+    let (index, sides): (Vec<i64>, Vec<Hemisphere>) = meanings
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, m)| match m {
+            ModMeaning::Generate { target } => Some((k as i64, target_side(target))),
+            _ => None,
+        })
+        .unzip();
+    if index.is_empty() {
+        return None;
+    }
+    let n = index.len();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &rows.device());
+    Some((rows.clone().select(0, index), sides))
+}
+
 /// The offset a side gate should give the side a lateral target is not on, logits
 /// (σ(−8) ≈ 3·10⁻⁴: the other side's mask gone).
 pub const SIDE_TARGET_LOGITS: f64 = 8.0;
@@ -552,23 +572,8 @@ pub fn program_loss(ctx: &LossContext<'_>, sample: &TaskSample) -> Result<Sample
         let (positions, meanings) = marker_meanings(&read.sequence, sample)?;
         if let Some(rows) = ctx.net.agent.phi_at(read.hidden.clone(), &positions)? {
             if let Some(gate) = gate {
-                let (generators, sides): (Vec<usize>, Vec<Hemisphere>) = meanings
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(k, m)| match m {
-                        ModMeaning::Generate { target } => Some((k, target_side(target))),
-                        _ => None,
-                    })
-                    .unzip();
-                if !generators.is_empty() {
-                    let index = Tensor::<1, Int>::from_data(
-                        TensorData::new(
-                            generators.iter().map(|&k| k as i64).collect::<Vec<_>>(),
-                            [generators.len()],
-                        ),
-                        &rows.device(),
-                    );
-                    let term = side_gate_term(gate, rows.clone().select(0, index), &sides);
+                if let Some((generators, sides)) = generator_rows(&rows, meanings.iter().copied()) {
+                    let term = side_gate_term(gate, generators, &sides);
                     side = Some(scalar(term.clone())?);
                     terms.push(term.mul_scalar(ctx.side_gate_weight));
                 }

@@ -4,11 +4,11 @@
 //! alike, and telling them apart takes features that span from the structure to the midline.
 //! The joint model trained without help marked both thalami for "right thalamus" (29 mL against
 //! 9 in the evaluation of session 19) after thousands of steps. The gate adds to every logit
-//! `a_left(ϕ)·left(x) + a_right(ϕ)·right(x)`, where `(a_left, a_right) = g·ϕ·W` (one `[phi_dim, 2]`
-//! weight and a fixed gain [`SIDE_GATE_GAIN`], no bias: a side is a property of the instruction, not of the voxel) and `left`,
-//! `right = 1 − left` are a smooth step across the head's midline along the first axis of the
-//! conformed grid (which runs from left to right: the scans are reoriented to RAS before the
-//! network sees them). For "left thalamus" ϕ can learn a large negative `a_right` and the
+//! `a_left(ϕ)·left(x) + a_right(ϕ)·right(x)`, where `(a_left, a_right) = g·ϕ·W` (one
+//! `[phi_dim, 2]` weight and a fixed gain [`SIDE_GATE_GAIN`]; no bias: a side is a property of
+//! the instruction, not of the voxel) and `left`, `right = 1 − left` are a smooth step across
+//! the head's midline along the first axis of the conformed grid (which runs from left to
+//! right: the scans are reoriented to RAS before the network sees them). For "left thalamus" ϕ can learn a large negative `a_right` and the
 //! network's both-sided thalamus loses its right half.
 //!
 //! The midline is the intensity centroid of each stream along that axis (heads are nearly

@@ -368,7 +368,7 @@ fn run_segment(args: &SegmentArgs) -> Result<()> {
     let mask =
         segment(&model, &image).with_context(|| format!("segmenting {}", args.image.display()))?;
     io::write_mask(&args.out, &mask).with_context(|| format!("writing {}", args.out.display()))?;
-    let ml = mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0;
+    let ml = voxel::measure::volume_ml(&mask);
     crate::cmd::say!(
         "{}: {:?} {:.1} mL -> {}",
         args.image.display(),

@@ -387,7 +387,7 @@ pub fn evidence_reports(result: &Answer) -> Vec<EvidenceReport> {
                 variable: e.name.clone(),
                 target: generated_target(&result.steps, &e.name),
                 grid_of: e.grid_of.clone(),
-                volume_ml: mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0,
+                volume_ml: voxel::measure::volume_ml(mask),
                 file: None,
             }),
             runtime::OutputData::Image(_) => None,
@@ -502,7 +502,7 @@ fn mask_volumes(result: &Answer) -> Vec<(String, f64)> {
             runtime::OutputData::Mask(mask) => Some((
                 generated_target(&result.steps, &o.name)
                     .unwrap_or_else(|| o.name.replace('_', " ")),
-                mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0,
+                voxel::measure::volume_ml(mask),
             )),
             runtime::OutputData::Image(_) => None,
         })
