@@ -92,6 +92,10 @@ pub struct SampleResult {
     pub expected: String,
     /// Whether every step ran without error and the program called `stop()`.
     pub ran: bool,
+    /// Whether the agent made no error of its own: the program ran to `stop()`, or its only
+    /// error was the last step's refusal of an empty mask or an undefined value
+    /// ([`Ending::is_dead_end`]), which the answer states in words.
+    pub agent_ran: bool,
     /// Whether the model-level checker accepted the answer and outputs.
     pub passed: bool,
     /// The checker's failures, if any.
@@ -297,11 +301,14 @@ pub fn evaluate_sample(
             picture,
         });
     }
-    let first_error = result
-        .steps
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| s.error.as_ref().map(|e| format!("step {}: {e}", i + 1)));
+    let first_error_step = result.steps.iter().position(|s| s.error.is_some());
+    let first_error = first_error_step.and_then(|i| {
+        result.steps[i]
+            .error
+            .as_ref()
+            .map(|e| format!("step {}: {e}", i + 1))
+    });
+    let agent_ran = agent_made_no_error(first_error_step, result.steps.len(), result.ending);
     let error = match (first_error, result.ending) {
         (Some(e), _) => Some(e),
         (None, Ending::Stopped) => None,
@@ -338,12 +345,23 @@ pub fn evaluate_sample(
         response: result.output.response.clone(),
         expected: sample.answer.clone(),
         ran,
+        agent_ran,
         passed: check.passed && ran,
         failures: check.failures(),
         error,
         outputs,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// [`SampleResult::agent_ran`] of a program of `steps` steps whose first error (if any) was at
+/// step index `first_error_step` and that ended with `ending`. A dead end is refused at the
+/// last step; an error before it was the agent's.
+fn agent_made_no_error(first_error_step: Option<usize>, steps: usize, ending: Ending) -> bool {
+    match first_error_step {
+        None => ending == Ending::Stopped,
+        Some(i) => ending.is_dead_end() && i + 1 == steps,
+    }
 }
 
 /// The cause of a program error as the report counts it: the runtime's error kind
@@ -564,6 +582,13 @@ impl EvalReport {
             self.samples.iter().filter(|s| s.passed).count(),
             self.samples.len()
         );
+        md.push_str(&format!(
+            "Programs with no error of the agent's: {} of {} (ran to `stop()`: {}; the others \
+             ended on a measurement of an empty mask or an undefined value, answered in words).\n\n",
+            self.samples.iter().filter(|s| s.agent_ran).count(),
+            self.samples.len(),
+            self.samples.iter().filter(|s| s.ran).count(),
+        ));
         md.push_str("| family | samples | passed | ran to stop() | success | s/sample |\n|---|---|---|---|---|---|\n");
         for (id, f) in &self.families {
             md.push_str(&format!(
@@ -819,7 +844,8 @@ fn job_seed_index(catalogue: &str, family: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{error_cause, job_seed_index};
+    use super::{agent_made_no_error, error_cause, job_seed_index};
+    use crate::inference::Ending;
 
     #[test]
     fn evaluation_seeds_are_named_by_anatomy_and_family() {
@@ -832,6 +858,20 @@ mod tests {
             job_seed_index("fsaverage/aparc+aseg.mgz", "volume"),
             job_seed_index("deepmriprep/neuromorphometrics", "volume")
         );
+    }
+
+    #[test]
+    fn only_the_agents_own_errors_count_against_it() {
+        assert!(agent_made_no_error(None, 3, Ending::Stopped));
+        assert!(!agent_made_no_error(None, 12, Ending::StepLimit));
+        assert!(!agent_made_no_error(None, 9, Ending::SequenceLimit));
+        // The last step measured an empty mask, or divided by its zero volume.
+        assert!(agent_made_no_error(Some(2), 3, Ending::EmptyMask));
+        assert!(agent_made_no_error(Some(1), 2, Ending::Undefined));
+        // A syntax error at step 1, then the dead end at step 3: the agent's error first.
+        assert!(!agent_made_no_error(Some(0), 3, Ending::EmptyMask));
+        // An error the agent wrote past (ran on to stop()) still counts.
+        assert!(!agent_made_no_error(Some(0), 3, Ending::Stopped));
     }
 
     #[test]

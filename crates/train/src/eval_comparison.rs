@@ -105,6 +105,10 @@ pub struct EvalComparison {
     pub success: PairedOutcomes,
     /// Ran to `stop()` without an error (matched samples only).
     pub ran: PairedOutcomes,
+    /// No error of the agent's (matched samples only): ran to `stop()`, or ended on a
+    /// measurement of an empty mask or an undefined value, which the answer states
+    /// (`agent_ran` of the report; [`dead_end_refusal`] for reports without it).
+    pub agent_ran: PairedOutcomes,
     /// Passed, by family (matched samples only).
     pub success_by_family: BTreeMap<String, PairedOutcomes>,
     /// Experiment 1, targets in the old evaluation's order (those in both).
@@ -127,6 +131,7 @@ type SampleKey = (String, String, u64);
 struct Outcome {
     passed: bool,
     ran: bool,
+    agent_ran: bool,
     /// The prompt and the expected answer, where the report has them: two builds whose data
     /// engines differ draw other subjects for the same key, and their outcomes do not pair.
     content: Option<(String, String)>,
@@ -216,9 +221,15 @@ impl Report {
                 .as_u64()
                 .ok_or_else(|| report_error(&self.path, "a sample's `seed` is missing"))?;
             let key = (self.string(s, "family")?, self.string(s, "anatomy")?, seed);
+            let ran = self.boolean(s, "ran")?;
+            let agent_ran = match &s["agent_ran"] {
+                Value::Null => ran || s["error"].as_str().is_some_and(dead_end_refusal),
+                _ => self.boolean(s, "agent_ran")?,
+            };
             let value = Outcome {
                 passed: self.boolean(s, "passed")?,
-                ran: self.boolean(s, "ran")?,
+                ran,
+                agent_ran,
                 content: match (s["prompt"].as_str(), s["expected"].as_str()) {
                     (Some(p), Some(e)) => Some((p.to_string(), e.to_string())),
                     _ => None,
@@ -245,6 +256,15 @@ impl Report {
                 .collect(),
         }
     }
+}
+
+/// Whether a sample's first error (`error` of a report written before the reports had
+/// `agent_ran`, session 22) is the runtime's refusal of an empty mask (`mean: empty mask: …`,
+/// from `voxel`'s `EmptyMask`) or of an undefined value (`ratio: … is undefined`): the dead
+/// ends `run` answers in words. Such a refusal ends the program, so it is its last step.
+pub fn dead_end_refusal(error: &str) -> bool {
+    error.contains("error (library)")
+        && (error.contains(": empty mask: ") || error.ends_with("is undefined"))
 }
 
 /// Compares the evaluation in `new` (a report.json) against the one in `old`.
@@ -278,6 +298,8 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
     }
     let success = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.passed, n.passed)));
     let ran = PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.ran, n.ran)));
+    let agent_ran =
+        PairedOutcomes::count(matched.iter().map(|(_, o, n)| (o.agent_ran, n.agent_ran)));
     let mut family_pairs: BTreeMap<String, Vec<(bool, bool)>> = BTreeMap::new();
     for (k, o, n) in &matched {
         family_pairs
@@ -343,6 +365,7 @@ pub fn compare(old: &Path, new: &Path) -> Result<EvalComparison> {
         new_samples: new_outcomes.len(),
         success,
         ran,
+        agent_ran,
         success_by_family,
         segmentation,
         characterisation,
@@ -384,6 +407,7 @@ impl EvalComparison {
         };
         row("end-to-end success", &self.success);
         row("ran to stop()", &self.ran);
+        row("no error of the agent's", &self.agent_ran);
         if let Some(c) = &self.characterisation {
             row("characterisation, right", c);
         }
@@ -491,7 +515,7 @@ impl EvalComparison {
         let mut against = Vec::new();
         let mut counts = vec![
             ("end-to-end passes", s),
-            ("programs ran to stop()", &self.ran),
+            ("programs without an error of the agent's", &self.agent_ran),
         ];
         if let Some(c) = &self.characterisation {
             counts.push(("characterisation answers right", c));
@@ -642,6 +666,7 @@ mod tests {
         );
         let r = c.ran;
         assert_eq!((r.old, r.new, r.old_only, r.new_only), (2, 2, 1, 1));
+        assert_eq!(c.agent_ran, c.ran, "no sample ended on a dead end");
         assert_eq!(c.success_by_family["volume"].old_only, 1);
         assert_eq!(c.success_by_family["skull_strip"].new_only, 1);
         // Only white matter is in both; the differences are +0.1, +0.2, 0.
@@ -684,6 +709,7 @@ mod tests {
             new_samples: 140,
             success: outcomes(4, 1, 9, 140),
             ran: outcomes(7, 26, 89, 140),
+            agent_ran: outcomes(7, 26, 89, 140),
             success_by_family: BTreeMap::new(),
             segmentation: vec![
                 dice("brain", 0.931, 0.926),
@@ -727,10 +753,19 @@ mod tests {
         };
         assert!(why.contains("p 0.031"), "{why}");
 
-        // Each other count lower beyond chance keeps it too (ran 26-7: p 0.001) ...
-        let mut fewer_ran = close_call();
-        fewer_ran.ran = outcomes(26, 7, 89, 140);
-        assert!(matches!(fewer_ran.ship_verdict(), ShipVerdict::Worse(w) if w.contains("ran")));
+        // Each other count lower beyond chance keeps it too (the agent's errors 26-7: p 0.001)
+        let mut agent_errors = close_call();
+        agent_errors.agent_ran = outcomes(26, 7, 89, 140);
+        assert!(matches!(agent_errors.ship_verdict(),
+                         ShipVerdict::Worse(w) if w.contains("error of the agent's")));
+        // ... but fewer programs run to stop() for empty masks, the agent making no more errors,
+        // is the vision network's, which end to end and the Dice weigh (session 21's case).
+        let mut honest_empty = close_call();
+        honest_empty.ran = outcomes(26, 7, 89, 140);
+        assert_eq!(
+            honest_empty.ship_verdict(),
+            ShipVerdict::TiedEndToEndBetterElsewhere
+        );
         let mut fewer_right = close_call();
         fewer_right.characterisation = Some(outcomes(7, 0, 10, 30));
         assert!(matches!(fewer_right.ship_verdict(),
@@ -753,6 +788,41 @@ mod tests {
         let mut partial = close_call();
         partial.old_samples = 141;
         assert_eq!(partial.ship_verdict(), ShipVerdict::NotComparable);
+    }
+
+    #[test]
+    fn the_agents_errors_are_told_from_the_vision_networks_dead_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_error = |seed: u64, error: &str| {
+            serde_json::json!({"family": "volume", "anatomy": "fsaverage", "seed": seed,
+                               "passed": false, "ran": false, "prompt": "…", "error": error})
+        };
+        // An old report (no `agent_ran`): its errors' text tells the dead ends (the runtime's
+        // messages as session 21's reports hold them).
+        let old = serde_json::json!({"model": "old", "samples": [
+            with_error(1, "step 2: error (library) at line 2, column 11: mean: empty mask: \
+                           mean and std of an empty mask is undefined"),
+            with_error(2, "step 3: error (library) at line 1, column 103: ratio: the second \
+                           value is 0, so the ratio is undefined"),
+            with_error(3, "step 1: error (syntax) at line 1, column 16: unknown variable \
+                           `scan`; define it with `let scan = ...` first"),
+            with_error(4, "12 steps without stop() (the step limit)"),
+            sample("volume", 5, true, true),
+        ]});
+        // A new report says it: seed 1 had an error of the agent's before its dead end.
+        let mut new = old.clone();
+        new["samples"][0]["agent_ran"] = false.into();
+        new["samples"][2]["agent_ran"] = true.into();
+        let (old_path, new_path) = (dir.path().join("old.json"), dir.path().join("new.json"));
+        std::fs::write(&old_path, old.to_string()).unwrap();
+        std::fs::write(&new_path, new.to_string()).unwrap();
+        let c = compare(&old_path, &new_path).unwrap();
+        assert_eq!((c.ran.old, c.ran.new), (1, 1));
+        let a = c.agent_ran;
+        assert_eq!((a.old, a.new, a.old_only, a.new_only), (3, 3, 1, 1));
+        assert!(c
+            .markdown()
+            .contains("| no error of the agent's | 3 | 3 | 1 | 1 |"));
     }
 
     #[test]

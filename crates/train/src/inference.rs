@@ -120,6 +120,15 @@ pub enum Ending {
     Undefined,
 }
 
+impl Ending {
+    /// A dead end that the answer states in words ([`Ending::EmptyMask`], [`Ending::Undefined`]):
+    /// the program asked a fair question of a mask the vision network left empty; the error,
+    /// if any, is the vision network's, not the agent's.
+    pub fn is_dead_end(self) -> bool {
+        matches!(self, Ending::EmptyMask | Ending::Undefined)
+    }
+}
+
 /// A question answered.
 #[derive(Clone, Debug)]
 pub struct Answer {

@@ -10,13 +10,12 @@
 //! never go out with its average's evaluation, or one checkpoint with another's.
 //!
 //! The shipped model is replaced only when no paired count of the evaluation (end-to-end
-//! passes, programs run to `stop()`, characterisation answers) is lower than the old one's
-//! beyond chance (exact McNemar p < [`train::eval_comparison::TIE_P`]), and the new one passes at
-//! least as many of the held-out samples both evaluations hold, or fewer within chance while it
-//! has the higher mean Dice over the
-//! segmentation targets (`--force` overrides), so git history does not fill with checkpoints
-//! that are no better; evaluations that do not hold every sample of the
-//! shipped one (another seed or build) are refused, as their rates are not comparable. Before
+//! passes, programs without an error of the agent's, characterisation answers) is lower than
+//! the old one's beyond chance (exact McNemar p < [`train::eval_comparison::TIE_P`]), and the
+//! new one passes at least as many of the held-out samples both evaluations hold, or fewer
+//! within chance while it has the higher mean Dice over the segmentation targets (`--force`
+//! overrides), so git history does not fill with checkpoints that are no better; evaluations
+//! that do not hold every sample of the shipped one (another seed or build) are refused, as their rates are not comparable. Before
 //! deciding it prints the paired comparison of the two evaluations ([`train::eval_comparison`]:
 //! the same samples, exact McNemar test, Dice per subject), and ships it as
 //! `eval/comparison.md`; `--dry-run` prints it and stops.
