@@ -33,6 +33,7 @@ pub mod conv_op;
 pub mod device;
 pub mod error;
 mod init;
+pub mod midplane;
 pub mod norm_kernel;
 pub mod norm_op;
 pub mod phi_mixing;

@@ -7,12 +7,15 @@
 //! `a_left(ϕ)·left(x) + a_right(ϕ)·right(x)`, where `(a_left, a_right) = g·ϕ·W` (one
 //! `[phi_dim, 2]` weight and a fixed gain [`SIDE_GATE_GAIN`]; no bias: a side is a property of
 //! the instruction, not of the voxel) and `left`, `right = 1 − left` are a smooth step across
-//! the head's midline along the first axis of the conformed grid (which runs from left to
-//! right: the scans are reoriented to RAS before the network sees them). For "left thalamus" ϕ can learn a large negative `a_right` and the
+//! the head's mid-sagittal plane (the conformed grid's x axis runs from left to right: the
+//! scans are reoriented to RAS before the network sees them, and x is the tensors' last axis,
+//! `[S, C, Z, Y, X]`). For "left thalamus" ϕ can learn a large negative `a_right` and the
 //! network's both-sided thalamus loses its right half.
 //!
-//! The midline is the intensity centroid of each stream along that axis (heads are nearly
-//! symmetric, and a centroid does not care where the head lies in the field of view). Zero
+//! The plane is each stream's own, where the scan best matches its mirror image
+//! ([`crate::midplane`]). Until session 22 the gate split the tensors' *first* spatial axis at
+//! the intensity centroid, taking it for x: it was z, so the gate of small9e's first ~1 800
+//! steps offset the upper and the lower half of the head, not the left and the right. Zero
 //! weights leave the network's function as it was, so a trained network gains the gate without
 //! forgetting anything ([`crate::Unet::with_side_gate`]).
 
@@ -21,10 +24,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Result, VisionError};
 use crate::init::SeededInit;
+use crate::midplane::MidPlane;
 use crate::tensor::tensor_values;
 
-/// Width of the step across the midline, mm: the step is `σ((x − midline) / this)`, so a voxel
-/// 3 mm from the midline is 95 % on its side.
+/// Width of the step across the mid-sagittal plane, mm: the step is `σ(d / this)` of the
+/// distance `d` from the plane, so a voxel 3 mm from it is 95 % on its side.
 pub const SIDE_STEP_MM: f64 = 1.0;
 
 /// Factor on the gate's offsets, `(a_left, a_right) = GAIN · ϕ·W`. Adam moves each weight by
@@ -33,71 +37,82 @@ pub const SIDE_STEP_MM: f64 = 1.0;
 /// offsets of several logits that take a side away; scaled, it needs a tenth of the steps.
 pub const SIDE_GATE_GAIN: f64 = 10.0;
 
-/// Where each stream's midline lies, for the gate.
+/// Where each stream's mid-sagittal plane lies, for the gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SideFrame {
-    /// The midline of each stream, in voxels along the first axis of the caller's grid.
-    pub midline_voxels: Vec<f64>,
-    /// [`SIDE_STEP_MM`] in voxels of that axis.
-    pub step_voxels: f64,
+    /// The plane of each stream ([`MidPlane::estimate`]), in mm of the caller's grid (x the
+    /// left-right axis: the tensors' last).
+    pub planes: Vec<MidPlane>,
+    /// The grid's voxel size `[x, y, z]`, mm.
+    pub spacing_mm: [f64; 3],
+    /// The grid's shape `[X, Y, Z]`.
+    pub shape: [usize; 3],
 }
 
 impl SideFrame {
-    /// The frame of `scans` (`[S, 1, X, Y, Z]`, intensities normalised so that air is ~0) with
-    /// `spacing_x_mm` along the first axis: each stream's midline is the centroid of its
-    /// intensities clamped to [0, 1] along that axis (the grid's centre for a blank stream).
-    pub fn of_scans(scans: &Tensor<5>, spacing_x_mm: f64) -> Result<SideFrame> {
-        let [streams, _, sx, _, _] = scans.dims();
-        if !(spacing_x_mm > 0.0 && spacing_x_mm.is_finite()) {
+    /// The frame of `scans` (`[S, 1, Z, Y, X]` as the network takes them: x, the left-right
+    /// axis of the conformed RAS grid, last; intensities normalised so that air is ~0) on voxels
+    /// of `spacing_mm` (in the tensor's axis order, `[z, y, x]`): each stream's mid-sagittal
+    /// plane, found by mirror symmetry ([`crate::midplane`]).
+    pub fn of_scans(scans: &Tensor<5>, spacing_mm: [f64; 3]) -> Result<SideFrame> {
+        let [streams, _, nz, ny, nx] = scans.dims();
+        if !spacing_mm.iter().all(|s| *s > 0.0 && s.is_finite()) {
             return Err(VisionError::Shape(format!(
-                "the side gate needs a positive spacing, got {spacing_x_mm} mm"
+                "the side gate needs positive voxel sizes, got {spacing_mm:?} mm"
             )));
         }
-        let profile = tensor_values(
-            scans
-                .clone()
-                .detach()
-                .clamp(0.0, 1.0)
-                .sum_dim(4)
-                .sum_dim(3)
-                .reshape([streams, sx]),
-        )?;
-        let midline_voxels = profile
-            .chunks(sx)
-            .map(|row| {
-                let (mass, moment) = row
-                    .iter()
-                    .enumerate()
-                    .fold((0.0f64, 0.0f64), |(m, mo), (x, &v)| {
-                        (m + f64::from(v), mo + x as f64 * f64::from(v))
-                    });
-                if mass > 0.0 {
-                    moment / mass
-                } else {
-                    (sx as f64 - 1.0) / 2.0
-                }
-            })
-            .collect();
+        let shape = [nx, ny, nz];
+        let spacing_mm = [spacing_mm[2], spacing_mm[1], spacing_mm[0]];
+        let values = tensor_values(scans.clone().detach())?;
+        let per_stream = nx * ny * nz;
+        let planes = if per_stream == 0 {
+            vec![MidPlane::normal_to_x(0.0); streams]
+        } else {
+            values
+                .chunks(per_stream)
+                .map(|stream| MidPlane::estimate(stream, shape, spacing_mm))
+                .collect()
+        };
         Ok(SideFrame {
-            midline_voxels,
-            step_voxels: SIDE_STEP_MM / spacing_x_mm,
+            planes,
+            spacing_mm,
+            shape,
         })
     }
 
-    /// `right(x)` of every stream at rows `x0..x0 + rows` of the first axis, `[S, 1, rows, 1, 1]`.
-    fn right_side(&self, x0: usize, rows: usize, device: &Device) -> Tensor<5> {
-        let streams = self.midline_voxels.len();
-        let values: Vec<f32> = self
-            .midline_voxels
-            .iter()
-            .flat_map(|&midline| {
-                (x0..x0 + rows).map(move |x| {
-                    let t = (x as f64 - midline) / self.step_voxels;
-                    (1.0 / (1.0 + (-t).exp())) as f32
-                })
-            })
-            .collect();
-        Tensor::from_data(TensorData::new(values, [streams, 1, rows, 1, 1]), device)
+    /// `right` of every stream at rows `z0..z0 + rows` of the tensors' first spatial axis over
+    /// `y_len` × `x_len` voxels (a padded grid may run past the frame's; the plane extends
+    /// there), `[S, 1, rows, y_len, x_len]`: the smooth step `σ(d / SIDE_STEP_MM)` of the
+    /// signed distance `d` from the plane, mm (positive on the right: x grows to the right).
+    fn right_side(
+        &self,
+        z0: usize,
+        rows: usize,
+        [y_len, x_len]: [usize; 2],
+        device: &Device,
+    ) -> Tensor<5> {
+        let [sx, sy, sz] = self.spacing_mm;
+        let centre = [
+            (self.shape[1].max(1) - 1) as f64 * sy / 2.0,
+            (self.shape[2].max(1) - 1) as f64 * sz / 2.0,
+        ];
+        let mut values = Vec::with_capacity(self.planes.len() * rows * y_len * x_len);
+        for plane in &self.planes {
+            let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
+            for z in z0..z0 + rows {
+                for y in 0..y_len {
+                    let x_plane = plane.x_at(y as f64 * sy, z as f64 * sz, centre);
+                    for x in 0..x_len {
+                        let across = (x as f64 * sx - x_plane) / norm / SIDE_STEP_MM;
+                        values.push((1.0 / (1.0 + (-across).exp())) as f32);
+                    }
+                }
+            }
+        }
+        Tensor::from_data(
+            TensorData::new(values, [self.planes.len(), 1, rows, y_len, x_len]),
+            device,
+        )
     }
 }
 
@@ -123,16 +138,16 @@ impl SideGate {
             .mul_scalar(SIDE_GATE_GAIN)
     }
 
-    /// `logits` (`[S, 1, rows, Y, Z]`, rows `x0..` of the first axis) with each stream's side
-    /// offsets added under `phi` (`[S, phi_dim]`).
+    /// `logits` (`[S, 1, rows, Y, X]`, rows `z0..` of the first spatial axis) with each
+    /// stream's side offsets added under `phi` (`[S, phi_dim]`).
     pub fn apply(
         &self,
         logits: Tensor<5>,
         phi: &Tensor<2>,
         frame: &SideFrame,
-        x0: usize,
+        z0: usize,
     ) -> Tensor<5> {
-        let [streams, _, rows, _, _] = logits.dims();
+        let [streams, _, rows, y_len, x_len] = logits.dims();
         let device = logits.device();
         let offsets = self.offsets(phi);
         let left = offsets
@@ -140,7 +155,7 @@ impl SideGate {
             .narrow(1, 0, 1)
             .reshape([streams, 1, 1, 1, 1]);
         let right = offsets.narrow(1, 1, 1).reshape([streams, 1, 1, 1, 1]);
-        let right_side = frame.right_side(x0, rows, &device);
+        let right_side = frame.right_side(z0, rows, [y_len, x_len], &device);
         let left_side = right_side.clone().neg().add_scalar(1.0);
         logits + left * left_side + right * right_side
     }

@@ -299,10 +299,7 @@ impl Unet {
         let streams = scans.dims()[0];
         check_phi(&phi, streams, self.config.phi_dim)?;
         let side = match &net.side_gate {
-            Some(_) => Some(crate::side_gate::SideFrame::of_scans(
-                &scans,
-                spacing_mm[0],
-            )?),
+            Some(_) => Some(crate::side_gate::SideFrame::of_scans(&scans, spacing_mm)?),
             None => None,
         };
         let device = scans.device();

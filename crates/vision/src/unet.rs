@@ -355,7 +355,7 @@ impl Unet {
         phi: Option<&Tensor<2>>,
     ) -> Result<Encoding> {
         let side = match (&self.side_gate, phi) {
-            (Some(_), Some(_)) => Some(SideFrame::of_scans(&scans, spacing_mm[0])?),
+            (Some(_), Some(_)) => Some(SideFrame::of_scans(&scans, spacing_mm)?),
             _ => None,
         };
         let input = prepare_input(scans, spacing_mm, &self.config)?;

@@ -5,7 +5,7 @@
 
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
-use vision::side_gate::{SideFrame, SIDE_GATE_GAIN, SIDE_STEP_MM};
+use vision::side_gate::{SideFrame, SIDE_GATE_GAIN};
 use vision::{Unet, UnetConfig};
 
 use crate::common::{
@@ -20,18 +20,26 @@ fn tiny_gated() -> UnetConfig {
     }
 }
 
-/// A `[S, 1, X, Y, Z]` volume that is 1 in the box `x0..x1` (all of Y and Z), 0 elsewhere.
-fn slab_phantom(streams: &[(usize, usize)], shape: [usize; 3]) -> Tensor<5> {
+/// A `[S, 1, Z, Y, X]` head per stream (x, the left-right axis, last, as the network takes
+/// scans) on a grid of `shape` = `[X, Y, Z]`, mirror symmetric about x = `centre` voxels (a tent
+/// profile along x, 1 at the centre, 0 from `X / 3` voxels off it, the same at every y and z);
+/// `None`: a blank stream.
+fn head_phantom(streams: &[Option<f64>], shape: [usize; 3]) -> Tensor<5> {
     let [sx, sy, sz] = shape;
+    let half_width = sx as f64 / 3.0;
     let mut values = Vec::with_capacity(streams.len() * sx * sy * sz);
-    for &(x0, x1) in streams {
-        for x in 0..sx {
-            let v = if (x0..x1).contains(&x) { 1.0f32 } else { 0.0 };
-            values.extend(std::iter::repeat_n(v, sy * sz));
+    for centre in streams {
+        let row: Vec<f32> = (0..sx)
+            .map(|x| {
+                centre.map_or(0.0, |c| (1.0 - (x as f64 - c).abs() / half_width).max(0.0)) as f32
+            })
+            .collect();
+        for _ in 0..sy * sz {
+            values.extend_from_slice(&row);
         }
     }
     Tensor::from_data(
-        TensorData::new(values, [streams.len(), 1, sx, sy, sz]),
+        TensorData::new(values, [streams.len(), 1, sz, sy, sx]),
         &device(),
     )
 }
@@ -58,18 +66,27 @@ fn the_gate_starts_as_the_network_without_it() {
     assert_same_as_plain_when_fresh(&tiny_gated());
 }
 
-/// The midline is the centre of the head along x wherever the head lies in the field of view,
-/// and the grid's centre for a blank stream; the step's width is 1 mm in voxels.
+/// The plane is the head's mirror plane wherever the head lies in the field of view, and the
+/// grid's centre for a blank stream (the plane's search itself: `vision::midplane`).
 #[test]
-fn the_midline_is_the_heads_centre_along_x() {
-    let frame =
-        SideFrame::of_scans(&slab_phantom(&[(4, 12), (10, 20), (0, 0)], [24, 3, 2]), 2.0).unwrap();
-    let expected = [7.5, 14.5, 11.5];
-    for (got, want) in frame.midline_voxels.iter().zip(expected) {
-        assert!((got - want).abs() < 1e-9, "{:?}", frame.midline_voxels);
+fn the_plane_is_the_heads_mirror_plane() {
+    let frame = SideFrame::of_scans(
+        &head_phantom(&[Some(7.5), Some(14.5), None], [24, 6, 5]),
+        [2.0; 3],
+    )
+    .unwrap();
+    let expected_mm = [15.0, 29.0, 23.0];
+    for (got, want) in frame.planes.iter().zip(expected_mm) {
+        assert!(
+            (got.x_at_centre_mm - want).abs() <= 0.5
+                && got.slope_y.abs() <= 0.02
+                && got.slope_z.abs() <= 0.02,
+            "{:?}",
+            frame.planes
+        );
     }
-    assert_eq!(frame.step_voxels, SIDE_STEP_MM / 2.0);
-    assert!(SideFrame::of_scans(&slab_phantom(&[(0, 1)], [2, 2, 2]), 0.0).is_err());
+    assert_eq!(frame.spacing_mm, [2.0; 3]);
+    assert!(SideFrame::of_scans(&head_phantom(&[None], [2, 2, 2]), [1.0, 0.0, 1.0]).is_err());
 }
 
 /// With a large negative right-side offset for ϕ₀, the mask keeps its left side (what the
@@ -80,11 +97,14 @@ fn a_gate_erases_one_side_of_a_mask() {
     let device = device();
     let plain = Unet::new(&tiny(), 5, &device).unwrap();
     let gated = with_gate(Unet::new(&tiny_gated(), 5, &device).unwrap(), -40.0, -40.0);
-    // A head in x 3..18 of 24 voxels (midline near 10), at 1 mm: a voxel 4 voxels off the
-    // midline is 98 % on its side, 8 voxels 99.97 %.
-    let scans = slab_phantom(&[(3, 18)], [24, 6, 5]) + random5([1, 1, 24, 6, 5], 3, &device);
-    let frame = SideFrame::of_scans(&scans, 1.0).unwrap();
-    let midline = frame.midline_voxels[0];
+    // A head about x = 10.5 of 24 voxels, with texture, at 1 mm: a voxel 4 mm off the plane
+    // is 98 % on its side, 8 mm 99.97 %.
+    let scans = head_phantom(&[Some(10.5)], [24, 6, 5])
+        + random5([1, 1, 5, 6, 24], 3, &device).mul_scalar(0.2);
+    let frame = SideFrame::of_scans(&scans, [1.0; 3]).unwrap();
+    let plane = frame.planes[0];
+    let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
+    let centre = [2.5, 2.0];
     let mut phi_values = vec![0.0f32; 32];
     phi_values[0] = 1.0;
     let right_off = Tensor::<2>::from_data(TensorData::new(phi_values.clone(), [1, 32]), &device);
@@ -101,32 +121,20 @@ fn a_gate_erases_one_side_of_a_mask() {
             .probabilities;
         let want = want.into_data().try_to_vec::<f32>().unwrap();
         let got = got.into_data().try_to_vec::<f32>().unwrap();
-        let plane = 6 * 5;
-        for x in 0..24 {
-            let offset = x as f64 - midline;
+        for (k, (&got, &want)) in got.iter().zip(&want).enumerate() {
+            let (x, y, z) = (k % 24, k / 24 % 6, k / 144);
+            let offset = (x as f64 - plane.x_at(y as f64, z as f64, centre)) / norm;
             let on_erased_side = if erased_right {
                 offset > 0.0
             } else {
                 offset < 0.0
             };
-            for k in x * plane..(x + 1) * plane {
-                if on_erased_side && offset.abs() >= 4.0 {
-                    // The logit moved by at least 40 · 0.98.
-                    assert!(
-                        got[k] <= want[k] * 1e-16 + 1e-30,
-                        "x {x}: {} from {}",
-                        got[k],
-                        want[k]
-                    );
-                } else if !on_erased_side && offset.abs() >= 8.0 {
-                    // By at most 40 · σ(−8) = 0.013.
-                    assert!(
-                        (got[k] / want[k] - 1.0).abs() < 0.015,
-                        "x {x}: {} from {}",
-                        got[k],
-                        want[k]
-                    );
-                }
+            if on_erased_side && offset.abs() >= 4.0 {
+                // The logit moved by at least 40 · 0.98.
+                assert!(got <= want * 1e-16 + 1e-30, "x {x}: {got} from {want}");
+            } else if !on_erased_side && offset.abs() >= 8.0 {
+                // By at most 40 · σ(−8) = 0.013.
+                assert!((got / want - 1.0).abs() < 0.015, "x {x}: {got} from {want}");
             }
         }
     }
