@@ -102,9 +102,19 @@ fn main() -> Result<()> {
                 &grid,
                 &ResampleOptions {
                     interpolation: Interpolation::Nearest,
+                    anti_alias: false, // ids are not intensities
                     ..ResampleOptions::default()
                 },
             )?;
+            if let Some(dump) = std::env::var_os("MIDPLANE_DUMP") {
+                let options = voxel::io::WriteOptions::default();
+                voxel::io::write_image(&Path::new(&dump).join("image.nii.gz"), &image, &options)?;
+                voxel::io::write_image(
+                    &Path::new(&dump).join("labels.nii.gz"),
+                    &labels_on_grid,
+                    &options,
+                )?;
+            }
             let (shape, spacing) = (grid.shape(), grid.spacing_mm());
             let plane = MidPlane::estimate(image.data(), shape, spacing);
             let centroid = centroid_plane(image.data(), shape, spacing);
@@ -113,16 +123,22 @@ fn main() -> Result<()> {
             let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
             worst_centroid.push(worst(&by_centroid));
             worst_plane.push(worst(&by_plane));
+            let shares: Vec<String> = PAIRS
+                .iter()
+                .zip(&by_plane)
+                .map(|((name, _, _), w)| format!("{name} {:.1}", 100.0 * w))
+                .collect();
             println!(
                 "{} {file}: worst structure wrong side: centroid {:.1} %, plane {:.1} % \
-                 (plane x {:.1} mm, slopes {:.2} {:.2}; centroid x {:.1} mm)",
+                 (plane x {:.1} mm, slopes {:.2} {:.2}; centroid x {:.1} mm; by plane, %: {})",
                 subject.file_name().unwrap_or_default().to_string_lossy(),
                 100.0 * worst(&by_centroid),
                 100.0 * worst(&by_plane),
                 plane.x_at_centre_mm,
                 plane.slope_y,
                 plane.slope_z,
-                centroid.x_at_centre_mm
+                centroid.x_at_centre_mm,
+                shares.join(", ")
             );
         }
     }
