@@ -47,6 +47,9 @@ pub struct EvalOptions {
     pub oracle_vision: bool,
     /// Samples answered side by side ([`crate::parallel`]); 0: the global rayon pool's size.
     pub threads: usize,
+    /// Family ids to evaluate; empty: every family. A family's samples are the same whichever
+    /// others are evaluated with it.
+    pub families: Vec<String>,
 }
 
 /// The Dice of one expected output.
@@ -354,6 +357,27 @@ pub fn evaluate_sample(
     })
 }
 
+/// The `requested` families among `available` (all of them when none is requested), in the
+/// catalogue's order; a family that is not available is an error that lists those that are.
+fn select_families(available: Vec<String>, requested: &[String]) -> Result<Vec<String>> {
+    if requested.is_empty() {
+        return Ok(available);
+    }
+    if let Some(unknown) = requested.iter().find(|r| !available.contains(r)) {
+        return Err(TrainError::Settings {
+            what: "evaluation family".into(),
+            problem: format!(
+                "{unknown:?} is not a family this evaluation can draw; the families are: {}",
+                available.join(", ")
+            ),
+        });
+    }
+    Ok(available
+        .into_iter()
+        .filter(|f| requested.contains(f))
+        .collect())
+}
+
 /// [`SampleResult::agent_ran`] of a program of `steps` steps whose first error (if any) was at
 /// step index `first_error_step` and that ended with `ending`. A dead end is refused at the
 /// last step; an error before it was the agent's.
@@ -435,12 +459,13 @@ pub fn evaluate(
         samplers.push(JointSampler::on_grid(&settings, mm, options.seed)?);
     }
     let cats: Vec<&tasks::Catalogue> = samplers.iter().flat_map(|s| s.catalogues()).collect();
-    let families: Vec<String> = cats[0]
+    let available: Vec<String> = cats[0]
         .families()
         .iter()
         .filter(|f| matches!(cats[0].unavailable(f.id), Ok(None)))
         .map(|f| f.id.to_string())
         .collect();
+    let families = select_families(available, &options.families)?;
     let total = families.len() * cats.len() * options.per_family;
     // One job per (anatomy, family); each draws its samples from seeds named by the pair, so
     // the set depends neither on which job a thread took first nor on the other families (a new
@@ -844,7 +869,7 @@ fn job_seed_index(catalogue: &str, family: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{agent_made_no_error, error_cause, job_seed_index};
+    use super::{agent_made_no_error, error_cause, job_seed_index, select_families};
     use crate::inference::Ending;
 
     #[test]
@@ -857,6 +882,21 @@ mod tests {
         assert_ne!(
             job_seed_index("fsaverage/aparc+aseg.mgz", "volume"),
             job_seed_index("deepmriprep/neuromorphometrics", "volume")
+        );
+    }
+
+    #[test]
+    fn families_are_chosen_by_id_in_the_catalogues_order() {
+        let available = || vec!["volume".to_string(), "lesion_presence".into(), "snr".into()];
+        assert_eq!(select_families(available(), &[]).unwrap(), available());
+        let chosen = select_families(available(), &["snr".into(), "volume".into()]).unwrap();
+        assert_eq!(chosen, vec!["volume".to_string(), "snr".into()]);
+        let err = select_families(available(), &["presence".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"presence\"") && err.contains("lesion_presence"),
+            "{err}"
         );
     }
 

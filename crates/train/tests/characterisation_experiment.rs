@@ -150,6 +150,7 @@ fn a_classifier_trains_reloads_and_is_compared_pairwise() {
         pictures: None,
         oracle_vision: false,
         threads: 0,
+        families: Vec::new(),
     };
     let k = 2;
     let rows = run(

@@ -54,6 +54,7 @@ fn every_target_gets_k_samples_and_baselines_are_compared_pairwise() {
         pictures: None,
         oracle_vision: false,
         threads: 0,
+        families: Vec::new(),
     };
     let k = 2;
     let mut calls = 0;

@@ -22,6 +22,10 @@ pub struct EvalArgs {
     /// Samples per family and anatomy.
     #[arg(long, default_value_t = 10)]
     per_family: usize,
+    /// Evaluate only this family (repeatable, or comma-separated; default: every family). Its
+    /// samples are those of the whole evaluation with the same seed.
+    #[arg(long = "family", value_delimiter = ',')]
+    families: Vec<String>,
     /// Seed of the evaluation set.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -137,6 +141,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         oracle_vision: args.oracle_vision,
         // As many samples side by side as the global `--threads` (every core by default).
         threads: 0,
+        families: args.families.clone(),
     };
     let mut id = format!("{} {}", manifest.model, manifest.weights_id());
     if args.oracle_vision {
