@@ -12,6 +12,8 @@
 # train.csv and masks.csv up to its step (`ship` takes them from the folder it ships).
 #
 # Usage: scripts/evaluate_candidate.sh [RUN]   (default ~/.cache/voxelprompt/runs/current)
+# Always also `eval --family lesion_presence --per-family 10` on the candidate and on the shipped
+# model (sensitivity and specificity of "is there a …?", 20 samples each).
 # Environment: OUT (default ~/.cache/voxelprompt/candidates), ORACLE=1 (also the agent alone,
 # with true masks, one sample per family and anatomy), REAL=1 (also scripts/real_scans.sh on the
 # candidate and on the shipped model, both with this build, tables side by side; needs the
@@ -74,6 +76,15 @@ if [ "${ORACLE:-0}" = 1 ]; then
   "$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-oracle" --per-family 1 --seed "$SEED" \
     --oracle-vision --quiet
 fi
+# "Is there a …?" on 10 subjects an anatomy (20), about half without the lesion: the whole
+# evaluation has 4 such samples, too few to tell a model that finds a lesion in every healthy head.
+for who in candidate shipped; do
+  model=$CANDIDATE; [ "$who" = shipped ] && model=$SHIPPED
+  "$BIN" eval --model "$model" --out "$CANDIDATE-presence-$who" --family lesion_presence \
+    --per-family 10 --seed "$SEED" --quiet
+  echo "lesion presence, $who:"
+  sed -n '/^## Is there a lesion/,/^## /p' "$CANDIDATE-presence-$who/report.md" | grep '^| with'
+done
 if [ "${REAL:-0}" = 1 ]; then
   CARGO_TARGET_DIR="$TARGET_DIR" "$REPO/scripts/real_scans.sh" "$CANDIDATE" "$CANDIDATE-real" >/dev/null
   CARGO_TARGET_DIR="$TARGET_DIR" "$REPO/scripts/real_scans.sh" "$SHIPPED" "$CANDIDATE-real-shipped" >/dev/null

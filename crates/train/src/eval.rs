@@ -190,6 +190,9 @@ pub struct EvalReport {
     pub success: f64,
     /// Why programs did not run to `stop()`: samples by cause ([`error_cause`]).
     pub not_ran: BTreeMap<String, usize>,
+    /// The presence questions' yes/no answers against the truth ([`PresenceCounts`]); `None`
+    /// without such samples.
+    pub presence: Option<PresenceCounts>,
     /// Success by condition: `template: seen|held out`, `typo: yes|no`, `inputs: N`,
     /// `contrast: M` (of the first input), `anatomy: A`.
     pub breakdown: BTreeMap<String, Rate>,
@@ -202,6 +205,46 @@ pub struct EvalReport {
     /// How alike the ϕ of experiment 1's targets are
     /// ([`crate::segmentation_experiment::phi_similarity`]); run with experiment 1.
     pub phi_similarity: Option<crate::segmentation_experiment::PhiSimilarity>,
+}
+
+/// How the answers to "is there a …?" (`lesion_presence`) split, whatever class they name:
+/// sensitivity `found / present`, specificity `cleared / absent`. A model that finds a lesion in
+/// every healthy head passes half these samples and is useless for the first question of a read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PresenceCounts {
+    /// Samples whose subject has the lesion asked about.
+    pub present: usize,
+    /// Of those, answered "Yes".
+    pub found: usize,
+    /// Samples whose subject has none.
+    pub absent: usize,
+    /// Of those, answered "No".
+    pub cleared: usize,
+}
+
+impl PresenceCounts {
+    /// The counts of the presence samples among `samples`; `None` when there is none.
+    pub fn of(samples: &[SampleResult]) -> Option<PresenceCounts> {
+        let mut c = PresenceCounts::default();
+        for s in samples
+            .iter()
+            .filter(|s| s.family == tasks::families::presence::FAMILY_ID)
+        {
+            let said = tasks::families::presence::answer_says_present(&s.response);
+            match tasks::families::presence::answer_says_present(&s.expected) {
+                Some(true) => {
+                    c.present += 1;
+                    c.found += usize::from(said == Some(true));
+                }
+                Some(false) => {
+                    c.absent += 1;
+                    c.cleared += usize::from(said == Some(false));
+                }
+                None => {}
+            }
+        }
+        (c.present + c.absent > 0).then_some(c)
+    }
 }
 
 /// A success rate.
@@ -578,6 +621,7 @@ fn summarise(model_id: &str, options: &EvalOptions, samples: Vec<SampleResult>) 
     EvalReport {
         breakdown,
         not_ran,
+        presence: PresenceCounts::of(&samples),
         model: model_id.to_string(),
         per_family: options.per_family,
         seed: options.seed,
@@ -644,6 +688,14 @@ impl EvalReport {
             for (cause, n) in causes {
                 md.push_str(&format!("| {cause} | {n} |\n"));
             }
+        }
+        if let Some(p) = &self.presence {
+            md.push_str(&format!(
+                "\n## Is there a lesion? (lesion_presence)\n\n| subjects | answered right |\n|---|---|\n\
+                 | with the lesion asked about (sensitivity) | {} of {} |\n\
+                 | without it (specificity) | {} of {} |\n",
+                p.found, p.present, p.cleared, p.absent
+            ));
         }
         if !self.dice_by_target.is_empty() {
             md.push_str(
@@ -869,7 +921,10 @@ fn job_seed_index(catalogue: &str, family: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{agent_made_no_error, error_cause, job_seed_index, select_families};
+    use super::{
+        agent_made_no_error, error_cause, job_seed_index, select_families, PresenceCounts,
+        SampleResult,
+    };
     use crate::inference::Ending;
 
     #[test]
@@ -883,6 +938,55 @@ mod tests {
             job_seed_index("fsaverage/aparc+aseg.mgz", "volume"),
             job_seed_index("deepmriprep/neuromorphometrics", "volume")
         );
+    }
+
+    fn answered(family: &str, expected: &str, response: &str) -> SampleResult {
+        SampleResult {
+            family: family.into(),
+            anatomy: "fsaverage".into(),
+            spacing_mm: [3.0; 3],
+            seed: 1,
+            prompt: "Is there any glioma?".into(),
+            typo: false,
+            held_out_template: false,
+            modalities: vec!["T1w".into()],
+            inputs: 1,
+            program: String::new(),
+            response: response.into(),
+            expected: expected.into(),
+            ran: true,
+            agent_ran: true,
+            passed: expected == response,
+            failures: String::new(),
+            error: None,
+            outputs: Vec::new(),
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn presence_answers_count_as_sensitivity_and_specificity() {
+        let (yes, no) = ("Yes: there is a glioma.", "No: there is no glioma.");
+        let samples = [
+            answered("lesion_presence", yes, yes),
+            answered("lesion_presence", yes, "Yes: there is an abscess."),
+            answered("lesion_presence", yes, no),
+            answered("lesion_presence", no, yes),
+            answered("lesion_presence", no, "The glioma is 3 mL."),
+            answered("lesion_presence", no, no),
+            answered("volume", no, no),
+        ];
+        let c = PresenceCounts::of(&samples).unwrap();
+        assert_eq!(
+            c,
+            PresenceCounts {
+                present: 3,
+                found: 2,
+                absent: 3,
+                cleared: 1
+            }
+        );
+        assert_eq!(PresenceCounts::of(&samples[6..]), None);
     }
 
     #[test]

@@ -345,6 +345,77 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
         .map(|f| f["samples"].as_u64().unwrap())
         .sum();
     assert_eq!(summary["samples"].as_u64(), Some(per_family));
+    // `eval --family`: only those families, each with the samples of the whole evaluation; the
+    // presence answers are counted; a family that does not exist is refused by name.
+    let family_ev = root.join("eval-family");
+    let o = voxelprompt(&[
+        "eval",
+        "--model",
+        p(&model),
+        "--out",
+        p(&family_ev),
+        "--per-family",
+        "1",
+        "--anatomy",
+        "phantom",
+        "--spacing",
+        "6",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--oracle-vision",
+        "--family",
+        "volume,lesion_presence",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary = stdout_json(&o);
+    let families: Vec<&String> = summary["families"].as_object().unwrap().keys().collect();
+    assert_eq!(families, ["lesion_presence", "volume"], "{summary}");
+    let presence = &summary["presence"];
+    assert_eq!(
+        presence["present"].as_u64().unwrap() + presence["absent"].as_u64().unwrap(),
+        summary["families"]["lesion_presence"]["samples"]
+            .as_u64()
+            .unwrap(),
+        "{summary}"
+    );
+    let prompts = |dir: &std::path::Path| -> Vec<String> {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        r["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["family"] == "lesion_presence" || s["family"] == "volume")
+            .map(|s| s["prompt"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut whole = prompts(&oracle_ev);
+    let mut alone = prompts(&family_ev);
+    whole.sort();
+    alone.sort();
+    assert_eq!(alone, whole);
+    let o = voxelprompt(&[
+        "eval",
+        "--model",
+        p(&model),
+        "--out",
+        p(&root.join("eval-unknown")),
+        "--per-family",
+        "1",
+        "--anatomy",
+        "phantom",
+        "--family",
+        "presence",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("\"presence\"") && text(&o).contains("lesion_presence"),
+        "{}",
+        text(&o)
+    );
     // Experiment 2: `baseline classify` trains a classifier for one question and
     // `eval --characterisation` compares it with the model on the same samples.
     let classifiers = root.join("classifiers");

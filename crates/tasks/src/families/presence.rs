@@ -19,6 +19,24 @@ use rand::Rng;
 /// Share of the subjects that have the lesion asked about (the rest have no lesion).
 pub const PRESENT_PROBABILITY: f64 = 0.5;
 
+/// The presence family's id.
+pub const FAMILY_ID: &str = "lesion_presence";
+
+/// Whether an answer of this family says the lesion is present (`Yes: …`) or absent (`No: …`);
+/// `None` for any other text.
+pub fn answer_says_present(answer: &str) -> Option<bool> {
+    if answer.starts_with(YES) {
+        Some(true)
+    } else if answer.starts_with(NO) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+const YES: &str = "Yes: ";
+const NO: &str = "No: ";
+
 /// The presence family.
 pub fn families() -> Vec<Box<dyn Family>> {
     vec![Box::new(Presence)]
@@ -38,7 +56,7 @@ fn article(word: &str) -> &'static str {
 impl Family for Presence {
     fn info(&self) -> FamilyInfo {
         FamilyInfo {
-            id: "lesion_presence",
+            id: FAMILY_ID,
             group: Group::Characterisation,
             asks: "whether the scan shows a lesion of a named class at all (half the subjects have none)",
             inputs: "1–2 contrasts the class is conspicuous on; one session; one lesion of the class or none",
@@ -107,10 +125,10 @@ impl Family for Presence {
         ));
         // Diffuse classes are named in the plural ("white matter hyperintensities").
         let text = match (class.entry.focal, present) {
-            (true, true) => format!("Yes: there is {} {canonical}.", article(canonical)),
-            (true, false) => format!("No: there is no {canonical}."),
-            (false, true) => format!("Yes: there are {canonical}."),
-            (false, false) => format!("No: there are no {canonical}."),
+            (true, true) => format!("{YES}there is {} {canonical}.", article(canonical)),
+            (true, false) => format!("{NO}there is no {canonical}."),
+            (false, true) => format!("{YES}there are {canonical}."),
+            (false, false) => format!("{NO}there are no {canonical}."),
         };
         let reply = Reply::new().text(&text);
         p.step(format!("{}\nstop();", reply.code()));
@@ -127,7 +145,17 @@ impl Family for Presence {
 
 #[cfg(test)]
 mod tests {
-    use super::article;
+    use super::{answer_says_present, article};
+
+    #[test]
+    fn answers_say_present_or_absent() {
+        assert_eq!(answer_says_present("Yes: there is a glioma."), Some(true));
+        assert_eq!(
+            answer_says_present("No: there are no white matter hyperintensities."),
+            Some(false)
+        );
+        assert_eq!(answer_says_present("The glioma is 12 mL."), None);
+    }
 
     #[test]
     fn articles_follow_the_first_letter() {

@@ -75,6 +75,8 @@ struct EvalSummary<'a> {
     breakdown: &'a BTreeMap<String, Rate>,
     /// Why programs did not run to stop(): samples by cause.
     not_ran: &'a BTreeMap<String, usize>,
+    /// "Is there a …?" answers against the truth (none without such samples).
+    presence: Option<train::eval::PresenceCounts>,
     /// The segmentation experiment per target (empty without `--segmentation`).
     segmentation: Vec<TargetSummary<'a>>,
     /// The characterisation experiment per question (empty without `--characterisation`).
@@ -211,6 +213,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             dice_by_target: &report.dice_by_target,
             breakdown: &report.breakdown,
             not_ran: &report.not_ran,
+            presence: report.presence,
             segmentation: report
                 .segmentation
                 .iter()
