@@ -158,7 +158,7 @@ impl MaskHandle {
     pub fn describe(&self) -> String {
         let g = self.0.geometry();
         let n = self.0.count();
-        let ml = n as f64 * g.voxel_volume_mm3() / 1000.0;
+        let ml = voxel::measure::volume_ml(&self.0);
         format!(
             "Mask {} at {}, {n} voxels ({} mL)",
             shape_text(g),

@@ -59,7 +59,7 @@ pub fn evaluate(prediction: &Mask, reference: &Mask) -> Result<Evaluation> {
     } else {
         reference.resample(prediction.geometry(), &ResampleOptions::nearest())?
     };
-    let ml = |m: &Mask| m.count() as f64 * m.geometry().voxel_volume_mm3() / 1000.0;
+    let ml = voxel::measure::volume_ml;
     Ok(Evaluation {
         dice: voxel::metrics::dice(prediction, &reference)?,
         predicted_ml: ml(prediction),

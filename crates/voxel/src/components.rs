@@ -91,7 +91,7 @@ pub fn count_components(
     min_size: Option<MinSize>,
 ) -> Result<usize> {
     let cc = RunComponents::new(mask, connectivity);
-    let voxel_ml = mask.geometry().voxel_volume_mm3() / 1000.0;
+    let voxel_ml = mask.geometry().voxel_volume_ml();
     let keep = |size: usize| -> Result<bool> {
         Ok(match min_size {
             None => true,

@@ -99,6 +99,12 @@ impl Geometry {
         self.affine.determinant().abs()
     }
 
+    /// Volume of one voxel in mL (1 mL = 1 000 mm³): the one conversion every volume in mL
+    /// goes through.
+    pub fn voxel_volume_ml(&self) -> f64 {
+        self.voxel_volume_mm3() / 1000.0
+    }
+
     /// Orientation code of the grid, e.g. `"RAS"`, `"LIA"`.
     pub fn orientation(&self) -> Orientation {
         Orientation::from_affine(&self.affine)

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 /// Volume of the mask in mL (voxel count × voxel volume); 0 for an empty mask.
 pub fn volume_ml(mask: &Mask) -> f64 {
-    mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0
+    mask.count() as f64 * mask.geometry().voxel_volume_ml()
 }
 
 /// An axis-aligned box in world RAS+ coordinates (mm).
@@ -298,7 +298,7 @@ pub fn measure_labels(labels: &LabelMap, image: Option<&Image>) -> Result<Vec<La
         })
         .reduce(LabelAccs::default, LabelAccs::merge);
 
-    let voxel_ml = g.voxel_volume_mm3() / 1000.0;
+    let voxel_ml = g.voxel_volume_ml();
     let widths: Vec<f64> = lin
         .iter()
         .map(|row| row.iter().map(|v| v.abs()).sum())

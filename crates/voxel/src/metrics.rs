@@ -74,7 +74,7 @@ pub fn hausdorff95_mm(a: &Mask, b: &Mask) -> Result<f64> {
 /// Absolute volume difference `|V(prediction) − V(reference)|` in mL.
 pub fn volume_difference_ml(prediction: &Mask, reference: &Mask) -> Result<f64> {
     let c = counts(prediction, reference)?;
-    let voxel_ml = prediction.geometry().voxel_volume_mm3() / 1000.0;
+    let voxel_ml = prediction.geometry().voxel_volume_ml();
     Ok((c.a as f64 - c.b as f64).abs() * voxel_ml)
 }
 

@@ -200,7 +200,7 @@ pub fn record_session(
     to_subject: &Affine,
 ) -> LesionRecord {
     let g = labels.geometry();
-    let vml = g.voxel_volume_mm3() / 1000.0;
+    let vml = g.voxel_volume_ml();
     let mut by_id: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     for &v in voxels {
         by_id.entry(lesions.data()[v]).or_default().push(v);

@@ -96,7 +96,7 @@ enum RealReference {
 fn reference_ml(kind: RealReference, t1: &voxel::Image, wm: Option<&voxel::Image>) -> Option<f64> {
     let scaled = |image: &voxel::Image| {
         let max = image.data().iter().copied().fold(f32::MIN, f32::max);
-        let voxel_ml = image.geometry().voxel_volume_mm3() / 1000.0;
+        let voxel_ml = image.geometry().voxel_volume_ml();
         (max > 0.0).then_some((max, voxel_ml))
     };
     match kind {
