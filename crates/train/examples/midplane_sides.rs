@@ -47,8 +47,12 @@ fn wrong_side(labels: &[f32], shape: [usize; 3], spacing: [f64; 3], plane: MidPl
                     i / shape[0] % shape[1],
                     i / (shape[0] * shape[1]),
                 );
-                let on_right = x as f64 * spacing[0]
-                    > plane.x_at(y as f64 * spacing[1], z as f64 * spacing[2], centre);
+                let p = [
+                    x as f64 * spacing[0],
+                    y as f64 * spacing[1],
+                    z as f64 * spacing[2],
+                ];
+                let on_right = plane.signed_distance_mm(p, centre) > 0.0;
                 all += 1;
                 wrong += usize::from(on_right != (id == right));
             }

@@ -65,6 +65,13 @@ impl MidPlane {
             + self.slope_z * (z_mm - centre_mm[1])
     }
 
+    /// Signed distance, mm, of the point `p_mm` (`[x, y, z]`) from the plane, positive where
+    /// x is larger (the right on a RAS grid), on a grid whose centre in y and z is `centre_mm`.
+    pub fn signed_distance_mm(&self, p_mm: [f64; 3], centre_mm: [f64; 2]) -> f64 {
+        let norm = (1.0 + self.slope_y.powi(2) + self.slope_z.powi(2)).sqrt();
+        (p_mm[0] - self.x_at(p_mm[1], p_mm[2], centre_mm)) / norm
+    }
+
     /// The mid-sagittal plane of a head, `values` (`shape` = `[X, Y, Z]` with x the left-right
     /// axis, x fastest: index `(z·Y + y)·X + x`, as `voxel` images and the network's tensors
     /// `[.., Z, Y, X]` hold them; intensities normalised so that air is ~0, clamped here to
@@ -231,7 +238,7 @@ impl Volume<'_> {
         let n = [1.0 / norm, -plane.slope_y / norm, -plane.slope_z / norm];
         let (mut cross, mut own, mut mirrored) = (0.0f64, 0.0f64, 0.0f64);
         for s in samples {
-            let distance = (s.mm[0] - plane.x_at(s.mm[1], s.mm[2], centre)) / norm;
+            let distance = plane.signed_distance_mm(s.mm, centre);
             let image = [
                 s.mm[0] - 2.0 * distance * n[0],
                 s.mm[1] - 2.0 * distance * n[1],

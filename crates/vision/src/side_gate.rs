@@ -80,6 +80,24 @@ impl SideFrame {
         })
     }
 
+    /// The grid's centre in y and z, mm: where a plane's `x_at_centre_mm` is taken.
+    pub fn centre_mm(&self) -> [f64; 2] {
+        [
+            (self.shape[1].max(1) - 1) as f64 * self.spacing_mm[1] / 2.0,
+            (self.shape[2].max(1) - 1) as f64 * self.spacing_mm[2] / 2.0,
+        ]
+    }
+
+    /// Signed distance, mm, of voxel `[x, y, z]` from stream `stream`'s plane: positive on the
+    /// right.
+    pub fn signed_distance_mm(&self, stream: usize, [x, y, z]: [usize; 3]) -> f64 {
+        let [sx, sy, sz] = self.spacing_mm;
+        self.planes[stream].signed_distance_mm(
+            [x as f64 * sx, y as f64 * sy, z as f64 * sz],
+            self.centre_mm(),
+        )
+    }
+
     /// `right` of every stream at rows `z0..z0 + rows` of the tensors' first spatial axis over
     /// `y_len` × `x_len` voxels (a padded grid may run past the frame's; the plane extends
     /// there), `[S, 1, rows, y_len, x_len]`: the smooth step `σ(d / SIDE_STEP_MM)` of the
@@ -91,19 +109,12 @@ impl SideFrame {
         [y_len, x_len]: [usize; 2],
         device: &Device,
     ) -> Tensor<5> {
-        let [sx, sy, sz] = self.spacing_mm;
-        let centre = [
-            (self.shape[1].max(1) - 1) as f64 * sy / 2.0,
-            (self.shape[2].max(1) - 1) as f64 * sz / 2.0,
-        ];
         let mut values = Vec::with_capacity(self.planes.len() * rows * y_len * x_len);
-        for plane in &self.planes {
-            let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
+        for stream in 0..self.planes.len() {
             for z in z0..z0 + rows {
                 for y in 0..y_len {
-                    let x_plane = plane.x_at(y as f64 * sy, z as f64 * sz, centre);
                     for x in 0..x_len {
-                        let across = (x as f64 * sx - x_plane) / norm / SIDE_STEP_MM;
+                        let across = self.signed_distance_mm(stream, [x, y, z]) / SIDE_STEP_MM;
                         values.push((1.0 / (1.0 + (-across).exp())) as f32);
                     }
                 }

@@ -102,9 +102,6 @@ fn a_gate_erases_one_side_of_a_mask() {
     let scans = head_phantom(&[Some(10.5)], [24, 6, 5])
         + random5([1, 1, 5, 6, 24], 3, &device).mul_scalar(0.2);
     let frame = SideFrame::of_scans(&scans, [1.0; 3]).unwrap();
-    let plane = frame.planes[0];
-    let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
-    let centre = [2.5, 2.0];
     let mut phi_values = vec![0.0f32; 32];
     phi_values[0] = 1.0;
     let right_off = Tensor::<2>::from_data(TensorData::new(phi_values.clone(), [1, 32]), &device);
@@ -123,7 +120,7 @@ fn a_gate_erases_one_side_of_a_mask() {
         let got = got.into_data().try_to_vec::<f32>().unwrap();
         for (k, (&got, &want)) in got.iter().zip(&want).enumerate() {
             let (x, y, z) = (k % 24, k / 24 % 6, k / 144);
-            let offset = (x as f64 - plane.x_at(y as f64, z as f64, centre)) / norm;
+            let offset = frame.signed_distance_mm(0, [x, y, z]);
             let on_erased_side = if erased_right {
                 offset > 0.0
             } else {
