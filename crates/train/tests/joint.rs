@@ -1266,10 +1266,17 @@ fn the_plateau_rule_lowers_the_vision_rates_only_when_told_to() {
     assert!(!c.plateau_lowers_vision && c.lesion_positive_weight_max > 1.0);
     let fresh = JointSettings::builtin().unwrap();
     assert!(fresh.plateau_lowers_vision && fresh.lesion_positive_weight_max == 1.0);
-    let bad = text.replace(
-        "lesion_positive_weight_max = 20.0",
-        "lesion_positive_weight_max = 0.5",
-    );
+    let bad: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("lesion_positive_weight_max") {
+                "lesion_positive_weight_max = 0.5\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(bad.contains("lesion_positive_weight_max = 0.5"));
     let e = JointSettings::from_toml_str(&bad, "bad.toml").unwrap_err();
     assert!(e.to_string().contains("lesion_positive_weight_max"), "{e}");
 }
