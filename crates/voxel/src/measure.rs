@@ -20,7 +20,9 @@ use std::collections::HashMap;
 
 /// Volume of the mask in mL (voxel count × voxel volume); 0 for an empty mask.
 pub fn volume_ml(mask: &Mask) -> f64 {
-    mask.count() as f64 * mask.geometry().voxel_volume_ml()
+    // (count × mm³) / 1000, in this order: the recorded volumes (and the expected answers of
+    // evaluations made before) depend on its last bit.
+    mask.count() as f64 * mask.geometry().voxel_volume_mm3() / 1000.0
 }
 
 /// An axis-aligned box in world RAS+ coordinates (mm).

@@ -309,26 +309,31 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
 
     // `eval --oracle-vision`: the agent alone, its vision calls answered with the truth; the
     // report says so.
+    let oracle_eval = |out: &Path, more: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            p(&model),
+            "--out",
+            p(out),
+            "--per-family",
+            "1",
+            "--anatomy",
+            "phantom",
+            "--spacing",
+            "6",
+            "--max-steps",
+            "2",
+            "--max-new-tokens",
+            "24",
+            "--oracle-vision",
+            "--json",
+        ];
+        args.extend_from_slice(more);
+        voxelprompt(&args)
+    };
     let oracle_ev = root.join("eval-oracle");
-    let o = voxelprompt(&[
-        "eval",
-        "--model",
-        p(&model),
-        "--out",
-        p(&oracle_ev),
-        "--per-family",
-        "1",
-        "--anatomy",
-        "phantom",
-        "--spacing",
-        "6",
-        "--max-steps",
-        "2",
-        "--max-new-tokens",
-        "24",
-        "--oracle-vision",
-        "--json",
-    ]);
+    let o = oracle_eval(&oracle_ev, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let summary = stdout_json(&o);
     assert!(
@@ -348,27 +353,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     // `eval --family`: only those families, each with the samples of the whole evaluation; the
     // presence answers are counted; a family that does not exist is refused by name.
     let family_ev = root.join("eval-family");
-    let o = voxelprompt(&[
-        "eval",
-        "--model",
-        p(&model),
-        "--out",
-        p(&family_ev),
-        "--per-family",
-        "1",
-        "--anatomy",
-        "phantom",
-        "--spacing",
-        "6",
-        "--max-steps",
-        "2",
-        "--max-new-tokens",
-        "24",
-        "--oracle-vision",
-        "--family",
-        "volume,lesion_presence",
-        "--json",
-    ]);
+    let o = oracle_eval(&family_ev, &["--family", "volume,lesion_presence"]);
     assert!(o.status.success(), "{}", text(&o));
     let summary = stdout_json(&o);
     let families: Vec<&String> = summary["families"].as_object().unwrap().keys().collect();
@@ -397,19 +382,7 @@ fn train_resume_run_and_eval_with_a_tiny_model() {
     whole.sort();
     alone.sort();
     assert_eq!(alone, whole);
-    let o = voxelprompt(&[
-        "eval",
-        "--model",
-        p(&model),
-        "--out",
-        p(&root.join("eval-unknown")),
-        "--per-family",
-        "1",
-        "--anatomy",
-        "phantom",
-        "--family",
-        "presence",
-    ]);
+    let o = oracle_eval(&root.join("eval-unknown"), &["--family", "presence"]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("\"presence\"") && text(&o).contains("lesion_presence"),
