@@ -29,10 +29,7 @@ const PAIRS: [(&str, i32, i32); 6] = [
 
 /// Share of each pair's voxels on the wrong side of `plane` (x grows to the right).
 fn wrong_side(labels: &[f32], shape: [usize; 3], spacing: [f64; 3], plane: MidPlane) -> Vec<f64> {
-    let centre = [
-        (shape[1] - 1) as f64 * spacing[1] / 2.0,
-        (shape[2] - 1) as f64 * spacing[2] / 2.0,
-    ];
+    let centre = MidPlane::grid_centre_mm(shape, spacing);
     PAIRS
         .iter()
         .map(|&(_, left, right)| {

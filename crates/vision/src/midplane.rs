@@ -58,6 +58,15 @@ impl MidPlane {
         }
     }
 
+    /// The centre in y and z, mm, of a grid of `shape` voxels of `spacing_mm` (`[x, y, z]`):
+    /// where a plane's `x_at_centre_mm` is taken.
+    pub fn grid_centre_mm(shape: [usize; 3], spacing_mm: [f64; 3]) -> [f64; 2] {
+        [
+            (shape[1].max(1) - 1) as f64 * spacing_mm[1] / 2.0,
+            (shape[2].max(1) - 1) as f64 * spacing_mm[2] / 2.0,
+        ]
+    }
+
     /// x of the plane at `(y_mm, z_mm)` of a grid whose centre in y and z is `centre_mm`.
     pub fn x_at(&self, y_mm: f64, z_mm: f64, centre_mm: [f64; 2]) -> f64 {
         self.x_at_centre_mm
@@ -229,10 +238,7 @@ impl Volume<'_> {
     /// Normalised cross-correlation of the samples with the volume's values at their mirror
     /// images across `plane`.
     fn mirror_match(&self, samples: &[Sample], plane: &MidPlane) -> f64 {
-        let centre = [
-            (self.shape[1].max(1) - 1) as f64 * self.spacing_mm[1] / 2.0,
-            (self.shape[2].max(1) - 1) as f64 * self.spacing_mm[2] / 2.0,
-        ];
+        let centre = MidPlane::grid_centre_mm(self.shape, self.spacing_mm);
         // Unit normal of x − a·y − b·z = const.
         let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
         let n = [1.0 / norm, -plane.slope_y / norm, -plane.slope_z / norm];
@@ -274,10 +280,7 @@ mod tests {
         bias: impl Fn(f64) -> f64,
         keep_x: std::ops::Range<usize>,
     ) -> Vec<f32> {
-        let centre = [
-            (shape[1] - 1) as f64 * spacing_mm[1] / 2.0,
-            (shape[2] - 1) as f64 * spacing_mm[2] / 2.0,
-        ];
+        let centre = MidPlane::grid_centre_mm(shape, spacing_mm);
         let origin = [plane.x_at_centre_mm, centre[0], centre[1]];
         let unit = |v: [f64; 3]| {
             let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();

@@ -82,10 +82,7 @@ impl SideFrame {
 
     /// The grid's centre in y and z, mm: where a plane's `x_at_centre_mm` is taken.
     pub fn centre_mm(&self) -> [f64; 2] {
-        [
-            (self.shape[1].max(1) - 1) as f64 * self.spacing_mm[1] / 2.0,
-            (self.shape[2].max(1) - 1) as f64 * self.spacing_mm[2] / 2.0,
-        ]
+        MidPlane::grid_centre_mm(self.shape, self.spacing_mm)
     }
 
     /// Signed distance, mm, of voxel `[x, y, z]` from stream `stream`'s plane: positive on the
