@@ -62,16 +62,6 @@ fn wrong_side(labels: &[f32], shape: [usize; 3], spacing: [f64; 3], plane: MidPl
         .collect()
 }
 
-fn centroid_plane(values: &[f32], shape: [usize; 3], spacing: [f64; 3]) -> MidPlane {
-    let (mut mass, mut moment) = (0.0f64, 0.0f64);
-    for (i, v) in values.iter().enumerate() {
-        let v = f64::from(v.clamp(0.0, 1.0));
-        mass += v;
-        moment += v * (i % shape[0]) as f64 * spacing[0];
-    }
-    MidPlane::normal_to_x(moment / mass.max(1e-12))
-}
-
 fn main() -> Result<()> {
     let Some(root) = std::env::args().nth(1).map(PathBuf::from) else {
         bail!("usage: midplane_sides SYNTH_FOLDER");
@@ -118,7 +108,7 @@ fn main() -> Result<()> {
             }
             let (shape, spacing) = (grid.shape(), grid.spacing_mm());
             let plane = MidPlane::estimate(image.data(), shape, spacing);
-            let centroid = centroid_plane(image.data(), shape, spacing);
+            let centroid = MidPlane::intensity_centroid(image.data(), shape, spacing);
             let by_plane = wrong_side(labels_on_grid.data(), shape, spacing, plane);
             let by_centroid = wrong_side(labels_on_grid.data(), shape, spacing, centroid);
             let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);

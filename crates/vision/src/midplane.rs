@@ -74,11 +74,29 @@ impl MidPlane {
             + self.slope_z * (z_mm - centre_mm[1])
     }
 
+    /// Length of the plane's normal `(1, −slope_y, −slope_z)`: an offset along x divided by it
+    /// is a distance from the plane.
+    pub fn normal_length(&self) -> f64 {
+        (1.0 + self.slope_y.powi(2) + self.slope_z.powi(2)).sqrt()
+    }
+
     /// Signed distance, mm, of the point `p_mm` (`[x, y, z]`) from the plane, positive where
     /// x is larger (the right on a RAS grid), on a grid whose centre in y and z is `centre_mm`.
     pub fn signed_distance_mm(&self, p_mm: [f64; 3], centre_mm: [f64; 2]) -> f64 {
-        let norm = (1.0 + self.slope_y.powi(2) + self.slope_z.powi(2)).sqrt();
-        (p_mm[0] - self.x_at(p_mm[1], p_mm[2], centre_mm)) / norm
+        (p_mm[0] - self.x_at(p_mm[1], p_mm[2], centre_mm)) / self.normal_length()
+    }
+
+    /// The plane normal to x through the centroid along x of `values` (laid out as for
+    /// [`MidPlane::estimate`], clamped to [0, 1]): session 21's midline, which the mirror match
+    /// replaced; kept to measure against. A blank volume gets x = 0.
+    pub fn intensity_centroid(values: &[f32], shape: [usize; 3], spacing_mm: [f64; 3]) -> MidPlane {
+        let (mut mass, mut moment) = (0.0f64, 0.0f64);
+        for (i, v) in values.iter().enumerate() {
+            let v = f64::from(v.clamp(0.0, 1.0));
+            mass += v;
+            moment += v * (i % shape[0].max(1)) as f64 * spacing_mm[0];
+        }
+        MidPlane::normal_to_x(if mass > 0.0 { moment / mass } else { 0.0 })
     }
 
     /// The mid-sagittal plane of a head, `values` (`shape` = `[X, Y, Z]` with x the left-right
@@ -240,7 +258,7 @@ impl Volume<'_> {
     fn mirror_match(&self, samples: &[Sample], plane: &MidPlane) -> f64 {
         let centre = MidPlane::grid_centre_mm(self.shape, self.spacing_mm);
         // Unit normal of x − a·y − b·z = const.
-        let norm = (1.0 + plane.slope_y.powi(2) + plane.slope_z.powi(2)).sqrt();
+        let norm = plane.normal_length();
         let n = [1.0 / norm, -plane.slope_y / norm, -plane.slope_z / norm];
         let (mut cross, mut own, mut mirrored) = (0.0f64, 0.0f64, 0.0f64);
         for s in samples {
@@ -364,7 +382,7 @@ mod tests {
         let values = phantom(shape, spacing, plane, bias, 0..64);
         let found = MidPlane::estimate(&values, shape, spacing);
         assert_near(found, plane, 3.0, 0.03);
-        let centroid = centroid_x_mm(&values, shape, spacing);
+        let centroid = MidPlane::intensity_centroid(&values, shape, spacing).x_at_centre_mm;
         assert!(
             (centroid - plane.x_at_centre_mm).abs() > 4.0,
             "the centroid {centroid} mm should be fooled (the test's premise)"
@@ -403,15 +421,5 @@ mod tests {
     fn a_blank_volume_gets_the_grid_centre() {
         let found = MidPlane::estimate(&[0.0; 10 * 4 * 3], [10, 4, 3], [2.0; 3]);
         assert_eq!(found, MidPlane::normal_to_x(9.0));
-    }
-
-    fn centroid_x_mm(values: &[f32], shape: [usize; 3], spacing: [f64; 3]) -> f64 {
-        let (mut mass, mut moment) = (0.0, 0.0);
-        for (i, v) in values.iter().enumerate() {
-            let x = (i % shape[0]) as f64 * spacing[0];
-            mass += f64::from(*v);
-            moment += x * f64::from(*v);
-        }
-        moment / mass
     }
 }

@@ -106,12 +106,17 @@ impl SideFrame {
         [y_len, x_len]: [usize; 2],
         device: &Device,
     ) -> Tensor<5> {
+        let [sx, sy, sz] = self.spacing_mm;
+        let centre = self.centre_mm();
         let mut values = Vec::with_capacity(self.planes.len() * rows * y_len * x_len);
-        for stream in 0..self.planes.len() {
+        for plane in &self.planes {
+            // [`MidPlane::signed_distance_mm`] with the plane's x and normal taken once a row.
+            let step = plane.normal_length() * SIDE_STEP_MM;
             for z in z0..z0 + rows {
                 for y in 0..y_len {
+                    let x_plane = plane.x_at(y as f64 * sy, z as f64 * sz, centre);
                     for x in 0..x_len {
-                        let across = self.signed_distance_mm(stream, [x, y, z]) / SIDE_STEP_MM;
+                        let across = (x as f64 * sx - x_plane) / step;
                         values.push((1.0 / (1.0 + (-across).exp())) as f32);
                     }
                 }
