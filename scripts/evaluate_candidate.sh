@@ -17,7 +17,9 @@
 # Environment: OUT (default ~/.cache/voxelprompt/candidates), ORACLE=1 (also the agent alone,
 # with true masks, one sample per family and anatomy), REAL=1 (also scripts/real_scans.sh on the
 # candidate and on the shipped model, both with this build, tables side by side; needs the
-# anatomy cache), CARGO_TARGET_DIR.
+# anatomy cache), BASELINES / CLASSIFIERS (default ~/.cache/voxelprompt/baselines and
+# ~/.cache/voxelprompt/classifiers, scripts/train_baselines.sh's: passed to `eval` when they
+# exist, so the report compares with the single-task baselines), CARGO_TARGET_DIR.
 # Prints the candidate's folder and the ship command; ships nothing.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,8 +72,14 @@ EOF
 fi
 echo "candidate: $CANDIDATE (step $STEP); evaluating with --per-family $PER_FAMILY --seed $SEED" \
   "--segmentation $SEGMENTATION --characterisation $CHARACTERISATION"
+BASELINES=${BASELINES:-$HOME/.cache/voxelprompt/baselines}
+CLASSIFIERS=${CLASSIFIERS:-$HOME/.cache/voxelprompt/classifiers}
+singles=()
+[ -d "$BASELINES" ] && singles+=(--baselines "$BASELINES")
+[ -d "$CLASSIFIERS" ] && singles+=(--classifiers "$CLASSIFIERS")
 "$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-eval" --per-family "$PER_FAMILY" \
-  --seed "$SEED" --segmentation "$SEGMENTATION" --characterisation "$CHARACTERISATION" --quiet
+  --seed "$SEED" --segmentation "$SEGMENTATION" --characterisation "$CHARACTERISATION" \
+  "${singles[@]}" --quiet
 if [ "${ORACLE:-0}" = 1 ]; then
   "$BIN" eval --model "$CANDIDATE" --out "$CANDIDATE-oracle" --per-family 1 --seed "$SEED" \
     --oracle-vision --quiet

@@ -6,6 +6,8 @@
 use super::characterisation::{asked_class, yes_no};
 use super::{done, encode_step};
 use crate::catalogue::Catalogue;
+use crate::checker::{ChoiceOption, ExpectedChoice};
+use crate::classes::CLASSES;
 use crate::error::Result;
 use crate::family::{
     bind_inputs, pick_contrasts, synthesize, Family, FamilyInfo, Group, Outcome, MIN_ROI_VOXELS,
@@ -31,6 +33,22 @@ pub fn answer_says_present(answer: &str) -> Option<bool> {
         Some(false)
     } else {
         None
+    }
+}
+
+/// The answer must name the class asked about and no other: "Yes: there is an abscess." is
+/// wrong about a meningioma even where a lesion is there.
+fn class_named(canonical: &str) -> ExpectedChoice {
+    ExpectedChoice {
+        what: "lesion class named".into(),
+        answer: canonical.into(),
+        options: CLASSES
+            .iter()
+            .map(|c| ChoiceOption {
+                name: c.canonical.into(),
+                phrases: vec![c.canonical.into()],
+            })
+            .collect(),
     }
 }
 
@@ -62,7 +80,7 @@ impl Family for Presence {
             inputs: "1–2 contrasts the class is conspicuous on; one session; one lesion of the class or none",
             program: "encode → read(e) → generate the class → read its volume → respond yes or no → stop",
             answer: "`Yes: there is a X.` / `No: there is no X.`",
-            tolerance: "exact: the right option and no other",
+            tolerance: "exact: yes or no, and the class asked about named, no other",
         }
     }
 
@@ -137,7 +155,10 @@ impl Family for Presence {
             inputs,
             &synth,
             &[reply],
-            vec![yes_no(&format!("{canonical} present"), present)],
+            vec![
+                yes_no(&format!("{canonical} present"), present),
+                class_named(canonical),
+            ],
             vec![],
         )
     }
@@ -145,7 +166,8 @@ impl Family for Presence {
 
 #[cfg(test)]
 mod tests {
-    use super::{answer_says_present, article};
+    use super::{answer_says_present, article, class_named};
+    use crate::checker::{check_text, Expected, Level};
 
     #[test]
     fn answers_say_present_or_absent() {
@@ -155,6 +177,34 @@ mod tests {
             Some(false)
         );
         assert_eq!(answer_says_present("The glioma is 12 mL."), None);
+    }
+
+    #[test]
+    fn the_answer_names_the_class_asked_about_and_no_other() {
+        let expected = Expected {
+            choices: vec![class_named("meningioma")],
+            ..Expected::default()
+        };
+        let passed = |answer: &str| {
+            check_text(&expected, answer, Level::Model)
+                .iter()
+                .all(|item| item.passed)
+        };
+        assert!(passed("Yes: there is a meningioma."));
+        assert!(passed("No: there is no meningioma."));
+        assert!(!passed("Yes: there is an abscess."));
+        assert!(!passed("Yes: there is a meningioma and an abscess."));
+        assert!(!passed("Yes."));
+        // "acute infarct" is not also "chronic infarct".
+        let infarct = Expected {
+            choices: vec![class_named("acute infarct")],
+            ..Expected::default()
+        };
+        assert!(
+            check_text(&infarct, "Yes: there is an acute infarct.", Level::Model)
+                .iter()
+                .all(|item| item.passed)
+        );
     }
 
     #[test]
