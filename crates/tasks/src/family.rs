@@ -264,10 +264,26 @@ pub fn roi_def(cat: &Catalogue, roi: Roi) -> Result<(MaskDef, String)> {
     })
 }
 
-/// The lesion classes a subject needs for `roi` (none for anatomy).
-pub fn roi_lesions(cat: &Catalogue, roi: Roi) -> Result<Vec<LesionClass>> {
+/// Share of the subjects of a question about anatomy that also carry a lesion of a class drawn
+/// at random: patients' heads have lesions, and the anatomy must be found around them (a glioma
+/// displaces the ventricles; an infarct is not white matter). It is also where the vision
+/// network meets most of its lesions in joint training: the extra masks generated from such a
+/// subject's encoding include its lesion (train's `extra_present_lesion`), where before the only
+/// mask of a lesion a joint sample asked for was its program's own.
+pub const INCIDENTAL_LESION_PROBABILITY: f64 = 0.3;
+
+/// The lesion classes a subject needs for `roi`: its class for a lesion; for anatomy, none, or
+/// one incidental lesion ([`INCIDENTAL_LESION_PROBABILITY`]).
+pub fn roi_lesions(cat: &Catalogue, roi: Roi, rng: &mut StdRng) -> Result<Vec<LesionClass>> {
     Ok(match roi {
-        Roi::Anatomy(_) => vec![],
+        Roi::Anatomy(_) => {
+            let classes = cat.classes();
+            if !classes.is_empty() && rng.random_bool(INCIDENTAL_LESION_PROBABILITY) {
+                vec![classes[rng.random_range(0..classes.len())].class]
+            } else {
+                vec![]
+            }
+        }
         Roi::Lesion(c) => vec![cat.class(c)?.class],
     })
 }

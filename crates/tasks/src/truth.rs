@@ -9,7 +9,7 @@
 
 use crate::error::{Result, TaskError};
 use serde::Serialize;
-use synth::lesion::{paint, reference_tissue, LesionRecord};
+use synth::lesion::{paint, reference_tissue, LesionClass, LesionRecord};
 use synth::{Subject, Vocabulary};
 use voxel::{LabelMap, Mask};
 
@@ -31,8 +31,12 @@ pub enum MaskDef {
         /// Lesion-map ids.
         components: Vec<i32>,
     },
-    /// Voxels of any lesion whose lesion-map id is one of `components`.
+    /// Voxels of any lesion of class `class` whose lesion-map id is one of `components`. The
+    /// class matters: a glioma's and a metastasis's necrosis and enhancing rim share their
+    /// lesion-map ids, and a glioma is not a metastasis.
     AnyLesion {
+        /// The lesion class.
+        class: LesionClass,
         /// Lesion-map ids.
         components: Vec<i32>,
     },
@@ -156,7 +160,17 @@ impl SubjectTruth {
                 s.owner
                     .zip_map(&s.lesions, |o, l| o == want && components.contains(&l))?
             }
-            MaskDef::AnyLesion { components } => s.lesions.map(|l| components.contains(&l)),
+            MaskDef::AnyLesion { class, components } => {
+                // Owner ids (1 + the lesion's index) of the lesions of the class.
+                let owners: Vec<i32> = (1i32..)
+                    .zip(&s.records)
+                    .filter(|(_, r)| r.class == *class)
+                    .map(|(owner, _)| owner)
+                    .collect();
+                s.owner.zip_map(&s.lesions, |o, l| {
+                    owners.contains(&o) && components.contains(&l)
+                })?
+            }
             MaskDef::Surroundings { lesion } => {
                 let want = *lesion as i32 + 1;
                 let voxels: Vec<usize> = s

@@ -166,7 +166,9 @@ fn transplant(s: &TaskSample, targets: &[GenerateTarget], ph: &Phantom) -> TaskS
                         lesions[idx] = components[0];
                         owner[idx] = *lesion as i32 + 1;
                     }
-                    MaskDef::AnyLesion { components } => lesions[idx] = components[0],
+                    // A class the subject lacks (the presence family's healthy subjects): its
+                    // mask counts only lesions of the class, and there is none to paint.
+                    MaskDef::AnyLesion { .. } => {}
                     other => panic!("{}: no analytic phantom for {other:?}", s.family),
                 }
             }

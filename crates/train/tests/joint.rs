@@ -1112,6 +1112,73 @@ fn extra_targets_are_drawn_by_weight_without_the_programs_own() {
     assert!(e.contains("extra_targets"), "{e}");
 }
 
+/// With `extra_present_lesion`, the first extra of a sample whose subject has a lesion its
+/// program does not ask for (an anatomy question's incidental lesion) is that lesion, every
+/// time; a subject without one draws by weight as before.
+#[test]
+fn a_present_lesion_comes_first_among_the_extras() {
+    let mut settings = extra_target_settings();
+    for class in tasks::classes::CLASSES {
+        settings.joint_targets.insert(class.name.to_string(), 1.0);
+    }
+    settings.extra_targets = 1;
+    settings.extra_absent_lesion_share = 0.0;
+    settings.extra_present_lesion = true;
+    let sampler = trainer::JointSampler::new(&settings, 4.0, 7).unwrap();
+    let cat = &sampler.catalogues()[0];
+    let keep = |s: &tasks::scenario::Scenario| cat.scenario_asks_for(s, "white matter");
+    let (mut with, mut without) = (0, 0);
+    for index in 0..60 {
+        let sample = cat
+            .sample_where(
+                "segment_anatomy",
+                index,
+                tasks::TemplateSplit::Training,
+                &keep,
+            )
+            .unwrap();
+        let present: Vec<&str> = tasks::classes::active_classes()
+            .iter()
+            .filter(|c| {
+                let mask = tasks::truth::MaskDef::AnyLesion {
+                    class: c.class,
+                    components: c.entry.proper.to_vec(),
+                };
+                sample.truth.mask(&mask, 0).unwrap().count() > 0
+            })
+            .map(|c| c.entry.canonical)
+            .collect();
+        assert!(
+            present.len() <= 1,
+            "one incidental lesion at most (a glioma is not also a metastasis, though the two share lesion-map ids): {present:?}"
+        );
+        for k in 0..6 {
+            let extras = sampler.extra_targets(&sample, k);
+            let names: Vec<&str> = extras.iter().map(|t| t.description.as_str()).collect();
+            if present.is_empty() {
+                // White matter is the program's own, so only its halves are left; absent
+                // lesion classes are never kept here.
+                assert_eq!(names.len(), 1, "subject {index}, draw {k}");
+                assert!(names[0].ends_with("white matter"), "{names:?}");
+            } else {
+                assert_eq!(names, present, "subject {index}, draw {k}");
+            }
+        }
+        if present.is_empty() {
+            without += 1;
+        } else {
+            with += 1;
+        }
+        if with >= 2 && without >= 3 {
+            break;
+        }
+    }
+    assert!(
+        with >= 2 && without >= 3,
+        "subjects with an incidental lesion {with}, without {without}"
+    );
+}
+
 /// Data-parallel training on two replicas (here both on the CPU) takes the same optimiser
 /// steps as one device: the replicas' gradients are summed in sample order.
 #[test]

@@ -144,7 +144,8 @@ pub(crate) struct RoiCase {
     pub mask: Mask,
 }
 
-/// Synthesizes a one-session subject with the lesion `roi` needs (if any), binds `contrasts`
+/// Synthesizes a one-session subject with the lesion `roi` needs (for anatomy, sometimes an
+/// incidental one: [`roi_lesions`]), binds `contrasts`
 /// in order, and checks the region has at least [`MIN_ROI_VOXELS`] voxels.
 pub(crate) fn roi_case(
     cat: &Catalogue,
@@ -152,7 +153,8 @@ pub(crate) fn roi_case(
     contrasts: &[Contrast],
     rng: &mut StdRng,
 ) -> Result<std::result::Result<RoiCase, String>> {
-    let synth = match synthesize(cat, contrasts, &roi_lesions(cat, roi)?, 1, rng)? {
+    let lesions = roi_lesions(cat, roi, rng)?;
+    let synth = match synthesize(cat, contrasts, &lesions, 1, rng)? {
         Ok(s) => s,
         Err(why) => return Ok(Err(why)),
     };

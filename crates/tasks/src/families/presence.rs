@@ -123,6 +123,7 @@ impl Family for Presence {
             }
         } else {
             MaskDef::AnyLesion {
+                class: class.class,
                 components: class.entry.proper.to_vec(),
             }
         };
