@@ -273,13 +273,25 @@ pub fn roi_def(cat: &Catalogue, roi: Roi) -> Result<(MaskDef, String)> {
 pub const INCIDENTAL_LESION_PROBABILITY: f64 = 0.3;
 
 /// The lesion classes a subject needs for `roi`: its class for a lesion; for anatomy, none, or
-/// one incidental lesion ([`INCIDENTAL_LESION_PROBABILITY`]).
-pub fn roi_lesions(cat: &Catalogue, roi: Roi, rng: &mut StdRng) -> Result<Vec<LesionClass>> {
+/// one incidental lesion ([`INCIDENTAL_LESION_PROBABILITY`]) of a class conspicuous on one of
+/// `contrasts` (an acute infarct on a T1 alone would teach the network to draw what no reader
+/// can see).
+pub fn roi_lesions(
+    cat: &Catalogue,
+    roi: Roi,
+    contrasts: &[Contrast],
+    rng: &mut StdRng,
+) -> Result<Vec<LesionClass>> {
     Ok(match roi {
         Roi::Anatomy(_) => {
-            let classes = cat.classes();
-            if !classes.is_empty() && rng.random_bool(INCIDENTAL_LESION_PROBABILITY) {
-                vec![classes[rng.random_range(0..classes.len())].class]
+            let visible: Vec<LesionClass> = cat
+                .classes()
+                .iter()
+                .filter(|c| c.entry.contrasts.iter().any(|k| contrasts.contains(k)))
+                .map(|c| c.class)
+                .collect();
+            if !visible.is_empty() && rng.random_bool(INCIDENTAL_LESION_PROBABILITY) {
+                vec![visible[rng.random_range(0..visible.len())]]
             } else {
                 vec![]
             }

@@ -1137,8 +1137,8 @@ fn a_present_lesion_comes_first_among_the_extras() {
                 &keep,
             )
             .unwrap();
-        let present: Vec<&str> = tasks::classes::active_classes()
-            .iter()
+        let present: Vec<tasks::classes::ActiveClass> = tasks::classes::active_classes()
+            .into_iter()
             .filter(|c| {
                 let mask = tasks::truth::MaskDef::AnyLesion {
                     class: c.class,
@@ -1146,8 +1146,19 @@ fn a_present_lesion_comes_first_among_the_extras() {
                 };
                 sample.truth.mask(&mask, 0).unwrap().count() > 0
             })
-            .map(|c| c.entry.canonical)
             .collect();
+        for c in &present {
+            assert!(
+                sample
+                    .inputs
+                    .iter()
+                    .any(|i| c.entry.contrasts.contains(&i.contrast)),
+                "an incidental {} on {:?}, where it is not conspicuous",
+                c.entry.canonical,
+                sample.inputs.iter().map(|i| i.contrast).collect::<Vec<_>>()
+            );
+        }
+        let present: Vec<&str> = present.iter().map(|c| c.entry.canonical).collect();
         assert!(
             present.len() <= 1,
             "one incidental lesion at most (a glioma is not also a metastasis, though the two share lesion-map ids): {present:?}"

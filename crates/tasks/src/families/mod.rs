@@ -153,7 +153,7 @@ pub(crate) fn roi_case(
     contrasts: &[Contrast],
     rng: &mut StdRng,
 ) -> Result<std::result::Result<RoiCase, String>> {
-    let lesions = roi_lesions(cat, roi, rng)?;
+    let lesions = roi_lesions(cat, roi, contrasts, rng)?;
     let synth = match synthesize(cat, contrasts, &lesions, 1, rng)? {
         Ok(s) => s,
         Err(why) => return Ok(Err(why)),
