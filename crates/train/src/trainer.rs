@@ -448,11 +448,23 @@ pub struct JointSampler {
     run_seed: u64,
 }
 
-/// Whether `mask` is a lesion class `sample`'s subject has in none of its sessions.
+/// Whether `mask` is a lesion class `sample`'s subject has in none of its sessions. A session
+/// without a lesion record of the class is decided from the records; only one with such a
+/// record (whose components may still be empty there) builds the mask: this runs for every
+/// lesion class of the extras' pool at every joint sample.
 fn is_absent_lesion(sample: &TaskSample, mask: &MaskDef) -> bool {
-    matches!(mask, MaskDef::AnyLesion { .. })
-        && (0..sample.truth.sessions.len())
-            .all(|k| sample.truth.mask(mask, k).map_or(true, |m| m.count() == 0))
+    let MaskDef::AnyLesion { class, .. } = mask else {
+        return false;
+    };
+    sample
+        .truth
+        .sessions
+        .iter()
+        .enumerate()
+        .all(|(k, session)| {
+            !session.records.iter().any(|r| r.class == *class)
+                || sample.truth.mask(mask, k).map_or(true, |m| m.count() == 0)
+        })
 }
 
 /// What `[joint_targets]` entry `name` (of `family`, as [`weighted_targets`] found it) asks for
