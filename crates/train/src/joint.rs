@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use agent::{AgentSequence, AgentTokenizer, KvCache, VolumeInfo};
+use burn::tensor::activation::softplus;
 use burn::tensor::{Int, Tensor, TensorData};
 use runtime::library::vision_calls::MASK_THRESHOLD;
 use runtime::{FeedbackItem, Limits, Phi, Session, VisionBackend};
@@ -479,43 +480,55 @@ fn generator_rows<'m>(
 /// (σ(−8) ≈ 3·10⁻⁴: the other side's mask gone).
 pub const SIDE_TARGET_LOGITS: f64 = 8.0;
 
-/// Which side `target` asks for: a vocabulary target's hemisphere (`left hippocampus`: left),
-/// else both (lesions, `the larger metastasis`).
+/// Which side `target` asks for: a vocabulary target's hemisphere (`left hippocampus`: left);
+/// else a description that starts with a side (`right meningioma`, the one of two lesions in
+/// the right hemisphere) that side; else both (`glioma`, `the larger metastasis`).
 pub fn target_side(target: &GenerateTarget) -> Hemisphere {
     static VOCABULARY: OnceLock<Option<Vocabulary>> = OnceLock::new();
-    VOCABULARY
+    let description = target.description.as_str();
+    if let Some(t) = VOCABULARY
         .get_or_init(|| Vocabulary::builtin().ok())
         .as_ref()
-        .and_then(|v| v.get(&target.description))
-        .map_or(Hemisphere::Both, |t| t.hemisphere)
+        .and_then(|v| v.get(description))
+    {
+        return t.hemisphere;
+    }
+    if description.starts_with("left ") {
+        Hemisphere::Left
+    } else if description.starts_with("right ") {
+        Hemisphere::Right
+    } else {
+        Hemisphere::Both
+    }
 }
 
-/// The side gate's teaching term: the mean squared difference, in units of
-/// [`SIDE_TARGET_LOGITS`], between the offsets `gate` gives the ϕ `rows` (`[N, phi_dim]`) and
-/// those their targets' `sides` call for: `−SIDE_TARGET_LOGITS` on the side a lateral target is
-/// not on, 0 elsewhere (and on both sides of a bilateral or midline target). The masks teach
-/// the gate too, but their gradient reaches its 64 weights through every target's errors on
-/// both sides at once: at the vision rate its weights moved from 0.0101 to 0.0117 in ~250 steps
-/// (small9e, session 21), far from the ~0.2 that take a side away. Training only, like the ϕ
-/// namer; the side words are in the prompt, so ϕ can carry them.
+/// The side gate's teaching term for the ϕ `rows` (`[N, phi_dim]`) of generators whose targets
+/// ask for `sides`. A logistic gate ([`vision::side_gate`]): the mean binary cross-entropy of
+/// its exclusion logits, 1 on the side a lateral target is not on, 0 elsewhere (both sides of
+/// a bilateral or midline target). A linear gate: the mean squared difference, in units of
+/// [`SIDE_TARGET_LOGITS`], between its offsets and `−SIDE_TARGET_LOGITS` / 0 alike. The masks
+/// teach the gate too, but their gradient reaches its 64 weights through every target's errors
+/// on both sides at once: at the vision rate its weights moved from 0.0101 to 0.0117 in ~250
+/// steps (small9e, session 21), far from the ~0.2 that take a side away. Training only, like the
+/// ϕ namer; the side words are in the prompt, so ϕ can carry them.
 pub fn side_gate_term(gate: &SideGate, rows: Tensor<2>, sides: &[Hemisphere]) -> Tensor<1> {
     let device = rows.device();
-    let wanted: Vec<f32> = sides
+    let excluded: Vec<f32> = sides
         .iter()
-        .flat_map(|side| {
-            let off = -SIDE_TARGET_LOGITS as f32;
-            match side {
-                Hemisphere::Left => [0.0, off],
-                Hemisphere::Right => [off, 0.0],
-                Hemisphere::Both => [0.0, 0.0],
-            }
+        .flat_map(|side| match side {
+            Hemisphere::Left => [0.0, 1.0],
+            Hemisphere::Right => [1.0, 0.0],
+            Hemisphere::Both => [0.0, 0.0],
         })
         .collect();
-    let wanted = Tensor::<2>::from_data(TensorData::new(wanted, [sides.len(), 2]), &device);
-    (gate.offsets(&rows) - wanted)
-        .div_scalar(SIDE_TARGET_LOGITS)
-        .powf_scalar(2.0)
-        .mean()
+    let excluded = Tensor::<2>::from_data(TensorData::new(excluded, [sides.len(), 2]), &device);
+    match gate.exclusion_logits(&rows) {
+        Some(z) => (softplus(z.clone(), 1.0) - excluded * z).mean(),
+        None => (gate.offsets(&rows) + excluded.mul_scalar(SIDE_TARGET_LOGITS))
+            .div_scalar(SIDE_TARGET_LOGITS)
+            .powf_scalar(2.0)
+            .mean(),
+    }
 }
 
 /// Mean cross-entropy of the program tokens of `seq` (its loss mask) given the decoder's

@@ -203,6 +203,16 @@ impl JointNet {
         .with_stable_ids()
     }
 
+    /// The same networks with a logistic side gate in the vision network
+    /// ([`Unet::with_logistic_side_gate`]): next to no offset at the start.
+    pub fn with_vision_logistic_side_gate(self) -> JointNet {
+        JointNet {
+            agent: self.agent,
+            vision: self.vision.with_logistic_side_gate(),
+        }
+        .with_stable_ids()
+    }
+
     /// The same module with every parameter's id derived from its path, so optimiser state
     /// (keyed by parameter id) saved in one process matches the parameters of another.
     pub fn with_stable_ids(self) -> JointNet {
@@ -302,6 +312,19 @@ impl Model {
         config.vision.side_gate = true;
         Model {
             net: self.net.with_vision_side_gate(),
+            config,
+            tokenizer: self.tokenizer,
+        }
+    }
+
+    /// The model with a logistic side gate in its vision network
+    /// ([`JointNet::with_vision_logistic_side_gate`]), its configuration saying so.
+    pub fn with_vision_logistic_side_gate(self) -> Model {
+        let mut config = self.config;
+        config.vision.side_gate = true;
+        config.vision.side_gate_logistic = true;
+        Model {
+            net: self.net.with_vision_logistic_side_gate(),
             config,
             tokenizer: self.tokenizer,
         }

@@ -173,6 +173,12 @@ pub struct JointSettings {
     /// on from the same function (absent: false). One way, as `vision_phi_scale`.
     #[serde(default)]
     pub vision_side_gate: bool,
+    /// Make the vision network's side gate logistic ([`vision::Unet::with_logistic_side_gate`]:
+    /// a yes/no per side, where the linear gate could not give bilateral targets no offset and
+    /// lateral ones a large one at once), starting at next to no offset; what a linear gate had
+    /// learnt is dropped (absent: false). One way, as `vision_side_gate`.
+    #[serde(default)]
+    pub vision_side_gate_logistic: bool,
     /// Weight of the side gate's teaching term ([`crate::joint::side_gate_term`]; absent: 0).
     #[serde(default)]
     pub side_gate_weight: f64,
@@ -247,15 +253,21 @@ impl JointSettings {
     }
 
     /// `model` with the parts these settings add to a vision network that lacks them
-    /// (`vision_phi_scale`, `vision_side_gate`), each starting where it changes nothing.
+    /// (`vision_phi_scale`, `vision_side_gate`, `vision_side_gate_logistic`), each starting
+    /// where it changes nothing (the logistic gate: next to nothing).
     pub fn upgrade_model(&self, model: Model) -> Model {
         let model = if self.vision_phi_scale {
             model.with_vision_phi_scale()
         } else {
             model
         };
-        if self.vision_side_gate {
+        let model = if self.vision_side_gate {
             model.with_vision_side_gate()
+        } else {
+            model
+        };
+        if self.vision_side_gate_logistic {
+            model.with_vision_logistic_side_gate()
         } else {
             model
         }

@@ -1469,6 +1469,99 @@ fn the_side_gate_term_is_the_squared_offset_error() {
         target_side(&target("the larger metastasis")),
         Hemisphere::Both
     );
+    // The lesion of two in the named hemisphere (segment_by_hemisphere).
+    assert_eq!(target_side(&target("right meningioma")), Hemisphere::Right);
+    assert_eq!(target_side(&target("left metastasis")), Hemisphere::Left);
+    assert_eq!(target_side(&target("leftover glioma")), Hemisphere::Both);
+}
+
+/// The logistic gate's teaching term, by hand: the binary cross-entropy of its exclusion logits
+/// `10·ϕ·W + b`, 1 on the side a lateral target is not on and 0 elsewhere, averaged.
+#[test]
+fn the_logistic_side_gate_term_is_the_exclusion_cross_entropy() {
+    use burn::module::Param;
+    use synth::Hemisphere;
+    use train::joint::side_gate_term;
+    let device = Device::flex();
+    let mut gate = vision::side_gate::SideGate::logistic(2, &device);
+    gate.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![0.1f32, -0.2, 0.3, 0.0], [2, 2]),
+        &device,
+    ));
+    gate.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(vec![-1.0f32, 0.5], [2]),
+        &device,
+    )));
+    let rows = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 1.0, 1.0], [3, 2]),
+        &device,
+    );
+    // Logits (0, −1.5), (5, 0.5), (3, −1.5); excluded (0, 1), (1, 0), (0, 0).
+    let sides = [Hemisphere::Left, Hemisphere::Right, Hemisphere::Both];
+    let got: f32 = side_gate_term(&gate, rows, &sides).into_scalar();
+    let bce = |z: f64, t: f64| (1.0 + z.exp()).ln() - t * z;
+    let want = (bce(0.0, 0.0)
+        + bce(-1.5, 1.0)
+        + bce(5.0, 1.0)
+        + bce(0.5, 0.0)
+        + bce(3.0, 0.0)
+        + bce(-1.5, 0.0))
+        / 6.0;
+    assert!((f64::from(got) - want).abs() < 1e-5, "{got} vs {want}");
+}
+
+/// `vision_side_gate_logistic` on resume replaces a run's linear gate (and its average's) with a
+/// logistic one at the start bias, which the teaching term then moves; the checkpoint keeps it.
+#[test]
+fn a_run_resumed_with_the_logistic_gate_gets_it_and_keeps_it() {
+    let root = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut settings = tiny_settings();
+    settings.vision_side_gate = true;
+    settings.side_gate_weight = 0.5;
+    settings.weight_average_decay = Some(0.9);
+    settings.program_only_fraction = 1.0;
+    let run = root.path().join("run");
+    let job = |steps| TrainJob {
+        out: run.clone(),
+        minutes: None,
+        steps: Some(steps),
+    };
+    let model = settings.upgrade_model(tiny_model(&settings));
+    let mut t = JointTrainer::new(model, settings.clone(), 3, &device).unwrap();
+    trainer::train(&mut t, &job(2), &stop, |_| {}).unwrap();
+    assert!(!t.model().config.vision.side_gate_logistic);
+    drop(t);
+
+    let mut logistic = settings;
+    logistic.vision_side_gate_logistic = true;
+    let mut resumed = JointTrainer::resume_with(&run, &device, Some(logistic)).unwrap();
+    let bias = |m: &Model| -> Vec<f32> {
+        let gate = m.net.vision.side_gate.as_ref().expect("a side gate");
+        gate.bias
+            .as_ref()
+            .expect("a logistic gate")
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    let start = vision::side_gate::LOGISTIC_START_BIAS as f32;
+    assert_eq!(bias(&resumed.model()), vec![start, start]);
+    assert!(resumed.validated_model().config.vision.side_gate_logistic);
+    trainer::train(&mut resumed, &job(5), &stop, |_| {}).unwrap();
+    assert!(
+        bias(&resumed.model()) != vec![start, start],
+        "the teaching term moves the bias"
+    );
+    drop(resumed);
+    let again = JointTrainer::resume(&run, &device).unwrap();
+    assert!(again.model().config.vision.side_gate_logistic);
+    let (saved, _) = Model::load(&run.join("checkpoint").join("model"), &device).unwrap();
+    assert!(
+        saved.config.vision.side_gate_logistic && saved.net.vision.side_gate.unwrap().is_logistic()
+    );
 }
 
 /// With a side gate and `side_gate_weight`, a program-only sample and a joint one that generate

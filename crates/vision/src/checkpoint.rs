@@ -217,6 +217,7 @@ pub fn load_baseline_into(unet: &mut Unet, dir: &Path) -> Result<usize> {
         phi_dim: ours.phi_dim,
         phi_scale: ours.phi_scale,
         side_gate: ours.side_gate,
+        side_gate_logistic: ours.side_gate_logistic,
         embedding_dim: ours.embedding_dim,
         ..header.config.clone()
     };

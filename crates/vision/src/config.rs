@@ -46,6 +46,11 @@ pub struct UnetConfig {
     /// existed.
     #[serde(default, skip_serializing_if = "is_false")]
     pub side_gate: bool,
+    /// Whether the side gate is logistic: each side's offset is `−SIDE_SUPPRESSION_LOGITS ·
+    /// σ(gain·ϕ·W + b)`, a learned yes/no per side ([`crate::side_gate`]), not session 21's
+    /// linear `gain·ϕ·W`. Absent in the models trained before it existed (linear).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub side_gate_logistic: bool,
     /// Width b of the stream-attention queries, keys and values.
     pub attention_width: usize,
     /// Width d of the ε° embedding (the agent's hidden width).

@@ -18,8 +18,21 @@
 //! steps offset the upper and the lower half of the head, not the left and the right. Zero
 //! weights leave the network's function as it was, so a trained network gains the gate without
 //! forgetting anything ([`crate::Unet::with_side_gate`]).
+//!
+//! **The logistic gate (session 24).** A linear gate with no bias must give zero offsets to the
+//! ϕ of every bilateral target (dozens of them, spanning most of ϕ's 32 dimensions) and −8 to
+//! the other side of each lateral one: equalities a 32 × 2 map cannot meet, so least squares
+//! settled between. Measured on the shipped model (step 2 418 of small9e, ~480 steps after the
+//! gate was reset): `right thalamus` got `a_left` −3.2, `left thalamus` `a_right` −4.2, too little
+//! to erase a side the network draws at several logits, and "right X" came out on both sides
+//! (Dice 0.61 with the right thalamus, 0.54 with the left; `crates/train/examples/
+//! side_context.rs`). The logistic gate asks instead, per side, "does this instruction exclude
+//! this side?": `a = −SIDE_SUPPRESSION_LOGITS · σ(gain·ϕ·W + b)`, the bias starting at
+//! [`LOGISTIC_START_BIAS`] (an offset of −0.03 logits: nothing changes until it learns). Being
+//! on one side of a hyperplane is an inequality, which many targets can meet at once.
 
 use burn::module::{Module, Param};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Result, VisionError};
@@ -36,6 +49,13 @@ pub const SIDE_STEP_MM: f64 = 1.0;
 /// steps to reach weights of 0.01 (small9e, session 21), thousands of steps short of the
 /// offsets of several logits that take a side away; scaled, it needs a tenth of the steps.
 pub const SIDE_GATE_GAIN: f64 = 10.0;
+
+/// The offset a logistic gate gives a side it excludes, logits: a voxel the network draws at
+/// +10 on that side falls to σ(−2) ≈ 0.12, under the mask threshold.
+pub const SIDE_SUPPRESSION_LOGITS: f64 = 12.0;
+
+/// The logistic gate's bias at the start: σ(−6) ≈ 0.0025, an offset of −0.03 logits.
+pub const LOGISTIC_START_BIAS: f64 = -6.0;
 
 /// Where each stream's mid-sagittal plane lies, for the gate.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,21 +154,58 @@ impl SideFrame {
 pub struct SideGate {
     /// `[phi_dim, 2]`, zero at the start.
     pub weight: Param<Tensor<2>>,
+    /// `[2]`: the logistic gate's bias (left, right); absent in the linear gate.
+    pub bias: Option<Param<Tensor<1>>>,
 }
 
 impl SideGate {
-    /// A gate for a `phi_dim`-wide ϕ that does nothing yet (zero weight).
+    /// A linear gate for a `phi_dim`-wide ϕ that does nothing yet (zero weight).
     pub fn new(phi_dim: usize, device: &Device) -> SideGate {
         SideGate {
             weight: SeededInit::constant([phi_dim, 2], 0.0, device),
+            bias: None,
         }
+    }
+
+    /// A logistic gate (see the module docs) that does next to nothing yet: zero weight, bias
+    /// [`LOGISTIC_START_BIAS`].
+    pub fn logistic(phi_dim: usize, device: &Device) -> SideGate {
+        SideGate {
+            weight: SeededInit::constant([phi_dim, 2], 0.0, device),
+            bias: Some(SeededInit::constant(
+                [2],
+                LOGISTIC_START_BIAS as f32,
+                device,
+            )),
+        }
+    }
+
+    /// Whether this is the logistic gate.
+    pub fn is_logistic(&self) -> bool {
+        self.bias.is_some()
+    }
+
+    /// The logistic gate's exclusion logits `gain·ϕ·W + b` of each row of `phi` (`[S, 2]`:
+    /// left, right; above 0, the side is excluded); `None` for the linear gate.
+    pub fn exclusion_logits(&self, phi: &Tensor<2>) -> Option<Tensor<2>> {
+        let bias = self.bias.as_ref()?;
+        Some(
+            phi.clone()
+                .matmul(self.weight.val())
+                .mul_scalar(SIDE_GATE_GAIN)
+                .add(bias.val().unsqueeze_dim(0)),
+        )
     }
 
     /// The offsets `(a_left, a_right)` of each row of `phi` (`[S, phi_dim]` → `[S, 2]`).
     pub fn offsets(&self, phi: &Tensor<2>) -> Tensor<2> {
-        phi.clone()
-            .matmul(self.weight.val())
-            .mul_scalar(SIDE_GATE_GAIN)
+        match self.exclusion_logits(phi) {
+            Some(z) => sigmoid(z).mul_scalar(-SIDE_SUPPRESSION_LOGITS),
+            None => phi
+                .clone()
+                .matmul(self.weight.val())
+                .mul_scalar(SIDE_GATE_GAIN),
+        }
     }
 
     /// `logits` (`[S, 1, rows, Y, X]`, rows `z0..` of the first spatial axis) with each

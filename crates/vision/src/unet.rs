@@ -287,9 +287,13 @@ impl Unet {
             weight: init.linear_uniform([deep, config.embedding_dim], deep, device),
             bias: Some(SeededInit::constant([config.embedding_dim], 0.0, device)),
         };
-        let side_gate = phi_dim
-            .filter(|_| config.side_gate)
-            .map(|p| SideGate::new(p, device));
+        let side_gate = phi_dim.filter(|_| config.side_gate).map(|p| {
+            if config.side_gate_logistic {
+                SideGate::logistic(p, device)
+            } else {
+                SideGate::new(p, device)
+            }
+        });
         Ok(Self {
             encoder,
             generator,
@@ -333,6 +337,21 @@ impl Unet {
         self.config.side_gate = true;
         let device = self.embedding.weight.val().device();
         self.side_gate = Some(SideGate::new(self.config.phi_dim, &device));
+        self
+    }
+
+    /// This network with a logistic side gate ([`crate::side_gate`]) in place of a linear one or
+    /// none, starting at next to no offset ([`crate::side_gate::LOGISTIC_START_BIAS`]): what a
+    /// linear gate had learnt is dropped (its weights mean offsets, not exclusion logits). A
+    /// network whose gate is logistic already is returned as it is.
+    pub fn with_logistic_side_gate(mut self) -> Self {
+        if self.config.side_gate && self.config.side_gate_logistic {
+            return self;
+        }
+        self.config.side_gate = true;
+        self.config.side_gate_logistic = true;
+        let device = self.embedding.weight.val().device();
+        self.side_gate = Some(SideGate::logistic(self.config.phi_dim, &device));
         self
     }
 

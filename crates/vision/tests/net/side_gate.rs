@@ -5,12 +5,12 @@
 
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
-use vision::side_gate::{SideFrame, SIDE_GATE_GAIN};
+use vision::side_gate::{SideFrame, LOGISTIC_START_BIAS, SIDE_GATE_GAIN, SIDE_SUPPRESSION_LOGITS};
 use vision::{Unet, UnetConfig};
 
 use crate::common::{
     assert_learns_from_zero, assert_same_as_plain_when_fresh, assert_streams_like_whole,
-    assert_upgrade_keeps_function_and_round_trips, device, random5, tiny,
+    assert_upgrade_keeps_function_and_round_trips, device, max_abs_diff, random2, random5, tiny,
 };
 
 fn tiny_gated() -> UnetConfig {
@@ -162,4 +162,185 @@ fn a_network_given_a_gate_keeps_its_function_and_round_trips() {
     );
     assert!(!tiny().to_json().contains("side_gate"));
     assert!(tiny_gated().to_json().contains("\"side_gate\": true"));
+}
+
+fn tiny_logistic() -> UnetConfig {
+    UnetConfig {
+        side_gate: true,
+        side_gate_logistic: true,
+        ..tiny()
+    }
+}
+
+/// `net` (a logistic gate) whose exclusion logits are `bias` plus ϕ₀ on the right side and ϕ₁
+/// on the left (before the gain).
+fn with_logistic_gate(mut net: Unet, bias: [f32; 2]) -> Unet {
+    let phi_dim = net.config().phi_dim;
+    let gain = SIDE_GATE_GAIN as f32;
+    let mut weight = vec![0.0f32; phi_dim * 2];
+    weight[1] = 1.0 / gain; // row 0 (ϕ₀), column 1 (right)
+    weight[2] = 1.0 / gain; // row 1 (ϕ₁), column 0 (left)
+    let gate = net.side_gate.as_mut().expect("a gated network");
+    gate.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(weight, [phi_dim, 2]),
+        &device(),
+    ));
+    gate.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias.to_vec(), [2]),
+        &device(),
+    )));
+    net
+}
+
+/// The logistic gate's offsets are `−SIDE_SUPPRESSION_LOGITS · σ(gain·ϕ·W + b)`: at the start
+/// (zero weight, bias −6) −0.03 logits on both sides whatever ϕ; a side whose exclusion logit
+/// is high gets the whole suppression, one far below 0 nothing, and the linear gate's offsets
+/// are still `gain·ϕ·W`.
+#[test]
+fn the_logistic_gate_says_yes_or_no_per_side() {
+    let device = device();
+    let fresh = Unet::new(&tiny_logistic(), 5, &device).unwrap();
+    let gate = fresh.side_gate.as_ref().unwrap();
+    assert!(gate.is_logistic());
+    let phi = random2([3, 32], 4, &device).mul_scalar(5.0);
+    let start = gate.offsets(&phi).into_data().try_to_vec::<f32>().unwrap();
+    let expected = -SIDE_SUPPRESSION_LOGITS / (1.0 + (-LOGISTIC_START_BIAS).exp());
+    for o in start {
+        assert!(
+            (f64::from(o) - expected).abs() < 1e-6,
+            "{o} against {expected}"
+        );
+    }
+    assert!(expected.abs() < 0.04);
+
+    let net = with_logistic_gate(
+        Unet::new(&tiny_logistic(), 5, &device).unwrap(),
+        [-6.0, -6.0],
+    );
+    let mut values = vec![0.0f32; 2 * 32];
+    values[0] = 20.0; // row 0: ϕ₀ = 20, the right side's exclusion logit 14
+    values[32 + 1] = -20.0; // row 1: ϕ₁ = −20, the left side's −26
+    let phi = Tensor::<2>::from_data(TensorData::new(values, [2, 32]), &device);
+    let gate = net.side_gate.as_ref().unwrap();
+    let z = gate
+        .exclusion_logits(&phi)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(z, vec![-6.0, 14.0, -26.0, -6.0]);
+    let o = gate.offsets(&phi).into_data().try_to_vec::<f32>().unwrap();
+    let sigma = |z: f64| 1.0 / (1.0 + (-z).exp());
+    for (got, z) in o.iter().zip([-6.0, 14.0, -26.0, -6.0]) {
+        let want = -SIDE_SUPPRESSION_LOGITS * sigma(z);
+        assert!(
+            (f64::from(*got) - want).abs() < 1e-4,
+            "{got} against {want}"
+        );
+    }
+    assert!(o[1] < -11.9 && o[2].abs() < 1e-9);
+
+    let linear = with_gate(Unet::new(&tiny_gated(), 5, &device).unwrap(), 2.0, -3.0);
+    let gate = linear.side_gate.as_ref().unwrap();
+    assert!(!gate.is_logistic() && gate.exclusion_logits(&phi).is_none());
+    let mut values = vec![0.0f32; 32];
+    values[0] = 1.0;
+    values[1] = 1.0;
+    let phi = Tensor::<2>::from_data(TensorData::new(values, [1, 32]), &device);
+    let o = gate.offsets(&phi).into_data().try_to_vec::<f32>().unwrap();
+    assert!(
+        (o[0] - 2.0).abs() < 1e-5 && (o[1] + 3.0).abs() < 1e-5,
+        "{o:?}"
+    );
+}
+
+/// A logistic gate that excludes the right side erases it as the linear gate does, and its
+/// weight and bias learn from the start.
+#[test]
+fn a_logistic_gate_erases_one_side_and_learns() {
+    let device = device();
+    let plain = Unet::new(&tiny(), 5, &device).unwrap();
+    // ϕ₀ = 20 gives the right side the exclusion logit 14 (offset −12); the left gets −6.
+    let gated = with_logistic_gate(
+        Unet::new(&tiny_logistic(), 5, &device).unwrap(),
+        [-6.0, -6.0],
+    );
+    let scans = head_phantom(&[Some(10.5)], [24, 6, 5])
+        + random5([1, 1, 5, 6, 24], 3, &device).mul_scalar(0.2);
+    let frame = SideFrame::of_scans(&scans, [1.0; 3]).unwrap();
+    let mut phi_values = vec![0.0f32; 32];
+    phi_values[0] = 20.0;
+    let phi = Tensor::<2>::from_data(TensorData::new(phi_values, [1, 32]), &device);
+    let logits = |net: &Unet| {
+        let p = net
+            .forward(scans.clone(), [1.0; 3], &phi)
+            .unwrap()
+            .probabilities
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        p.iter()
+            .map(|&p| (f64::from(p) / (1.0 - f64::from(p))).ln())
+            .collect::<Vec<f64>>()
+    };
+    let (want, got) = (logits(&plain), logits(&gated));
+    let left_offset = -SIDE_SUPPRESSION_LOGITS / (1.0 + 6f64.exp());
+    for (k, (got, want)) in got.iter().zip(&want).enumerate() {
+        let (x, y, z) = (k % 24, k / 24 % 6, k / 144);
+        let d = frame.signed_distance_mm(0, [x, y, z]);
+        if d >= 8.0 {
+            assert!((got - want + 12.0).abs() < 0.05, "x {x}: {got} from {want}");
+        } else if d <= -8.0 {
+            assert!(
+                (got - want - left_offset).abs() < 0.01,
+                "x {x}: {got} from {want}"
+            );
+        }
+    }
+    assert_learns_from_zero(&tiny_logistic(), |net| {
+        vec![net.side_gate.as_ref().unwrap().weight.val()]
+    });
+    // The bias (1-D) learns from its start as well.
+    let device = device.autodiff();
+    let net = Unet::new(&tiny_logistic(), 5, &device).unwrap();
+    let scans = random5([2, 1, 8, 9, 7], 1, &device);
+    let phi = random2([2, 32], 3, &device);
+    let p = net.forward(scans, [1.0; 3], &phi).unwrap().probabilities;
+    let grads = p.mean().backward();
+    let bias = net.side_gate.as_ref().unwrap().bias.as_ref().unwrap().val();
+    let g = bias.grad(&grads).expect("the bias has a gradient");
+    assert!(g.abs().sum().into_scalar::<f32>() > 0.0);
+}
+
+/// A network with a linear gate or none is given a logistic one that starts at −0.03 logits,
+/// says so in its configuration, and round-trips; one that has it is left as it is.
+#[test]
+fn a_network_given_a_logistic_gate_round_trips() {
+    let device = device();
+    let scans = random5([1, 1, 9, 8, 7], 6, &device);
+    let phi = random2([1, 32], 7, &device);
+    let linear = with_gate(Unet::new(&tiny_gated(), 5, &device).unwrap(), 1.5, -2.5);
+    let upgraded = linear.with_logistic_side_gate();
+    assert!(upgraded.config().side_gate && upgraded.config().side_gate_logistic);
+    assert!(upgraded.side_gate.as_ref().unwrap().is_logistic());
+    let plain = Unet::new(&tiny(), 5, &device).unwrap();
+    let a = plain.forward(scans.clone(), [1.0; 3], &phi).unwrap();
+    let b = upgraded.forward(scans.clone(), [1.0; 3], &phi).unwrap();
+    let shift = -SIDE_SUPPRESSION_LOGITS / (1.0 + (-LOGISTIC_START_BIAS).exp());
+    // σ moves by at most |shift| / 4 where its slope is steepest.
+    assert!(f64::from(max_abs_diff(a.probabilities, b.probabilities)) <= shift.abs() / 4.0 + 1e-6);
+
+    let trained = with_logistic_gate(upgraded, [0.5, -1.0]);
+    let again = trained.clone().with_logistic_side_gate();
+    let dir = tempfile::tempdir().unwrap();
+    vision::checkpoint::save(&again, dir.path()).unwrap();
+    let loaded: Unet = vision::checkpoint::load(dir.path(), &device).unwrap();
+    assert!(loaded.config().side_gate_logistic);
+    let x = trained.forward(scans.clone(), [1.0; 3], &phi).unwrap();
+    let y = loaded.forward(scans, [1.0; 3], &phi).unwrap();
+    assert_eq!(max_abs_diff(x.probabilities, y.probabilities), 0.0);
+    assert!(tiny_logistic()
+        .to_json()
+        .contains("\"side_gate_logistic\": true"));
+    assert!(!tiny_gated().to_json().contains("side_gate_logistic"));
 }
