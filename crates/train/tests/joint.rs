@@ -1434,16 +1434,17 @@ fn a_run_given_film_and_a_side_gate_goes_on_from_the_same_weights_and_learns_the
     assert!(saved.config.vision.side_gate && gate(&saved) > 0.0);
 }
 
-/// The side gate's teaching term, by hand: offsets `10·ϕ·W` against `−8` on the side a lateral
-/// target is not on and 0 elsewhere, squared in units of 8 and averaged.
-#[test]
-fn the_side_gate_term_is_the_squared_offset_error() {
-    use burn::module::Param;
-    use synth::Hemisphere;
-    use train::joint::{side_gate_term, target_side};
+/// The teaching-term fixture: `gate` with weight `[[0.1, −0.2], [0.3, 0]]`, three ϕ rows
+/// `(1, 0), (0, 2), (1, 1)` asking for the left, the right and both sides.
+fn gate_fixture(
+    mut gate: vision::side_gate::SideGate,
+) -> (
+    vision::side_gate::SideGate,
+    Tensor<2>,
+    [synth::Hemisphere; 3],
+) {
     let device = Device::flex();
-    let mut gate = vision::side_gate::SideGate::new(2, &device);
-    gate.weight = Param::from_tensor(Tensor::from_data(
+    gate.weight = burn::module::Param::from_tensor(Tensor::from_data(
         TensorData::new(vec![0.1f32, -0.2, 0.3, 0.0], [2, 2]),
         &device,
     ));
@@ -1451,8 +1452,18 @@ fn the_side_gate_term_is_the_squared_offset_error() {
         TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 1.0, 1.0], [3, 2]),
         &device,
     );
+    use synth::Hemisphere::{Both, Left, Right};
+    (gate, rows, [Left, Right, Both])
+}
+
+/// The side gate's teaching term, by hand: offsets `10·ϕ·W` against `−8` on the side a lateral
+/// target is not on and 0 elsewhere, squared in units of 8 and averaged.
+#[test]
+fn the_side_gate_term_is_the_squared_offset_error() {
+    use synth::Hemisphere;
+    use train::joint::{side_gate_term, target_side};
+    let (gate, rows, sides) = gate_fixture(vision::side_gate::SideGate::new(2, &Device::flex()));
     // Offsets (1, −2), (6, 0), (4, −2) against (0, −8), (−8, 0), (0, 0).
-    let sides = [Hemisphere::Left, Hemisphere::Right, Hemisphere::Both];
     let got: f32 = side_gate_term(&gate, rows, &sides).into_scalar();
     let want = (1.0 + 36.0 + 196.0 + 0.0 + 16.0 + 4.0) / 64.0 / 6.0;
     assert!((f64::from(got) - want).abs() < 1e-6, "{got} vs {want}");
@@ -1479,25 +1490,14 @@ fn the_side_gate_term_is_the_squared_offset_error() {
 /// `10·ϕ·W + b`, 1 on the side a lateral target is not on and 0 elsewhere, averaged.
 #[test]
 fn the_logistic_side_gate_term_is_the_exclusion_cross_entropy() {
-    use burn::module::Param;
-    use synth::Hemisphere;
     use train::joint::side_gate_term;
     let device = Device::flex();
-    let mut gate = vision::side_gate::SideGate::logistic(2, &device);
-    gate.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(vec![0.1f32, -0.2, 0.3, 0.0], [2, 2]),
-        &device,
-    ));
-    gate.bias = Some(Param::from_tensor(Tensor::from_data(
+    let (mut gate, rows, sides) = gate_fixture(vision::side_gate::SideGate::logistic(2, &device));
+    gate.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(
         TensorData::new(vec![-1.0f32, 0.5], [2]),
         &device,
     )));
-    let rows = Tensor::<2>::from_data(
-        TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 1.0, 1.0], [3, 2]),
-        &device,
-    );
     // Logits (0, −1.5), (5, 0.5), (3, −1.5); excluded (0, 1), (1, 0), (0, 0).
-    let sides = [Hemisphere::Left, Hemisphere::Right, Hemisphere::Both];
     let got: f32 = side_gate_term(&gate, rows, &sides).into_scalar();
     let bce = |z: f64, t: f64| (1.0 + z.exp()).ln() - t * z;
     let want = (bce(0.0, 0.0)
