@@ -1301,17 +1301,16 @@ fn the_settings_that_continue_the_shipped_model_parse() {
     let text = include_str!("../../../configs/train/continue.toml");
     let s = JointSettings::from_toml_str(text, path).unwrap();
     let fresh = JointSettings::builtin().unwrap();
-    // Lower rates for trained weights, with the ratios between the networks kept.
+    // Lower rates for trained weights; the mask side's no higher than the agent's ratio to
+    // them in a fresh run allows (the agent's was halved by the plateau rule, they were not).
     assert!(s.learning_rate < fresh.learning_rate);
-    let ratio = |v: f64, lr: f64| (v / lr * 1e6).round();
     for (a, b) in [
         (s.vision_learning_rate, fresh.vision_learning_rate),
         (s.phi_learning_rate, fresh.phi_learning_rate),
     ] {
-        assert_eq!(
-            ratio(a.unwrap(), s.learning_rate),
-            ratio(b.unwrap(), fresh.learning_rate)
-        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a < b, "{a} against a fresh run's {b}");
+        assert!(a / s.learning_rate >= b / fresh.learning_rate);
     }
     // The loss is the one the shipped model was trained with.
     assert_eq!(
